@@ -1,0 +1,101 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Paths (all under Prefix):
+//
+//	GET    /version                      Version
+//	GET    /networks                     []Network
+//	POST   /networks          NetworkCreate -> Network
+//	GET    /networks/{name}              Network
+//	DELETE /networks/{name}?force=true
+//	GET    /ports?network=N              []Port
+//	POST   /ports             PortAdd    -> Port
+//	POST   /ports/attach      PortAttach -> Port
+//	DELETE /ports/{name}
+//	GET    /fdb?network=N                []FDBEntry
+//	POST   /fdb               FDBAdd     -> FDBEntry
+//	DELETE /fdb/{mac}?network=N
+//	GET    /stats?port=P                 Stats
+
+// Client talks to vswitchd over its unix socket.
+type Client struct {
+	Socket string
+	hc     *http.Client
+}
+
+// StatusError is an answer of the daemon with a status of 400 or more.
+type StatusError struct {
+	Status  int
+	Message string
+}
+
+func (e *StatusError) Error() string { return e.Message }
+
+// NewClient returns a client for the daemon listening on socket.
+func NewClient(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}
+	return &Client{Socket: socket, hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+}
+
+// Do sends method path (relative to Prefix) with in as the JSON body (nil for
+// none) and decodes the answer into out (nil to ignore it).
+func (c *Client) Do(method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://vswitchd"+Prefix+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var ne *net.OpError
+		if errors.As(err, &ne) {
+			return fmt.Errorf("cannot reach vswitchd at %s (%v): is it running? start it with 'vswitchd' or set --socket/VSWITCH_SOCKET", c.Socket, ne.Err)
+		}
+		return fmt.Errorf("cannot reach vswitchd at %s: %v", c.Socket, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("reading the answer of vswitchd: %v", err)
+	}
+	if resp.StatusCode >= 400 {
+		var e Error
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return &StatusError{Status: resp.StatusCode, Message: e.Error}
+		}
+		return &StatusError{Status: resp.StatusCode, Message: strings.TrimSpace(string(data))}
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("vswitchd answered something this vswitchctl cannot read (%v): are both the same version?", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+// Package api holds the JSON shapes and paths of vswitchd's HTTP API, shared by
+// the daemon (server) and vswitchctl (client). Keys follow the CLI contract
+// (shared/design/CLI.md): a key there is a key here, spelled the same.
+package api
+
+// Version of the API; every path starts with it.
+const Prefix = "/v1"
+
+// DefaultSocket is where vswitchd listens unless told otherwise.
+const DefaultSocket = "/run/vswitch/vswitchd.sock"
+
+// Error is the body of every 4xx/5xx answer. Error is one line a person can act
+// on; Detail is optional structured context.
+type Error struct {
+	Error  string `json:"error"`
+	Detail any    `json:"detail,omitempty"`
+}
+
+// Network as `network inspect` prints it.
+type Network struct {
+	Name       string   `json:"name"`
+	Subnet     string   `json:"subnet"`
+	Gateway    string   `json:"gateway"`
+	GatewayMAC string   `json:"gateway_mac"`
+	Internal   bool     `json:"internal"`
+	ICC        bool     `json:"icc"`
+	Masquerade bool     `json:"masquerade"`
+	MTU        int      `json:"mtu"`
+	FDBAging   int      `json:"fdb_aging_s"`
+	MACLimit   int      `json:"mac_limit"`
+	Ports      []Port   `json:"ports"`
+	Connected  []string `json:"connected"`
+}
+
+// NetworkCreate is the body of POST /v1/networks. Pointers distinguish "not
+// given" from the zero value so the daemon applies its defaults.
+type NetworkCreate struct {
+	Name         string `json:"name"`
+	Subnet       string `json:"subnet"`
+	Gateway      string `json:"gateway,omitempty"`
+	Internal     bool   `json:"internal,omitempty"`
+	ICC          *bool  `json:"icc,omitempty"`
+	NoMasquerade bool   `json:"no_masquerade,omitempty"`
+	MTU          int    `json:"mtu,omitempty"`
+	FDBAging     *int   `json:"fdb_aging_s,omitempty"`
+	MACLimit     *int   `json:"mac_limit,omitempty"`
+}
+
+// Port as `port ls` prints it.
+type Port struct {
+	Name    string `json:"name"`
+	Network string `json:"network"`
+	Kind    string `json:"kind"` // tap | afpacket | uplink | vxlan
+	Netns   string `json:"netns"`
+	Ifname  string `json:"ifname"`
+	MAC     string `json:"mac"`
+	IP      string `json:"ip"` // CIDR, empty for attached ports
+	MTU     int    `json:"mtu"`
+	State   string `json:"state"` // up | down: down when its device could not be opened
+}
+
+// PortAdd is the body of POST /v1/ports: a TAP created inside Netns.
+type PortAdd struct {
+	Network        string `json:"network"`
+	Netns          string `json:"netns"`
+	Name           string `json:"name,omitempty"`
+	Ifname         string `json:"ifname,omitempty"`
+	IP             string `json:"ip,omitempty"` // CIDR, bare IP (network's prefix length) or "auto"
+	MAC            string `json:"mac,omitempty"`
+	NoDefaultRoute bool   `json:"no_default_route,omitempty"`
+}
+
+// PortAttach is the body of POST /v1/ports/attach: an AF_PACKET port on an
+// existing interface.
+type PortAttach struct {
+	Network string `json:"network"`
+	Dev     string `json:"dev"`
+	Netns   string `json:"netns,omitempty"`
+	Name    string `json:"name,omitempty"`
+}
+
+// FDBEntry as `fdb show` prints it.
+type FDBEntry struct {
+	MAC     string `json:"mac"`
+	Port    string `json:"port"`
+	Network string `json:"network"`
+	AgeS    int64  `json:"age_s"`
+	Static  bool   `json:"static"`
+}
+
+// FDBAdd is the body of POST /v1/fdb: a static entry.
+type FDBAdd struct {
+	MAC  string `json:"mac"`
+	Port string `json:"port"`
+}
+
+// PortStats is one row of `stats`.
+type PortStats struct {
+	Name      string            `json:"name"`
+	Network   string            `json:"network"`
+	RxPackets uint64            `json:"rx_packets"`
+	RxBytes   uint64            `json:"rx_bytes"`
+	TxPackets uint64            `json:"tx_packets"`
+	TxBytes   uint64            `json:"tx_bytes"`
+	RxGSO     uint64            `json:"rx_gso_packets"` // GSO super-frames received (each carries many segments)
+	TxGSO     uint64            `json:"tx_gso_packets"`
+	Drops     map[string]uint64 `json:"drops"`
+}
+
+// Stats is the object `stats` prints.
+type Stats struct {
+	Ports []PortStats       `json:"ports"`
+	Drops map[string]uint64 `json:"drops"`
+}
+
+// Version is GET /v1/version.
+type Version struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Go      string `json:"go"`
+}

@@ -1,0 +1,408 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"vswitch/bench/report"
+	"vswitch/bench/traffic"
+)
+
+// Test is one traffic run; it yields one or more metrics.
+type Test struct {
+	Name    string
+	Metrics []string
+}
+
+// Tests in the order they run within a scenario.
+var Tests = []Test{
+	{"tcp1", []string{"tcp_1_gbps"}},
+	{"tcp4", []string{"tcp_4_gbps"}},
+	{"udp64", []string{"udp64_kpps", "cpu_per_pkt_ns"}},
+	{"rr", []string{"rr_p50_us", "rr_p99_us"}},
+	{"conn", []string{"conn_per_s"}},
+}
+
+// userHZ is the unit of utime/stime in /proc/PID/stat (USER_HZ, 100 on
+// every Linux ABI the project runs on).
+const userHZ = 100
+
+// udpWarmup is skipped at the sink before its window: ARP, queues filling.
+const udpWarmup = 300 * time.Millisecond
+
+// metricsOf returns the metrics a test yields on a side.
+func metricsOf(test Test, kernel bool) []string {
+	var out []string
+	for _, m := range test.Metrics {
+		if mm, _ := report.MetricByName(m); kernel && mm.VswitchOnly {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// failAll records the same failure for every metric of a test.
+func failAll(t *Topology, pair int, scn string, test Test, status, reason string) []report.Sample {
+	var out []report.Sample
+	for _, m := range metricsOf(test, t.Kernel()) {
+		out = append(out, report.Failed(t.Side, pair, scn, m, status, reason, nil))
+	}
+	return out
+}
+
+// measure runs one test of one scenario on one side. It never returns a
+// zero for a failure: a failure is a sample with an error.
+func (h *Harness) measure(ctx context.Context, t *Topology, pair int, scn string, test Test) []report.Sample {
+	if err := ctx.Err(); err != nil {
+		return failAll(t, pair, scn, test, report.StatusError, "not run: "+h.stopReason(ctx))
+	}
+	sup, ok := t.support[scn]
+	if !ok {
+		sup = support{status: report.StatusError, note: "topology was not built"}
+	}
+	if sup.status != report.StatusOK {
+		return failAll(t, pair, scn, test, sup.status, sup.note)
+	}
+	if t.daemon != nil && t.daemon.Exited() {
+		return failAll(t, pair, scn, test, report.StatusError, "vswitchd exited: "+t.daemonLog())
+	}
+	if err := h.reachable(ctx, t, scn); err != nil {
+		return failAll(t, pair, scn, test, report.StatusError, err.Error())
+	}
+
+	var cpu0 uint64
+	if t.daemon != nil {
+		cpu0, _ = daemonTicks(t)
+	}
+	start := time.Now()
+	var out []report.Sample
+	switch test.Name {
+	case "tcp1", "tcp4":
+		streams := 1
+		if test.Name == "tcp4" {
+			streams = 4
+		}
+		v, d, err := h.iperf(ctx, t, scn, streams)
+		out = append(out, sample(t, pair, scn, test.Metrics[0], v, d, err))
+	case "udp64":
+		out = h.udp64(ctx, t, pair, scn)
+	case "rr":
+		p50, p99, d, err := h.sockperf(ctx, t, scn)
+		out = append(out, sample(t, pair, scn, "rr_p50_us", p50, d, err), sample(t, pair, scn, "rr_p99_us", p99, d, err))
+	case "conn":
+		v, d, err := h.connRate(ctx, t, scn)
+		out = append(out, sample(t, pair, scn, "conn_per_s", v, d, err))
+	default:
+		return failAll(t, pair, scn, test, report.StatusError, "unknown test "+test.Name)
+	}
+	if t.daemon != nil {
+		if cpu1, err := daemonTicks(t); err == nil && cpu1 >= cpu0 {
+			pct := 100 * float64(cpu1-cpu0) / userHZ / time.Since(start).Seconds()
+			for i := range out {
+				if out[i].Detail == nil {
+					out[i].Detail = map[string]any{}
+				}
+				out[i].Detail["vswitchd_cpu_pct"] = report.Round(pct)
+			}
+		}
+	}
+	return out
+}
+
+func (h *Harness) stopReason(ctx context.Context) string {
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Sprintf("run time budget (%v) exhausted", h.cfg.Budget)
+	}
+	return "run interrupted"
+}
+
+func sample(t *Topology, pair int, scn, metric string, v float64, detail map[string]any, err error) report.Sample {
+	if err != nil {
+		return report.Failed(t.Side, pair, scn, metric, report.StatusError, err.Error(), detail)
+	}
+	return report.OK(t.Side, pair, scn, metric, v, detail)
+}
+
+// reachable pings the scenario's destination from its client (ARP warm,
+// path proven) before any figure is taken from it.
+func (h *Harness) reachable(ctx context.Context, t *Topology, scn string) error {
+	ep := endpointFor(scn)
+	var r result
+	for i := 0; i < 3; i++ {
+		r = h.nsExec(ctx, t.NS(ep.client), 5*time.Second, "ping", "-c", "1", "-W", "1", "-q", ep.dst)
+		if r.Code == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("no connectivity: ping from %s to %s failed: %s", ep.client, ep.dst, FirstLine(r.Stderr+r.Stdout))
+}
+
+// waitListen waits until a server in ns listens on port (ss, inside ns).
+func (h *Harness) waitListen(ctx context.Context, ns, proto string, port int, srv *Proc) error {
+	flag := "-Hltn"
+	if proto == "udp" {
+		flag = "-Hlun"
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		r := h.nsExec(ctx, ns, 5*time.Second, "ss", flag, "sport", "=", ":"+strconv.Itoa(port))
+		if r.Code == 0 && strings.TrimSpace(r.Stdout) != "" {
+			return nil
+		}
+		if srv.Exited() {
+			return fmt.Errorf("%s exited: %s", srv.name, FirstLine(srv.stderr.String()+srv.stdout.String()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not listening on %d within 5 s", srv.name, port)
+}
+
+func (h *Harness) seconds() int {
+	s := int(h.cfg.Duration.Round(time.Second).Seconds())
+	return max(s, 1)
+}
+
+// iperf measures TCP throughput, receiver side, over streams connections.
+func (h *Harness) iperf(ctx context.Context, t *Topology, scn string, streams int) (float64, map[string]any, error) {
+	ep := endpointFor(scn)
+	detail := map[string]any{"tool": "iperf3", "streams": streams, "duration_s": h.seconds(),
+		"dst": fmt.Sprintf("%s:%d", ep.dst, ep.port(portIperf)), "offered": "unlimited (TCP, default window)"}
+	srv, err := h.startNS("iperf3 server", t.NS(ep.server), nil, "iperf3", "-s", "-1", "-p", strconv.Itoa(portIperf))
+	if err != nil {
+		return 0, detail, err
+	}
+	defer h.stop(srv, 2*time.Second)
+	if err := h.waitListen(ctx, t.NS(ep.server), "tcp", portIperf, srv); err != nil {
+		return 0, detail, err
+	}
+	r := h.nsExec(ctx, t.NS(ep.client), h.cfg.Duration+20*time.Second, "iperf3", "-c", ep.dst,
+		"-p", strconv.Itoa(ep.port(portIperf)), "-t", strconv.Itoa(h.seconds()), "-P", strconv.Itoa(streams),
+		"-J", "--connect-timeout", "3000")
+	res, err := ParseIperf3([]byte(r.Stdout))
+	if err != nil {
+		if r.Code != 0 && !strings.HasPrefix(strings.TrimSpace(r.Stdout), "{") {
+			return 0, detail, r.errorf("iperf3")
+		}
+		return 0, detail, err
+	}
+	detail["retransmits"] = res.Retransmits
+	detail["measured_s"] = report.Round(res.Seconds)
+	return res.Gbps, detail, nil
+}
+
+// sockperf measures TCP request/response round trips (ping-pong, one
+// message in flight, 14 bytes) and returns the 50th and 99th percentiles.
+func (h *Harness) sockperf(ctx context.Context, t *Topology, scn string) (float64, float64, map[string]any, error) {
+	ep := endpointFor(scn)
+	detail := map[string]any{"tool": "sockperf ping-pong --tcp --full-rtt", "duration_s": h.seconds(),
+		"dst": fmt.Sprintf("%s:%d", ep.dst, ep.port(portSockperf)), "offered": "one 14-byte message in flight"}
+	srv, err := h.startNS("sockperf server", t.NS(ep.server), nil, "sockperf", "server", "--tcp",
+		"-i", "0.0.0.0", "-p", strconv.Itoa(portSockperf))
+	if err != nil {
+		return 0, 0, detail, err
+	}
+	defer h.stop(srv, 2*time.Second)
+	if err := h.waitListen(ctx, t.NS(ep.server), "tcp", portSockperf, srv); err != nil {
+		return 0, 0, detail, err
+	}
+	r := h.nsExec(ctx, t.NS(ep.client), h.cfg.Duration+20*time.Second, "sockperf", "ping-pong", "--tcp",
+		"-i", ep.dst, "-p", strconv.Itoa(ep.port(portSockperf)), "-t", strconv.Itoa(h.seconds()), "--full-rtt")
+	res, err := ParseSockperf(r.Stdout + r.Stderr)
+	if err != nil {
+		if r.Code != 0 {
+			return 0, 0, detail, r.errorf("sockperf ping-pong")
+		}
+		return 0, 0, detail, err
+	}
+	detail["observations"] = res.Observations
+	detail["measured_s"] = res.ValidSeconds
+	detail["avg_us"] = res.Avg
+	detail["p999_us"] = res.P999
+	return res.P50, res.P99, detail, nil
+}
+
+// udp64 floods 64-byte frames from the client and counts what reaches the
+// server's interface. On the vswitch side it also takes vswitchd's CPU
+// time over the flood and divides by the packets it forwarded.
+func (h *Harness) udp64(ctx context.Context, t *Topology, pair int, scn string) []report.Sample {
+	ep := endpointFor(scn)
+	gen := udpWarmup + h.cfg.Duration + 700*time.Millisecond
+	detail := map[string]any{"tool": "vsbench udpgen/udpsink", "payload_bytes": traffic.Payload64, "frame_bytes": 64,
+		"sender_threads": h.cfg.UDPThreads, "window_s": h.cfg.Duration.Seconds(), "generator_s": gen.Seconds(),
+		"dst": fmt.Sprintf("%s:%d", ep.dst, ep.port(portUDP)), "figure": "rx packets of the sink's eth0 over the window"}
+	kpps := func(v float64, err error) []report.Sample {
+		out := []report.Sample{sample(t, pair, scn, "udp64_kpps", v, detail, err)}
+		return out
+	}
+	sink, err := h.startNS("udpsink", t.NS(ep.server), nil, h.cfg.Self, "udpsink", "--port", strconv.Itoa(portUDP),
+		"--if", "eth0", "--warmup", udpWarmup.String(), "--window", h.cfg.Duration.String())
+	if err != nil {
+		return h.withCPU(t, pair, scn, kpps(0, err), nil)
+	}
+	defer h.stop(sink, 2*time.Second)
+	if err := sink.waitFor("ready", 5*time.Second); err != nil {
+		return h.withCPU(t, pair, scn, kpps(0, err), nil)
+	}
+	var before *daemonSnapshot
+	if t.daemon != nil {
+		before, err = h.snapshot(ctx, t)
+		if err != nil {
+			before = &daemonSnapshot{err: err}
+		}
+	}
+	r := h.nsExec(ctx, t.NS(ep.client), gen+15*time.Second, h.cfg.Self, "udpgen",
+		"--dst", fmt.Sprintf("%s:%d", ep.dst, ep.port(portUDP)), "--duration", gen.String(),
+		"--payload", strconv.Itoa(traffic.Payload64), "--threads", strconv.Itoa(h.cfg.UDPThreads))
+	var cpuSample *report.Sample
+	if t.daemon != nil {
+		s := h.cpuPerPacket(ctx, t, pair, scn, before)
+		cpuSample = &s
+	}
+	var g traffic.GenResult
+	if r.Code != 0 || json.Unmarshal([]byte(lastJSON(r.Stdout)), &g) != nil {
+		return h.withCPU(t, pair, scn, kpps(0, r.errorf("udpgen")), cpuSample)
+	}
+	detail["offered_kpps"] = report.Round(g.PPS / 1000)
+	detail["sent"] = g.Sent
+	detail["send_errors"] = g.SendErrors
+	if g.FirstError != "" {
+		detail["send_first_error"] = g.FirstError
+	}
+	if err := sink.Wait(5 * time.Second); err != nil {
+		return h.withCPU(t, pair, scn, kpps(0, fmt.Errorf("udpsink: %s", FirstLine(sink.stderr.String()+err.Error()))), cpuSample)
+	}
+	var s traffic.SinkResult
+	if err := json.Unmarshal([]byte(lastJSON(sink.stdout.String())), &s); err != nil {
+		return h.withCPU(t, pair, scn, kpps(0, fmt.Errorf("udpsink output: %v", err)), cpuSample)
+	}
+	detail["sink_if_rx_packets"] = s.IfPackets
+	detail["sink_app_kpps"] = report.Round(s.AppPPS / 1000)
+	detail["measured_s"] = report.Round(s.Seconds)
+	// The generator counts datagrams the kernel accepted; where the
+	// sender's own CPU forwards them (veth) it cannot offer more than it
+	// carries. Say so rather than claim an overload that did not happen.
+	detail["offered_exceeds_carried"] = g.PPS > s.IfPPS*1.02
+	return h.withCPU(t, pair, scn, kpps(s.IfPPS/1000, nil), cpuSample)
+}
+
+func (h *Harness) withCPU(t *Topology, pair int, scn string, out []report.Sample, cpu *report.Sample) []report.Sample {
+	if t.Kernel() {
+		return out
+	}
+	if cpu == nil {
+		s := report.Failed(t.Side, pair, scn, "cpu_per_pkt_ns", report.StatusError, "no udp64 flood to measure over", nil)
+		cpu = &s
+	}
+	return append(out, *cpu)
+}
+
+// lastJSON returns the last line of out that looks like a JSON object.
+func lastJSON(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, "{") {
+			return l
+		}
+	}
+	return ""
+}
+
+// daemonSnapshot is vswitchd's CPU time and packet counters at an instant.
+type daemonSnapshot struct {
+	ticks    uint64
+	counters PortCounters
+	at       time.Time
+	err      error
+}
+
+func daemonTicks(t *Topology) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", t.daemon.Pid()))
+	if err != nil {
+		return 0, err
+	}
+	return ProcCPUTicks(string(b))
+}
+
+func (h *Harness) snapshot(ctx context.Context, t *Topology) (*daemonSnapshot, error) {
+	s := &daemonSnapshot{at: time.Now()}
+	var err error
+	if s.ticks, err = daemonTicks(t); err != nil {
+		return nil, err
+	}
+	r := h.vsctl(ctx, t, "-o", "json", "stats")
+	if r.Code != 0 {
+		return nil, r.errorf("vswitchctl -o json stats")
+	}
+	if s.counters, err = ParseStats([]byte(r.Stdout)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// cpuPerPacket is vswitchd's utime+stime over the flood divided by the
+// packets it transmitted on its ports (each forwarded packet once).
+func (h *Harness) cpuPerPacket(ctx context.Context, t *Topology, pair int, scn string, before *daemonSnapshot) report.Sample {
+	fail := func(err error) report.Sample {
+		return report.Failed(t.Side, pair, scn, "cpu_per_pkt_ns", report.StatusError, err.Error(), nil)
+	}
+	if before == nil {
+		return fail(fmt.Errorf("no counters before the flood"))
+	}
+	if before.err != nil {
+		return fail(fmt.Errorf("counters before the flood: %v", before.err))
+	}
+	after, err := h.snapshot(ctx, t)
+	if err != nil {
+		return fail(err)
+	}
+	pkts := after.counters.TxPackets - before.counters.TxPackets
+	ticks := after.ticks - before.ticks
+	if after.counters.TxPackets < before.counters.TxPackets || pkts == 0 {
+		return fail(fmt.Errorf("vswitchd stats show no packet forwarded during the flood (tx %d → %d)",
+			before.counters.TxPackets, after.counters.TxPackets))
+	}
+	cpuNS := float64(ticks) * 1e9 / userHZ
+	return report.OK(t.Side, pair, scn, "cpu_per_pkt_ns", cpuNS/float64(pkts), map[string]any{
+		"cpu_s": report.Round(cpuNS / 1e9), "packets_forwarded": pkts, "window_s": report.Round(after.at.Sub(before.at).Seconds()),
+		"tool": "utime+stime of /proc/PID/stat ÷ Δ sum(tx_packets) of vswitchctl stats, during udp64",
+	})
+}
+
+// connRate counts new TCP connections per second: connect, one byte each
+// way, RST close, workers connections in flight.
+func (h *Harness) connRate(ctx context.Context, t *Topology, scn string) (float64, map[string]any, error) {
+	ep := endpointFor(scn)
+	detail := map[string]any{"tool": "vsbench connclient/connsrv", "workers": h.cfg.ConnWorkers, "duration_s": h.cfg.Duration.Seconds(),
+		"dst": fmt.Sprintf("%s:%d", ep.dst, ep.port(portConn)), "offered": "back-to-back connect + 1 byte each way + RST close per worker"}
+	srv, err := h.startNS("connsrv", t.NS(ep.server), nil, h.cfg.Self, "connsrv", "--port", strconv.Itoa(portConn), "--threads", "2")
+	if err != nil {
+		return 0, detail, err
+	}
+	defer h.stop(srv, 2*time.Second)
+	if err := srv.waitFor("ready", 5*time.Second); err != nil {
+		return 0, detail, err
+	}
+	r := h.nsExec(ctx, t.NS(ep.client), h.cfg.Duration+20*time.Second, h.cfg.Self, "connclient",
+		"--dst", fmt.Sprintf("%s:%d", ep.dst, ep.port(portConn)), "--duration", h.cfg.Duration.String(),
+		"--workers", strconv.Itoa(h.cfg.ConnWorkers))
+	var c traffic.ConnResult
+	if r.Code != 0 || json.Unmarshal([]byte(lastJSON(r.Stdout)), &c) != nil {
+		return 0, detail, r.errorf("connclient")
+	}
+	detail["connections"] = c.Connections
+	detail["errors"] = c.Errors
+	detail["measured_s"] = report.Round(c.Seconds)
+	if c.FirstError != "" {
+		detail["first_error"] = c.FirstError
+	}
+	if c.Connections == 0 {
+		return 0, detail, fmt.Errorf("no connection completed: %s", c.FirstError)
+	}
+	return c.PerSecond, detail, nil
+}

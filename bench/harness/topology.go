@@ -1,0 +1,397 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"vswitch/bench/report"
+)
+
+// The addressing plan, the same on both sides so the same commands run
+// against either.
+//
+//	net A 10.201.1.0/24 gw .1      c1 .2  c2 .3
+//	net B 10.201.2.0/24 gw .1      c3 .2
+//	outside 10.201.100.0/24        uplink (kernel: the router's veth) .1, ext .2
+const (
+	subnetA   = "10.201.1.0/24"
+	gatewayA  = "10.201.1.1"
+	addrC1    = "10.201.1.2"
+	addrC2    = "10.201.1.3"
+	subnetB   = "10.201.2.0/24"
+	gatewayB  = "10.201.2.1"
+	addrC3    = "10.201.2.2"
+	uplinkIP  = "10.201.100.1"
+	addrExt   = "10.201.100.2"
+	prefixLen = "/24"
+	mtu       = "1500"
+)
+
+// Server ports; publish-in reaches each as PORT+publishOffset on the
+// uplink address, so the DNAT rewrites the port as well as the address.
+const (
+	portIperf     = 5201
+	portSockperf  = 11111
+	portConn      = 7000
+	portUDP       = 9000
+	publishOffset = 10000
+)
+
+// endpoint is who talks to whom in a scenario.
+type endpoint struct {
+	client, server string // roles: c1, c2, c3, ext
+	dst            string // address the client connects to
+	portOffset     int
+}
+
+func (e endpoint) port(base int) int { return base + e.portOffset }
+
+func endpointFor(scenario string) endpoint {
+	switch scenario {
+	case "l2":
+		return endpoint{client: "c1", server: "c2", dst: addrC2}
+	case "routed":
+		return endpoint{client: "c1", server: "c3", dst: addrC3}
+	case "nat-out":
+		return endpoint{client: "c1", server: "ext", dst: addrExt}
+	case "publish-in":
+		return endpoint{client: "ext", server: "c1", dst: uplinkIP, portOffset: publishOffset}
+	}
+	panic("unknown scenario " + scenario)
+}
+
+// support is whether one side can run a scenario, and why not.
+type support struct {
+	status string // report.StatusOK, StatusNotSupported, StatusError
+	note   string
+}
+
+// Topology is one side's network: the kernel's bridge and iptables or a
+// vswitchd, and the c1, c2, c3 and ext namespaces around it.
+type Topology struct {
+	Side string
+	ns   map[string]string // role → namespace name
+	// support per scenario; a scenario not listed is not supported
+	support map[string]support
+
+	// vswitch side
+	daemon  *Proc
+	ctl     string // vswitchctl path
+	socket  string
+	logPath string
+}
+
+// NS returns the namespace of a role.
+func (t *Topology) NS(role string) string { return t.ns[role] }
+
+// Kernel reports whether this is the kernel side.
+func (t *Topology) Kernel() bool { return t.Side == report.SideKernel }
+
+func (h *Harness) newTopology(ctx context.Context, side, tag string, roles ...string) (*Topology, error) {
+	t := &Topology{Side: side, ns: map[string]string{}, support: map[string]support{}}
+	for _, r := range roles {
+		name := fmt.Sprintf("%s%s-%s-%s", NSPrefix, h.id, tag, r)
+		if err := h.addNS(ctx, name); err != nil {
+			return t, err
+		}
+		t.ns[r] = name
+	}
+	return t, nil
+}
+
+// ipn runs `ip -n NS ARGS...`: every link is made inside a namespace of
+// ours, never in the root namespace.
+func (h *Harness) ipn(ctx context.Context, ns string, args ...string) error {
+	return h.must(ctx, append([]string{"ip", "-n", ns}, args...)...)
+}
+
+// host configures a client namespace's eth0 as `port add` would.
+func (h *Harness) host(ctx context.Context, ns, addr, gw string) error {
+	steps := [][]string{
+		{"addr", "add", addr + prefixLen, "dev", "eth0"},
+		{"link", "set", "eth0", "mtu", mtu, "up"},
+	}
+	if gw != "" {
+		steps = append(steps, []string{"route", "add", "default", "via", gw})
+	}
+	for _, s := range steps {
+		if err := h.ipn(ctx, ns, s...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildKernel makes what Docker builds, inside a router namespace "br":
+// bridges brA and brB with the gateway addresses, a veth per container,
+// a veth to ext carrying the uplink address, ip_forward, and Docker's
+// iptables rules (MASQUERADE towards the uplink, DNAT of published ports,
+// FORWARD policy DROP with conntrack accept).
+func (h *Harness) buildKernel(ctx context.Context, tag string) (*Topology, error) {
+	t, err := h.newTopology(ctx, report.SideKernel, tag, "br", "c1", "c2", "c3", "ext")
+	if err != nil {
+		return t, err
+	}
+	br := t.ns["br"]
+	for _, b := range []struct{ name, addr string }{{"brA", gatewayA}, {"brB", gatewayB}} {
+		for _, s := range [][]string{
+			{"link", "add", b.name, "type", "bridge"},
+			{"addr", "add", b.addr + prefixLen, "dev", b.name},
+			{"link", "set", b.name, "mtu", mtu, "up"},
+		} {
+			if err := h.ipn(ctx, br, s...); err != nil {
+				return t, err
+			}
+		}
+	}
+	for _, c := range []struct{ role, bridge, addr, gw string }{
+		{"c1", "brA", addrC1, gatewayA}, {"c2", "brA", addrC2, gatewayA}, {"c3", "brB", addrC3, gatewayB},
+	} {
+		veth := "v-" + c.role
+		if err := h.ipn(ctx, br, "link", "add", veth, "mtu", mtu, "type", "veth", "peer", "name", "eth0", "netns", t.ns[c.role]); err != nil {
+			return t, err
+		}
+		if err := h.ipn(ctx, br, "link", "set", veth, "master", c.bridge, "up"); err != nil {
+			return t, err
+		}
+		if err := h.host(ctx, t.ns[c.role], c.addr, c.gw); err != nil {
+			return t, err
+		}
+	}
+	if err := h.ipn(ctx, br, "link", "add", "v-ext", "mtu", mtu, "type", "veth", "peer", "name", "eth0", "netns", t.ns["ext"]); err != nil {
+		return t, err
+	}
+	if err := h.ipn(ctx, br, "addr", "add", uplinkIP+prefixLen, "dev", "v-ext"); err != nil {
+		return t, err
+	}
+	if err := h.ipn(ctx, br, "link", "set", "v-ext", "up"); err != nil {
+		return t, err
+	}
+	if err := h.host(ctx, t.ns["ext"], addrExt, ""); err != nil {
+		return t, err
+	}
+	if r := h.nsExec(ctx, br, 10*time.Second, "sysctl", "-qw", "net.ipv4.ip_forward=1"); r.Code != 0 {
+		return t, r.errorf("ip_forward in " + br)
+	}
+	if r := h.run(ctx, 30*time.Second, dockerRules(), "ip", "netns", "exec", br, "iptables-restore"); r.Code != 0 {
+		return t, r.errorf("iptables-restore in " + br)
+	}
+	for _, s := range report.Scenarios {
+		t.support[s] = support{status: report.StatusOK}
+	}
+	return t, nil
+}
+
+// published lists the port mappings both sides install for publish-in.
+func published() []struct {
+	proto      string
+	hport, cpt int
+} {
+	return []struct {
+		proto      string
+		hport, cpt int
+	}{
+		{"tcp", portIperf + publishOffset, portIperf},
+		{"tcp", portSockperf + publishOffset, portSockperf},
+		{"tcp", portConn + publishOffset, portConn},
+		{"udp", portUDP + publishOffset, portUDP},
+	}
+}
+
+// dockerRules is the iptables-restore input Docker's bridge driver would
+// produce for two networks with published ports, except that masquerading
+// applies only towards the uplink (as vswitchd does: routed A↔B traffic
+// keeps its addresses) and the isolation chains are absent (the networks
+// are connected).
+func dockerRules() string {
+	var b strings.Builder
+	b.WriteString("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n")
+	b.WriteString("-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n")
+	b.WriteString("-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER\n")
+	fmt.Fprintf(&b, "-A POSTROUTING -s %s -o v-ext -j MASQUERADE\n", subnetA)
+	fmt.Fprintf(&b, "-A POSTROUTING -s %s -o v-ext -j MASQUERADE\n", subnetB)
+	b.WriteString("-A DOCKER -i brA -j RETURN\n-A DOCKER -i brB -j RETURN\n")
+	for _, p := range published() {
+		fmt.Fprintf(&b, "-A DOCKER -p %s -m %s --dport %d -j DNAT --to-destination %s:%d\n", p.proto, p.proto, p.hport, addrC1, p.cpt)
+	}
+	b.WriteString("COMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER - [0:0]\n")
+	for _, br := range []string{"brA", "brB"} {
+		fmt.Fprintf(&b, "-A FORWARD -o %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n", br)
+		fmt.Fprintf(&b, "-A FORWARD -o %s -j DOCKER\n", br)
+		fmt.Fprintf(&b, "-A FORWARD -i %s ! -o %s -j ACCEPT\n", br, br)
+		fmt.Fprintf(&b, "-A FORWARD -i %s -o %s -j ACCEPT\n", br, br)
+	}
+	for _, p := range published() {
+		fmt.Fprintf(&b, "-A DOCKER -d %s/32 ! -i brA -o brA -p %s -m %s --dport %d -j ACCEPT\n", addrC1, p.proto, p.proto, p.cpt)
+	}
+	b.WriteString("COMMIT\n")
+	return b.String()
+}
+
+// VswitchBin is one vswitchd build under test.
+type VswitchBin struct {
+	Side   string // report.SideVswitch or "vswitch@LABEL"
+	Daemon string
+	Ctl    string
+}
+
+// startDaemon runs vswitchd inside its own namespace (so even a bug cannot
+// touch the root namespace; it reaches the others by name) and waits for
+// its socket to answer.
+func (h *Harness) startDaemon(ctx context.Context, t *Topology, bin VswitchBin, tag string) error {
+	dir := filepath.Join(h.work, tag)
+	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o755); err != nil {
+		return err
+	}
+	for _, p := range []string{bin.Daemon, bin.Ctl} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%s not found (is it built? `make build`): %w", p, err)
+		}
+	}
+	t.ctl, t.socket = bin.Ctl, filepath.Join(dir, "vswitchd.sock")
+	t.logPath = filepath.Join(dir, "vswitchd.log")
+	logf, err := os.Create(t.logPath)
+	if err != nil {
+		return err
+	}
+	t.daemon, err = h.startNS("vswitchd", t.ns["d"], logf, bin.Daemon,
+		"--socket", t.socket, "--state-dir", filepath.Join(dir, "state"), "--no-default-network")
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r := h.vsctl(ctx, t, "network", "ls")
+		if r.Code == 0 {
+			return nil
+		}
+		if t.daemon.Exited() {
+			return fmt.Errorf("vswitchd exited at start: %s", t.daemonLog())
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("vswitchd not answering on %s after 15 s: %v", t.socket, r.errorf("vswitchctl network ls"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// daemonLog is the tail of vswitchd's stderr, for error messages.
+func (t *Topology) daemonLog() string {
+	if t.daemon == nil {
+		return ""
+	}
+	if s := LastLines(t.daemon.stderr.String(), 3); s != "" {
+		return s
+	}
+	return "(no output)"
+}
+
+// vsctl runs vswitchctl against this topology's daemon.
+func (h *Harness) vsctl(ctx context.Context, t *Topology, args ...string) result {
+	return h.run(ctx, 20*time.Second, "", append([]string{t.ctl, "--socket", t.socket}, args...)...)
+}
+
+// ctlStep runs one vswitchctl command of the topology and classifies it:
+// exit 2 (usage error, the command does not exist yet) is "not supported
+// yet", anything else non-zero an error.
+func (h *Harness) ctlStep(ctx context.Context, t *Topology, args ...string) support {
+	r := h.vsctl(ctx, t, args...)
+	what := "vswitchctl " + strings.Join(args[:min(2, len(args))], " ")
+	switch ClassifyCtl(r.Code) {
+	case CtlOK:
+		return support{status: report.StatusOK}
+	case CtlUnsupported:
+		return support{status: report.StatusNotSupported, note: fmt.Sprintf("%s: %s", what, FirstLine(r.Stderr+r.Stdout))}
+	default:
+		return support{status: report.StatusError, note: r.errorf(what).Error()}
+	}
+}
+
+// buildVswitch builds the same networks with vswitchd: networks A and B
+// (CLI.md), a TAP port per container, A and B connected, an uplink on a
+// veth whose other end is ext, published ports. Each scenario is
+// supported when the commands it needs succeed; a command this vswitchctl
+// does not have marks its scenarios "not supported yet".
+func (h *Harness) buildVswitch(ctx context.Context, bin VswitchBin, tag string) (*Topology, error) {
+	t, err := h.newTopology(ctx, bin.Side, tag, "d", "c1", "c2", "c3", "ext")
+	if err != nil {
+		return t, err
+	}
+	// The uplink: a veth from the daemon's namespace to ext. The daemon end
+	// has no address; vswitchd owns the uplink IP (CLI.md).
+	if err := h.ipn(ctx, t.ns["d"], "link", "add", "up0", "mtu", mtu, "type", "veth", "peer", "name", "eth0", "netns", t.ns["ext"]); err != nil {
+		return t, err
+	}
+	if err := h.ipn(ctx, t.ns["d"], "link", "set", "up0", "up"); err != nil {
+		return t, err
+	}
+	if err := h.host(ctx, t.ns["ext"], addrExt, ""); err != nil {
+		return t, err
+	}
+	if err := h.startDaemon(ctx, t, bin, tag); err != nil {
+		return t, err
+	}
+
+	step := func(args ...string) support { return h.ctlStep(ctx, t, args...) }
+	// all of a list must succeed; the first failure is the verdict
+	all := func(steps ...[]string) support {
+		for _, s := range steps {
+			if r := step(s...); r.status != report.StatusOK {
+				return r
+			}
+		}
+		return support{status: report.StatusOK}
+	}
+	l2 := all(
+		[]string{"network", "create", "neta", "--subnet", subnetA, "--mtu", mtu},
+		[]string{"port", "add", "neta", "--netns", t.ns["c1"], "--ip", addrC1 + prefixLen, "--ifname", "eth0"},
+		[]string{"port", "add", "neta", "--netns", t.ns["c2"], "--ip", addrC2 + prefixLen, "--ifname", "eth0"},
+	)
+	if l2.status != report.StatusOK {
+		// everything else stands on network A and its ports
+		l2.status = report.StatusError
+		for _, s := range report.Scenarios {
+			t.support[s] = l2
+		}
+		return t, nil
+	}
+	t.support["l2"] = l2
+	t.support["routed"] = all(
+		[]string{"network", "create", "netb", "--subnet", subnetB, "--mtu", mtu},
+		[]string{"port", "add", "netb", "--netns", t.ns["c3"], "--ip", addrC3 + prefixLen, "--ifname", "eth0"},
+		[]string{"network", "connect", "neta", "netb"},
+	)
+	uplink := step("uplink", "add", "--dev", "up0", "--netns", t.ns["d"], "--ip", uplinkIP+prefixLen, "--gateway", addrExt)
+	t.support["nat-out"] = uplink // masquerade is on by default for networks
+	if uplink.status != report.StatusOK {
+		t.support["publish-in"] = uplink
+	} else {
+		var steps [][]string
+		for _, p := range published() {
+			steps = append(steps, []string{"publish", "add", "neta", "--proto", p.proto,
+				"--port", strconv.Itoa(p.hport), "--to", addrC1 + ":" + strconv.Itoa(p.cpt)})
+		}
+		t.support["publish-in"] = all(steps...)
+	}
+	for _, s := range report.Scenarios {
+		h.debugf("%s %s: %s %s", t.Side, s, t.support[s].status, t.support[s].note)
+	}
+	return t, nil
+}
+
+// closeTopology stops the daemon and removes the namespaces. The daemon
+// goes first: its TAP file descriptors keep a namespace alive.
+func (h *Harness) closeTopology(t *Topology) {
+	if t == nil {
+		return
+	}
+	h.stop(t.daemon, 5*time.Second)
+	for _, ns := range t.ns {
+		h.delNS(ns)
+	}
+}

@@ -1,0 +1,210 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+)
+
+// Num formats a figure with about three significant digits.
+func Num(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+// cell renders one side of a row: "median (min–max)", or its status.
+func cell(values []float64, median, lo, hi *float64, status string, errs []string) string {
+	switch {
+	case status == StatusNotApplicable:
+		return "— (vswitch only)"
+	case status == StatusNotSupported:
+		return "not supported yet"
+	case median == nil:
+		return "error: " + short(first(errs))
+	}
+	s := Num(*median)
+	if len(values) > 1 {
+		s += fmt.Sprintf(" (%s–%s)", Num(*lo), Num(*hi))
+	}
+	if len(errs) > 0 {
+		s += fmt.Sprintf(" [%d failed]", len(errs))
+	}
+	return s
+}
+
+func first(xs []string) string {
+	if len(xs) == 0 {
+		return "no sample"
+	}
+	return xs[0]
+}
+
+// short keeps a table cell to one readable line; the JSON has the whole
+// message.
+func short(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	s = strings.ReplaceAll(s, "|", "/")
+	if r := []rune(s); len(r) > 70 {
+		s = string(r[:69]) + "…"
+	}
+	return s
+}
+
+// verdict says plainly whether a row meets BENCH.md's target.
+func verdict(r Row) string {
+	switch {
+	case r.TargetRatio == nil:
+		return "—"
+	case r.VswitchStatus == StatusNotSupported:
+		return "not supported yet"
+	case r.MeetsTarget == nil:
+		return "no ratio"
+	case *r.MeetsTarget:
+		return "meets ≥ " + Num(*r.TargetRatio)
+	default:
+		return "**short** of ≥ " + Num(*r.TargetRatio)
+	}
+}
+
+func arrow(higher bool) string {
+	if higher {
+		return "↑"
+	}
+	return "↓"
+}
+
+// Markdown renders latest.md: a header naming the run, the comparison
+// table, the scale figures and the notes.
+func (r Result) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# vswitchd vs the kernel bridge + iptables\n\n")
+	dirty := ""
+	if r.Dirty {
+		dirty = " (with uncommitted changes)"
+	}
+	fmt.Fprintf(&b, "%s · commit `%s`%s · mode %s (%d alternating pair(s), %s s measurements, %s s wall)  \n",
+		r.Date, r.Commit, dirty, r.Mode, r.Pairs, Num(r.MeasureSecs), Num(r.WallSecs))
+	m := r.Machine
+	fmt.Fprintf(&b, "machine: %d × %s, %d MiB, Linux %s, %s\n\n", m.NProc, m.CPUModel, m.MemTotalMB, m.Kernel, m.GoVersion)
+	b.WriteString("Medians of the runs, (min–max) when there were several. **ratio ≥ 1.0 means vswitchd is as good or better**: ")
+	b.WriteString("vswitch/kernel for ↑ (higher is better), kernel/vswitch for ↓ (lower is better). ")
+	b.WriteString("\"not supported yet\": vswitchd lacks the feature the scenario needs; the kernel side is still measured.\n\n")
+
+	extras := r.extraSides()
+	b.WriteString("| scenario | metric | unit | kernel | vswitch | ratio | target |")
+	for _, e := range extras {
+		fmt.Fprintf(&b, " %s | ratio %s |", e, e)
+	}
+	b.WriteString("\n|---|---|---|---:|---:|---:|---|")
+	for range extras {
+		b.WriteString("---:|---:|")
+	}
+	b.WriteString("\n")
+	for _, row := range r.Rows {
+		k := cell(row.Kernel, row.KernelMedian, row.KernelMin, row.KernelMax, row.KernelStatus, row.KernelErrors)
+		v := cell(row.Vswitch, row.VswitchMedian, row.VswitchMin, row.VswitchMax, row.VswitchStatus, row.VswitchErrors)
+		fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s | %s |", row.Scenario, row.Metric, arrow(row.HigherIsBetter),
+			row.Unit, k, v, ratioCell(row.Ratio), verdict(row))
+		for _, e := range extras {
+			x := row.Extra[e]
+			fmt.Fprintf(&b, " %s | %s |", cell(x.Values, x.Median, x.Min, x.Max, x.Status, x.Errors), ratioCell(x.Ratio))
+		}
+		b.WriteString("\n")
+	}
+
+	if len(r.Scale) > 0 {
+		b.WriteString("\n## Scale (vswitch only)\n\n| figure | value |\n|---|---|\n")
+		for _, e := range r.Scale {
+			fmt.Fprintf(&b, "| %s | %s |\n", e.Name, scaleCell(e))
+		}
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\n## Notes\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	return b.String()
+}
+
+func ratioCell(p *float64) string {
+	if p == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", *p)
+}
+
+func (r Result) extraSides() []string {
+	var out []string
+	for _, s := range r.Sides {
+		if s != SideKernel && s != SideVswitch {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// scaleUnits renders the well-known keys of a scale entry; the order is
+// the order of the cell.
+var scaleUnits = []struct{ key, unit string }{
+	{"ns_per_op", "ns/op"},
+	{"create_s", "s to create"},
+	{"ms_per_port", "ms/port"},
+	{"rss_mib", "MiB RSS"},
+	{"rss_per_port_kib", "KiB RSS/port"},
+	{"bytes_per_op", "B/op"},
+	{"allocs_per_op", "allocs/op"},
+}
+
+// scaleCell renders a scale entry's figures, e.g. "20.1 ns/op, 24.0 B/entry".
+func scaleCell(e ScaleEntry) string {
+	switch e.Status {
+	case StatusNotSupported:
+		if e.Error != "" {
+			return "not supported yet (" + short(e.Error) + ")"
+		}
+		return "not supported yet"
+	case StatusError:
+		return "error: " + short(e.Error)
+	}
+	var parts []string
+	done := map[string]bool{}
+	for _, u := range scaleUnits {
+		if v, ok := e.Values[u.key]; ok {
+			parts = append(parts, Num(v)+" "+u.unit)
+			done[u.key] = true
+		}
+	}
+	var rest []string
+	for k := range e.Values {
+		if !done[k] {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		unit := k
+		if strings.HasPrefix(k, "bytes_per_") {
+			unit = "B/" + strings.TrimPrefix(k, "bytes_per_")
+		}
+		parts = append(parts, Num(e.Values[k])+" "+unit)
+	}
+	var info []string
+	for k, v := range e.Info {
+		info = append(info, k+": "+v)
+	}
+	sort.Strings(info)
+	s := strings.Join(parts, ", ")
+	if len(info) > 0 {
+		s += " (" + strings.Join(info, "; ") + ")"
+	}
+	return s
+}

@@ -1,0 +1,424 @@
+package report
+
+import (
+	"encoding/json"
+	"math"
+	"sort"
+)
+
+// Side names. Extra vswitchd binaries (BENCH.md: "run the old and the new
+// vswitchd binary in the same run") are named "vswitch@LABEL".
+const (
+	SideKernel  = "kernel"
+	SideVswitch = "vswitch"
+)
+
+// Sample statuses.
+const (
+	StatusOK           = "ok"
+	StatusError        = "error"
+	StatusNotSupported = "not supported yet"
+	// StatusNotApplicable marks the kernel side of a vswitch-only metric.
+	StatusNotApplicable = "not applicable"
+)
+
+// Metric describes one figure of the table.
+type Metric struct {
+	Name           string
+	Unit           string
+	HigherIsBetter bool
+	// VswitchOnly metrics have no kernel counterpart: kernel and ratio are
+	// null in the JSON (cpu_per_pkt_ns).
+	VswitchOnly bool
+	// Target is the ratio the design asks for (BENCH.md "Targets"); 0 means
+	// none.
+	Target float64
+	Tool   string
+}
+
+// Metrics is the catalog, in table order.
+var Metrics = []Metric{
+	{Name: "tcp_1_gbps", Unit: "Gbit/s", HigherIsBetter: true, Target: 1.0, Tool: "iperf3 -P 1"},
+	{Name: "tcp_4_gbps", Unit: "Gbit/s", HigherIsBetter: true, Target: 1.0, Tool: "iperf3 -P 4"},
+	{Name: "udp64_kpps", Unit: "kpps", HigherIsBetter: true, Target: 1.0, Tool: "vsbench udpgen/udpsink (sendmmsg)"},
+	{Name: "rr_p50_us", Unit: "µs", HigherIsBetter: false, Target: 0.8, Tool: "sockperf ping-pong --tcp --full-rtt"},
+	{Name: "rr_p99_us", Unit: "µs", HigherIsBetter: false, Target: 0.8, Tool: "sockperf ping-pong --tcp --full-rtt"},
+	{Name: "conn_per_s", Unit: "conn/s", HigherIsBetter: true, Target: 1.0, Tool: "vsbench connclient/connsrv (RST close)"},
+	{Name: "cpu_per_pkt_ns", Unit: "ns", HigherIsBetter: false, VswitchOnly: true, Tool: "/proc/PID/stat ÷ vswitchctl stats"},
+}
+
+// Scenarios in table order.
+var Scenarios = []string{"l2", "routed", "nat-out", "publish-in"}
+
+// MetricByName returns the catalog entry for name.
+func MetricByName(name string) (Metric, bool) {
+	for _, m := range Metrics {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Metric{}, false
+}
+
+// Sample is one measurement of one metric on one side in one pair.
+type Sample struct {
+	Side     string   `json:"side"`
+	Pair     int      `json:"pair"`
+	Scenario string   `json:"scenario"`
+	Metric   string   `json:"metric"`
+	Status   string   `json:"status"`
+	Value    *float64 `json:"value"`
+	// Error is the reason for StatusError and StatusNotSupported.
+	Error string `json:"error,omitempty"`
+	// Detail records how the figure was obtained: tool, offered load,
+	// duration, raw counters.
+	Detail map[string]any `json:"detail,omitempty"`
+}
+
+// OK returns a successful sample.
+func OK(side string, pair int, scenario, metric string, v float64, detail map[string]any) Sample {
+	v = Round(v)
+	return Sample{Side: side, Pair: pair, Scenario: scenario, Metric: metric, Status: StatusOK, Value: &v, Detail: detail}
+}
+
+// Failed returns a sample for a measurement that did not produce a figure.
+func Failed(side string, pair int, scenario, metric, status, reason string, detail map[string]any) Sample {
+	return Sample{Side: side, Pair: pair, Scenario: scenario, Metric: metric, Status: status, Error: reason, Detail: detail}
+}
+
+// SideFigures are the aggregated figures of one side of a row.
+type SideFigures struct {
+	Values []float64 `json:"values"`
+	Median *float64  `json:"median"`
+	Min    *float64  `json:"min"`
+	Max    *float64  `json:"max"`
+	Status string    `json:"status"`
+	Errors []string  `json:"errors,omitempty"`
+}
+
+// Row is one line of the table and one element of latest.json "rows". The
+// first fields are exactly the BENCH.md shape; the rest are extra keys.
+type Row struct {
+	Scenario       string    `json:"scenario"`
+	Metric         string    `json:"metric"`
+	HigherIsBetter bool      `json:"higher_is_better"`
+	Kernel         []float64 `json:"kernel"`
+	Vswitch        []float64 `json:"vswitch"`
+	KernelMedian   *float64  `json:"kernel_median"`
+	VswitchMedian  *float64  `json:"vswitch_median"`
+	Ratio          *float64  `json:"ratio"`
+
+	Unit          string   `json:"unit"`
+	KernelMin     *float64 `json:"kernel_min"`
+	KernelMax     *float64 `json:"kernel_max"`
+	VswitchMin    *float64 `json:"vswitch_min"`
+	VswitchMax    *float64 `json:"vswitch_max"`
+	KernelStatus  string   `json:"kernel_status"`
+	VswitchStatus string   `json:"vswitch_status"`
+	KernelErrors  []string `json:"kernel_errors,omitempty"`
+	VswitchErrors []string `json:"vswitch_errors,omitempty"`
+	// TargetRatio is BENCH.md's target; MeetsTarget is null when there is
+	// no ratio.
+	TargetRatio *float64 `json:"target_ratio"`
+	MeetsTarget *bool    `json:"meets_target"`
+	// Extra holds further vswitchd binaries, by side name, each with its
+	// ratio against the kernel.
+	Extra map[string]ExtraSide `json:"extra,omitempty"`
+}
+
+// ExtraSide is a further vswitchd binary's figures in a row.
+type ExtraSide struct {
+	SideFigures
+	Ratio *float64 `json:"ratio"`
+}
+
+// Median of xs (the mean of the middle two for an even count); NaN for none.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// MinMax of xs; NaN for none.
+func MinMax(xs []float64) (lo, hi float64) {
+	if len(xs) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	lo, hi = xs[0], xs[0]
+	for _, x := range xs[1:] {
+		lo = math.Min(lo, x)
+		hi = math.Max(hi, x)
+	}
+	return lo, hi
+}
+
+// Ratio is vswitch/kernel for higher-is-better and kernel/vswitch for
+// lower-is-better, so ≥ 1.0 always means vswitchd is as good or better. It
+// is undefined (ok false) when either side is missing or a divisor is 0.
+func Ratio(kernel, vswitch float64, higherIsBetter bool) (float64, bool) {
+	if math.IsNaN(kernel) || math.IsNaN(vswitch) {
+		return 0, false
+	}
+	num, den := vswitch, kernel
+	if !higherIsBetter {
+		num, den = kernel, vswitch
+	}
+	if den <= 0 || num < 0 {
+		return 0, false
+	}
+	return Round(num / den), true
+}
+
+// Round keeps three decimals: the figures are not that precise and the
+// JSON stays readable.
+func Round(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	return math.Round(v*1000) / 1000
+}
+
+func ptr(v float64) *float64 {
+	if math.IsNaN(v) {
+		return nil
+	}
+	v = Round(v)
+	return &v
+}
+
+// figures aggregates the samples of one side of one row.
+func figures(samples []Sample) SideFigures {
+	f := SideFigures{Values: []float64{}}
+	var unsupported []string
+	for _, s := range samples {
+		switch s.Status {
+		case StatusOK:
+			if s.Value != nil {
+				f.Values = append(f.Values, *s.Value)
+			}
+		case StatusNotSupported:
+			unsupported = append(unsupported, s.Error)
+		case StatusNotApplicable:
+		default:
+			f.Errors = append(f.Errors, s.Error)
+		}
+	}
+	f.Median = ptr(Median(f.Values))
+	lo, hi := MinMax(f.Values)
+	f.Min, f.Max = ptr(lo), ptr(hi)
+	switch {
+	case len(f.Values) > 0:
+		f.Status = StatusOK
+	case len(unsupported) > 0:
+		f.Status = StatusNotSupported
+		f.Errors = dedup(unsupported)
+	case len(f.Errors) > 0:
+		f.Status = StatusError
+	default:
+		f.Status = StatusNotApplicable
+	}
+	f.Errors = dedup(f.Errors)
+	return f
+}
+
+func dedup(xs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Aggregate builds the rows from the samples: one row per scenario and
+// metric that has any sample, in catalog order. sides lists the vswitch
+// sides; the first is the primary ("vswitch"), the others go to Extra.
+func Aggregate(samples []Sample, vswitchSides []string) []Row {
+	type key struct{ scenario, metric, side string }
+	by := map[key][]Sample{}
+	present := map[[2]string]bool{}
+	for _, s := range samples {
+		by[key{s.Scenario, s.Metric, s.Side}] = append(by[key{s.Scenario, s.Metric, s.Side}], s)
+		present[[2]string{s.Scenario, s.Metric}] = true
+	}
+	scenarios := append([]string(nil), Scenarios...)
+	for _, s := range samples { // unknown scenarios keep first-seen order
+		if !contains(scenarios, s.Scenario) {
+			scenarios = append(scenarios, s.Scenario)
+		}
+	}
+	var rows []Row
+	for _, scn := range scenarios {
+		for _, m := range Metrics {
+			if !present[[2]string{scn, m.Name}] {
+				continue
+			}
+			r := Row{Scenario: scn, Metric: m.Name, HigherIsBetter: m.HigherIsBetter, Unit: m.Unit}
+			if m.Target > 0 && !m.VswitchOnly {
+				r.TargetRatio = ptr(m.Target)
+			}
+			k := figures(by[key{scn, m.Name, SideKernel}])
+			if m.VswitchOnly {
+				k = SideFigures{Status: StatusNotApplicable}
+			}
+			r.Kernel, r.KernelMedian, r.KernelMin, r.KernelMax = k.Values, k.Median, k.Min, k.Max
+			r.KernelStatus, r.KernelErrors = k.Status, k.Errors
+			for i, side := range vswitchSides {
+				v := figures(by[key{scn, m.Name, side}])
+				var ratio *float64
+				if !m.VswitchOnly && k.Median != nil && v.Median != nil {
+					if x, ok := Ratio(*k.Median, *v.Median, m.HigherIsBetter); ok {
+						ratio = &x
+					}
+				}
+				if i == 0 {
+					r.Vswitch, r.VswitchMedian, r.VswitchMin, r.VswitchMax = v.Values, v.Median, v.Min, v.Max
+					r.VswitchStatus, r.VswitchErrors = v.Status, v.Errors
+					r.Ratio = ratio
+					if ratio != nil && r.TargetRatio != nil {
+						meets := *ratio >= *r.TargetRatio
+						r.MeetsTarget = &meets
+					}
+					continue
+				}
+				if r.Extra == nil {
+					r.Extra = map[string]ExtraSide{}
+				}
+				r.Extra[side] = ExtraSide{SideFigures: v, Ratio: ratio}
+			}
+			rows = append(rows, r)
+		}
+	}
+	return rows
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Machine describes the box the figures come from.
+type Machine struct {
+	NProc      int    `json:"nproc"`
+	Kernel     string `json:"kernel"`
+	GoVersion  string `json:"go_version"`
+	CPUModel   string `json:"cpu_model"`
+	MemTotalMB int    `json:"mem_total_mb"`
+	Hostname   string `json:"hostname,omitempty"`
+	// BrNetfilter tells whether br_netfilter was loaded (bridged frames then
+	// traverse iptables on the kernel side, as under Docker).
+	BrNetfilter bool `json:"br_netfilter_loaded"`
+}
+
+// ScaleEntry is one element of latest.json "scale". Values and Info are
+// flattened into the object, so an entry reads
+// {"name": "fdb_lookup_1m", "ns_per_op": 20, "bytes_per_entry": 24}.
+type ScaleEntry struct {
+	Name   string
+	Status string
+	Error  string
+	Values map[string]float64
+	Info   map[string]string
+}
+
+// MarshalJSON flattens Values and Info next to name and status.
+func (e ScaleEntry) MarshalJSON() ([]byte, error) {
+	m := map[string]any{"name": e.Name, "status": e.Status}
+	if e.Error != "" {
+		m["error"] = e.Error
+	}
+	for k, v := range e.Info {
+		m[k] = v
+	}
+	for k, v := range e.Values {
+		m[k] = Round(v)
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON is the inverse of MarshalJSON: numbers go to Values,
+// strings other than name, status and error to Info.
+func (e *ScaleEntry) UnmarshalJSON(b []byte) error {
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*e = ScaleEntry{}
+	for k, v := range m {
+		switch x := v.(type) {
+		case float64:
+			if e.Values == nil {
+				e.Values = map[string]float64{}
+			}
+			e.Values[k] = x
+		case string:
+			switch k {
+			case "name":
+				e.Name = x
+			case "status":
+				e.Status = x
+			case "error":
+				e.Error = x
+			default:
+				if e.Info == nil {
+					e.Info = map[string]string{}
+				}
+				e.Info[k] = x
+			}
+		}
+	}
+	return nil
+}
+
+// Result is the whole of latest.json.
+type Result struct {
+	Commit      string            `json:"commit"`
+	Dirty       bool              `json:"dirty"`
+	Date        string            `json:"date"`
+	Mode        string            `json:"mode"`
+	Pairs       int               `json:"pairs"`
+	MeasureSecs float64           `json:"measure_seconds"`
+	WallSecs    float64           `json:"wall_seconds"`
+	Machine     Machine           `json:"machine"`
+	Tools       map[string]string `json:"tools"`
+	// Load says, per metric, what was offered (streams, sender threads,
+	// payload, workers).
+	Load  map[string]string `json:"offered_load"`
+	Sides []string          `json:"sides"`
+	Rows  []Row             `json:"rows"`
+	Scale []ScaleEntry      `json:"scale"`
+	Notes []string          `json:"notes,omitempty"`
+	Runs  []Sample          `json:"runs"`
+}
+
+// JSON renders latest.json.
+func (r Result) JSON() ([]byte, error) {
+	if r.Rows == nil {
+		r.Rows = []Row{}
+	}
+	if r.Scale == nil {
+		r.Scale = []ScaleEntry{}
+	}
+	if r.Runs == nil {
+		r.Runs = []Sample{}
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

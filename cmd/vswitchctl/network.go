@@ -1,0 +1,134 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/spf13/cobra"
+
+	"vswitch/api"
+)
+
+func newNetworkCmd(a *app) *cobra.Command {
+	cmd := group("network", "Create, list, inspect and remove networks")
+	cmd.AddCommand(
+		newNetworkCreateCmd(a),
+		newNetworkLsCmd(a),
+		newNetworkInspectCmd(a),
+		newNetworkRmCmd(a),
+	)
+	return cmd
+}
+
+func newNetworkCreateCmd(a *app) *cobra.Command {
+	var (
+		req                api.NetworkCreate
+		icc                bool
+		fdbAging, macLimit int
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME --subnet CIDR",
+		Short: "Create a network: a switch, and a router with a gateway address on its subnet",
+		Args:  positional(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Name = args[0]
+			// Only the flags given are sent: the daemon owns the defaults.
+			if cmd.Flags().Changed("icc") {
+				req.ICC = &icc
+			}
+			if cmd.Flags().Changed("fdb-aging") {
+				req.FDBAging = &fdbAging
+			}
+			if cmd.Flags().Changed("mac-limit") {
+				req.MACLimit = &macLimit
+			}
+			var n api.Network
+			if err := a.do(http.MethodPost, "/networks", req, &n); err != nil {
+				return err
+			}
+			if a.json() {
+				return printJSON(a.stdout, cleanNetwork(n))
+			}
+			a.printf("created network %s: subnet %s, gateway %s\n", n.Name, n.Subnet, n.Gateway)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Subnet, "subnet", "", "IPv4 prefix of the network, e.g. 10.100.0.0/16")
+	f.StringVar(&req.Gateway, "gateway", "", "the network's gateway address, answered by vswitchd (default: chosen by vswitchd)")
+	f.BoolVar(&req.Internal, "internal", false, "no way out: no masquerade, and ports get no default route")
+	f.BoolVar(&icc, "icc", true, "let the network's ports talk to each other (--icc=false isolates them)")
+	f.BoolVar(&req.NoMasquerade, "no-masquerade", false, "do not masquerade traffic leaving through the uplink")
+	f.IntVar(&req.MTU, "mtu", 0, "MTU of the network (default: vswitchd's)")
+	f.IntVar(&fdbAging, "fdb-aging", 0, "seconds a learned MAC address stays in the FDB (vswitchd's default: 300)")
+	f.IntVar(&macLimit, "mac-limit", 0, "most MAC addresses learned per port (vswitchd's default: 1024)")
+	_ = cmd.MarkFlagRequired("subnet")
+	return cmd
+}
+
+func newNetworkLsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List networks",
+		Args:    positional(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var nets []api.Network
+			if err := a.do(http.MethodGet, "/networks", nil, &nets); err != nil {
+				return err
+			}
+			nets = nonNil(nets)
+			for i := range nets {
+				nets[i] = cleanNetwork(nets[i])
+			}
+			if a.json() {
+				return printJSON(a.stdout, nets)
+			}
+			t := newTable(a.stdout, "NAME", "SUBNET", "GATEWAY", "PORTS", "INTERNAL", "ICC", "MASQUERADE", "MTU")
+			for _, n := range nets {
+				t.row(n.Name, n.Subnet, n.Gateway, len(n.Ports), yesNo(n.Internal), yesNo(n.ICC), yesNo(n.Masquerade), n.MTU)
+			}
+			return t.flush()
+		},
+	}
+}
+
+func newNetworkInspectCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect NAME",
+		Short: "Print a network and its ports as JSON (whatever -o says)",
+		Args:  positional(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var n api.Network
+			if err := a.do(http.MethodGet, "/networks/"+url.PathEscape(args[0]), nil, &n); err != nil {
+				return err
+			}
+			return printJSON(a.stdout, cleanNetwork(n))
+		},
+	}
+}
+
+func newNetworkRmCmd(a *app) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:     "rm NAME",
+		Aliases: []string{"remove"},
+		Short:   "Remove a network; it must have no ports left, unless --force",
+		Args:    positional(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := "/networks/" + url.PathEscape(args[0])
+			if force {
+				path += "?force=true"
+			}
+			if err := a.do(http.MethodDelete, path, nil, nil); err != nil {
+				return err
+			}
+			if !a.json() {
+				a.printf("removed network %s\n", args[0])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "remove the network's ports too")
+	return cmd
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/spf13/cobra"
+
+	"vswitch/api"
+)
+
+func newPortCmd(a *app) *cobra.Command {
+	cmd := group("port", "Add, attach, list and remove ports")
+	cmd.AddCommand(
+		newPortAddCmd(a),
+		newPortAttachCmd(a),
+		newPortLsCmd(a),
+		newPortRmCmd(a),
+	)
+	return cmd
+}
+
+func newPortAddCmd(a *app) *cobra.Command {
+	var req api.PortAdd
+	cmd := &cobra.Command{
+		Use:   "add NETWORK --netns NS",
+		Short: "Create a TAP inside a network namespace and plug it into NETWORK",
+		Long: `Create a TAP inside a network namespace and plug it into NETWORK.
+
+NS is a name under /run/netns (as 'ip netns add' makes) or a path such as
+/proc/PID/ns/net. The TAP gets the address given, or the network's next free
+one, is brought up with lo, and gets a default route via the gateway unless
+--no-default-route is given or the network is internal.`,
+		Args: positional(1, "NETWORK"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Network = args[0]
+			var p api.Port
+			if err := a.do(http.MethodPost, "/ports", req, &p); err != nil {
+				return err
+			}
+			if a.json() {
+				return printJSON(a.stdout, p)
+			}
+			a.printf("created port %s %s on %s (netns %s, %s, mac %s)\n", p.Name, p.IP, p.Network, p.Netns, p.Ifname, p.MAC)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Netns, "netns", "", "network namespace: a name under /run/netns or a path")
+	f.StringVar(&req.Name, "name", "", "port name (default: the namespace's name, or NS-IF when taken)")
+	f.StringVar(&req.Ifname, "ifname", "", "interface name inside the namespace (default: eth0, or the next free ethN)")
+	f.StringVar(&req.IP, "ip", "auto", "address: CIDR, bare IP (the network's prefix length) or auto for the next free one")
+	f.StringVar(&req.MAC, "mac", "", "MAC address (default: chosen by vswitchd)")
+	f.BoolVar(&req.NoDefaultRoute, "no-default-route", false, "do not add a default route via the gateway")
+	_ = cmd.MarkFlagRequired("netns")
+	return cmd
+}
+
+func newPortAttachCmd(a *app) *cobra.Command {
+	var req api.PortAttach
+	cmd := &cobra.Command{
+		Use:   "attach NETWORK --dev IF",
+		Short: "Plug an existing interface into NETWORK (AF_PACKET)",
+		Args:  positional(1, "NETWORK"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Network = args[0]
+			var p api.Port
+			if err := a.do(http.MethodPost, "/ports/attach", req, &p); err != nil {
+				return err
+			}
+			if a.json() {
+				return printJSON(a.stdout, p)
+			}
+			where := ""
+			if p.Netns != "" {
+				where = " in netns " + p.Netns
+			}
+			a.printf("attached port %s to %s (dev %s%s)\n", p.Name, p.Network, p.Ifname, where)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Dev, "dev", "", "the interface to attach")
+	f.StringVar(&req.Netns, "netns", "", "namespace of the interface (default: vswitchd's own)")
+	f.StringVar(&req.Name, "name", "", "port name (default: chosen by vswitchd)")
+	_ = cmd.MarkFlagRequired("dev")
+	return cmd
+}
+
+func newPortLsCmd(a *app) *cobra.Command {
+	var network string
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List ports",
+		Args:    positional(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := "/ports"
+			if network != "" {
+				path += "?" + url.Values{"network": {network}}.Encode()
+			}
+			var ports []api.Port
+			if err := a.do(http.MethodGet, path, nil, &ports); err != nil {
+				return err
+			}
+			ports = nonNil(ports)
+			if a.json() {
+				return printJSON(a.stdout, ports)
+			}
+			t := newTable(a.stdout, "NAME", "NETWORK", "KIND", "NETNS", "IFNAME", "MAC", "IP", "STATE")
+			for _, p := range ports {
+				t.row(p.Name, p.Network, p.Kind, p.Netns, p.Ifname, p.MAC, p.IP, p.State)
+			}
+			return t.flush()
+		},
+	}
+	cmd.Flags().StringVar(&network, "network", "", "only the ports of this network")
+	return cmd
+}
+
+func newPortRmCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NAME",
+		Aliases: []string{"remove"},
+		Short:   "Remove a port (and the TAP it created)",
+		Args:    positional(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.do(http.MethodDelete, "/ports/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			if !a.json() {
+				a.printf("removed port %s\n", args[0])
+			}
+			return nil
+		},
+	}
+}

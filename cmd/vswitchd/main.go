@@ -1,0 +1,156 @@
+// Command vswitchd is the vswitch daemon: it owns the ports, runs the
+// dataplane and serves the API on a unix socket. See docs/ and CLI.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"vswitch/api"
+	"vswitch/daemon"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	fs := flag.NewFlagSet("vswitchd", flag.ContinueOnError)
+	config := fs.String("config", "", "YAML file of networks and ports to create at start")
+	socket := fs.String("socket", api.DefaultSocket, "unix socket of the API")
+	group := fs.String("socket-group", "root", "group owning the socket (mode 0660)")
+	stateDir := fs.String("state-dir", "/var/lib/vswitch", "directory of the state file")
+	logLevel := fs.String("log-level", "info", "debug|info|warn|error")
+	metricsAddr := fs.String("metrics-addr", "", "HOST:PORT to serve Prometheus metrics on (off when empty)")
+	noDefault := fs.Bool("no-default-network", false, "do not create the default network 'bridge' (172.17.0.0/16)")
+	workers := fs.Int("workers", 0, "dataplane worker threads (default: one per CPU)")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "vswitchd: unexpected argument %q: vswitchd takes flags only (see vswitchd -h)\n", fs.Arg(0))
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "vswitchd: bad --log-level %q: want debug, info, warn or error\n", *logLevel)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	if err := serve(log, *config, *socket, *group, *stateDir, *metricsAddr, *noDefault, *workers); err != nil {
+		fmt.Fprintf(os.Stderr, "vswitchd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(log *slog.Logger, config, socket, group, stateDir, metricsAddr string, noDefault bool, workers int) error {
+	var cfg *daemon.Config
+	if config != "" {
+		var err error
+		if cfg, err = daemon.LoadConfig(config); err != nil {
+			return err
+		}
+	}
+	gid := 0
+	if group != "root" && group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			return fmt.Errorf("no group %q for --socket-group: create it or pick another", group)
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	ln, err := listen(socket, gid)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(socket)
+
+	d, err := daemon.New(daemon.Options{StateDir: stateDir, NoDefaultNetwork: noDefault, Workers: workers, Logger: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer d.Close()
+	if cfg != nil {
+		if err := d.Apply(cfg); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	var msrv *http.Server
+	if metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(d.Registry(), promhttp.HandlerOpts{}))
+		msrv = &http.Server{Addr: metricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- msrv.ListenAndServe() }()
+	}
+	log.Info("vswitchd ready", "socket", socket, "state_dir", stateDir, "version", daemon.Version)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info("stopping; ports stay in their namespaces", "signal", s.String())
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("server failed: %v", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	if msrv != nil {
+		msrv.Shutdown(ctx)
+	}
+	return nil
+}
+
+// listen opens the API socket with mode 0660, replacing a stale socket file
+// left by a daemon that died, but refusing to steal a live one.
+func listen(socket string, gid int) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(socket), 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %v", filepath.Dir(socket), err)
+	}
+	if c, err := net.Dial("unix", socket); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another vswitchd is serving %s: stop it first or use --socket", socket)
+	}
+	os.Remove(socket)
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %v", socket, err)
+	}
+	if err := os.Chmod(socket, 0o660); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err := os.Chown(socket, 0, gid); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}

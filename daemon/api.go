@@ -1,0 +1,122 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+
+	"vswitch/api"
+)
+
+// Version and Commit are set by the linker (-X) at build time.
+var (
+	Version = "dev"
+	Commit  = "unknown"
+)
+
+// Handler serves the HTTP/JSON API under /v1/.
+func (d *Daemon) Handler() http.Handler {
+	mux := http.NewServeMux()
+	p := api.Prefix
+	mux.HandleFunc("GET "+p+"/version", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 200, api.Version{Version: Version, Commit: Commit, Go: runtime.Version()})
+	})
+	mux.HandleFunc("GET "+p+"/networks", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 200, d.Networks())
+	})
+	mux.HandleFunc("POST "+p+"/networks", func(w http.ResponseWriter, r *http.Request) {
+		var req api.NetworkCreate
+		if !decode(w, r, &req) {
+			return
+		}
+		answer(w, 201)(d.CreateNetwork(req))
+	})
+	mux.HandleFunc("GET "+p+"/networks/{name}", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, 200)(d.Network(r.PathValue("name")))
+	})
+	mux.HandleFunc("DELETE "+p+"/networks/{name}", func(w http.ResponseWriter, r *http.Request) {
+		done(w, d.RemoveNetwork(r.PathValue("name"), r.URL.Query().Get("force") == "true"))
+	})
+	mux.HandleFunc("GET "+p+"/ports", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, 200)(d.Ports(r.URL.Query().Get("network")))
+	})
+	mux.HandleFunc("POST "+p+"/ports", func(w http.ResponseWriter, r *http.Request) {
+		var req api.PortAdd
+		if !decode(w, r, &req) {
+			return
+		}
+		answer(w, 201)(d.AddPort(req))
+	})
+	mux.HandleFunc("POST "+p+"/ports/attach", func(w http.ResponseWriter, r *http.Request) {
+		var req api.PortAttach
+		if !decode(w, r, &req) {
+			return
+		}
+		answer(w, 201)(d.AttachPort(req))
+	})
+	mux.HandleFunc("DELETE "+p+"/ports/{name}", func(w http.ResponseWriter, r *http.Request) {
+		done(w, d.RemovePort(r.PathValue("name")))
+	})
+	mux.HandleFunc("GET "+p+"/fdb", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, 200)(d.FDB(r.URL.Query().Get("network")))
+	})
+	mux.HandleFunc("POST "+p+"/fdb", func(w http.ResponseWriter, r *http.Request) {
+		var req api.FDBAdd
+		if !decode(w, r, &req) {
+			return
+		}
+		answer(w, 201)(d.AddStaticFDB(req))
+	})
+	mux.HandleFunc("DELETE "+p+"/fdb/{mac}", func(w http.ResponseWriter, r *http.Request) {
+		done(w, d.DelFDB(r.PathValue("mac"), r.URL.Query().Get("network")))
+	})
+	mux.HandleFunc("GET "+p+"/stats", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, 200)(d.Stats(r.URL.Query().Get("port")))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 404, api.Error{Error: fmt.Sprintf("no API %s %s: this vswitchd serves /v1/ (is vswitchctl newer than vswitchd?)", r.Method, r.URL.Path)})
+	})
+	return mux
+}
+
+// decode reads a JSON body strictly: an unknown key is a client bug worth
+// reporting rather than ignoring.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		reply(w, 400, api.Error{Error: fmt.Sprintf("bad request body: %v", err)})
+		return false
+	}
+	return true
+}
+
+// answer returns a function taking (value, error) so handlers can write
+// answer(w, 200)(d.Something()).
+func answer(w http.ResponseWriter, status int) func(any, error) {
+	return func(v any, err error) {
+		if err != nil {
+			reply(w, errStatus(err), api.Error{Error: err.Error()})
+			return
+		}
+		reply(w, status, v)
+	}
+}
+
+func done(w http.ResponseWriter, err error) {
+	if err != nil {
+		reply(w, errStatus(err), api.Error{Error: err.Error()})
+		return
+	}
+	w.WriteHeader(204)
+}
+
+func reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

@@ -1,0 +1,104 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+)
+
+// State is everything vswitchd must remember across restarts. It is the
+// single source of truth for configuration; the dataplane is rebuilt from it.
+type State struct {
+	Version   int            `json:"version"`
+	Networks  []NetworkState `json:"networks"`
+	Ports     []PortState    `json:"ports"`
+	StaticFDB []StaticFDB    `json:"static_fdb,omitempty"`
+}
+
+// NetworkState is one network's configuration.
+type NetworkState struct {
+	Name       string       `json:"name"`
+	Subnet     netip.Prefix `json:"subnet"`
+	Gateway    netip.Addr   `json:"gateway"`
+	GatewayMAC string       `json:"gateway_mac"` // chosen once, never changes
+	Internal   bool         `json:"internal"`
+	ICC        bool         `json:"icc"`
+	Masquerade bool         `json:"masquerade"`
+	MTU        int          `json:"mtu"`
+	FDBAging   int          `json:"fdb_aging_s"`
+	MACLimit   int          `json:"mac_limit"`
+}
+
+// PortState is one port's configuration.
+type PortState struct {
+	Name           string       `json:"name"`
+	Network        string       `json:"network"`
+	Kind           string       `json:"kind"`
+	Netns          string       `json:"netns"`      // as the user gave it
+	NetnsPath      string       `json:"netns_path"` // resolved
+	Ifname         string       `json:"ifname"`
+	MAC            string       `json:"mac"`
+	IP             netip.Prefix `json:"ip,omitzero"`
+	MTU            int          `json:"mtu"`
+	NoDefaultRoute bool         `json:"no_default_route,omitempty"`
+}
+
+// StaticFDB is a static MAC entry (`fdb add`).
+type StaticFDB struct {
+	MAC  string `json:"mac"`
+	Port string `json:"port"`
+}
+
+const stateVersion = 1
+const stateFile = "state.json"
+
+// loadState reads the state file; a missing file is an empty state.
+func loadState(dir string) (*State, bool, error) {
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if os.IsNotExist(err) {
+		return &State{Version: stateVersion}, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot read state: %v", err)
+	}
+	var st State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, false, fmt.Errorf("state file %s is damaged (%v): move it away to start empty", filepath.Join(dir, stateFile), err)
+	}
+	return &st, true, nil
+}
+
+// save writes the state atomically: a temp file, fsync, rename, fsync of the
+// directory. A crash leaves either the old or the new file, never half.
+func (st *State) save(dir string) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".state-*.json")
+	if err != nil {
+		return fmt.Errorf("cannot write state in %s: %v", dir, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("cannot write state: %v", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("cannot sync state: %v", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
+		return fmt.Errorf("cannot replace state file: %v", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,314 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"vswitch/dataplane/port"
+	"vswitch/fdb"
+)
+
+// MaxPorts bounds port indexes: the FDB packs a port into 15 bits.
+const MaxPorts = 1<<15 - 1
+
+// Network is one L2 domain in a snapshot.
+type Network struct {
+	ID    uint16
+	Name  string
+	FDB   *fdb.Table // shared by every snapshot; safe for concurrent use
+	Ports []uint16   // flood set, sorted
+}
+
+// Port is one attached port in a snapshot.
+type Port struct {
+	Index  uint16
+	Name   string
+	Net    uint16 // network ID
+	IO     port.Port
+	Stats  *PortStats // shared by every snapshot
+	worker int
+}
+
+// snapshot is the whole forwarding configuration. It is never modified
+// once published: the control plane copies, changes and swaps it, so the
+// workers read it without a lock.
+type snapshot struct {
+	ports []*Port    // by index; nil where free
+	nets  []*Network // by ID; nil where free
+}
+
+func (s *snapshot) clone() *snapshot {
+	return &snapshot{ports: slices.Clone(s.ports), nets: slices.Clone(s.nets)}
+}
+
+// Options tune a Dataplane.
+type Options struct {
+	Workers int          // epoll workers; default: one per CPU
+	Batch   int          // frames per read batch; default 32
+	Logger  *slog.Logger // default: slog.Default()
+	Now     func() time.Time
+}
+
+// Dataplane owns the workers and the configuration snapshot.
+type Dataplane struct {
+	opts    Options
+	cfg     atomic.Pointer[snapshot]
+	mu      sync.Mutex // control plane: serialises snapshot changes
+	workers []*worker
+	log     *slog.Logger
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// New builds a dataplane; Start runs it.
+func New(opts Options) *Dataplane {
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.NumCPU()
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 32
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	dp := &Dataplane{opts: opts, log: opts.Logger, stop: make(chan struct{})}
+	dp.cfg.Store(&snapshot{ports: make([]*Port, 1), nets: make([]*Network, 1)})
+	return dp
+}
+
+// Start creates the workers and the aging timer.
+func (dp *Dataplane) Start() error {
+	for i := 0; i < dp.opts.Workers; i++ {
+		w, err := newWorker(dp, i)
+		if err != nil {
+			dp.Close()
+			return err
+		}
+		dp.workers = append(dp.workers, w)
+		dp.wg.Add(1)
+		go func() { defer dp.wg.Done(); w.run() }()
+	}
+	dp.wg.Add(1)
+	go func() { defer dp.wg.Done(); dp.ageLoop() }()
+	return nil
+}
+
+// Close stops the workers. Ports are not closed: their owner (the daemon)
+// decides whether a device goes or stays.
+func (dp *Dataplane) Close() {
+	select {
+	case <-dp.stop:
+		return
+	default:
+	}
+	close(dp.stop)
+	for _, w := range dp.workers {
+		w.stopping.Store(true)
+		w.kick()
+	}
+	dp.wg.Wait()
+	for _, w := range dp.workers {
+		w.close()
+	}
+}
+
+// ageLoop expires FDB entries once a second, off the fast path.
+func (dp *Dataplane) ageLoop() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-dp.stop:
+			return
+		case <-t.C:
+			now := dp.opts.Now().UnixNano()
+			for _, n := range dp.cfg.Load().nets {
+				if n != nil {
+					n.FDB.Age(now)
+				}
+			}
+		}
+	}
+}
+
+// AddNetwork creates an L2 domain and returns its ID.
+func (dp *Dataplane) AddNetwork(name string, fc fdb.Config) (uint16, error) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	s := dp.cfg.Load().clone()
+	id := -1
+	for i := 1; i < len(s.nets); i++ {
+		if s.nets[i] == nil {
+			id = i
+			break
+		}
+	}
+	if id < 0 {
+		if len(s.nets) > 0xffff {
+			return 0, errors.New("too many networks")
+		}
+		id = len(s.nets)
+		s.nets = append(s.nets, nil)
+	}
+	s.nets[id] = &Network{ID: uint16(id), Name: name, FDB: fdb.New(fc)}
+	dp.cfg.Store(s)
+	return uint16(id), nil
+}
+
+// RemoveNetwork removes an L2 domain that has no ports left.
+func (dp *Dataplane) RemoveNetwork(id uint16) error {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	s := dp.cfg.Load().clone()
+	n := s.network(id)
+	if n == nil {
+		return fmt.Errorf("no network %d", id)
+	}
+	if len(n.Ports) > 0 {
+		return fmt.Errorf("network %s still has %d ports", n.Name, len(n.Ports))
+	}
+	s.nets[id] = nil
+	dp.cfg.Store(s)
+	return nil
+}
+
+// FDB returns the MAC table of a network (nil if there is none).
+func (dp *Dataplane) FDB(id uint16) *fdb.Table {
+	if n := dp.cfg.Load().network(id); n != nil {
+		return n.FDB
+	}
+	return nil
+}
+
+// AddPort plugs io into network id and starts serving it. It returns the
+// port's index (≥ 1).
+func (dp *Dataplane) AddPort(name string, id uint16, io port.Port) (uint16, error) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	s := dp.cfg.Load().clone()
+	n := s.network(id)
+	if n == nil {
+		return 0, fmt.Errorf("no network %d", id)
+	}
+	idx := -1
+	for i := 1; i < len(s.ports); i++ {
+		if s.ports[i] == nil {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		if len(s.ports) > MaxPorts {
+			return 0, fmt.Errorf("too many ports (at most %d)", MaxPorts)
+		}
+		idx = len(s.ports)
+		s.ports = append(s.ports, nil)
+	}
+	w := dp.leastLoadedLocked(s)
+	p := &Port{Index: uint16(idx), Name: name, Net: id, IO: io, Stats: new(PortStats), worker: w}
+	s.ports[idx] = p
+	nn := *n
+	nn.Ports = append(slices.Clone(n.Ports), p.Index)
+	slices.Sort(nn.Ports)
+	s.nets[id] = &nn
+	// Publish before polling: the worker must find the port in the snapshot.
+	dp.cfg.Store(s)
+	if len(dp.workers) > 0 {
+		if err := dp.workers[w].watch(io.Fd(), p.Index); err != nil {
+			s2 := dp.cfg.Load().clone()
+			s2.ports[idx] = nil
+			s2.nets[id] = n
+			dp.cfg.Store(s2)
+			return 0, fmt.Errorf("cannot poll port %s: %v", name, err)
+		}
+	}
+	return p.Index, nil
+}
+
+func (dp *Dataplane) leastLoadedLocked(s *snapshot) int {
+	if len(dp.workers) == 0 {
+		return 0
+	}
+	load := make([]int, len(dp.workers))
+	for _, p := range s.ports {
+		if p != nil {
+			load[p.worker]++
+		}
+	}
+	best := 0
+	for i, l := range load {
+		if l < load[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// RemovePort stops serving a port and forgets its FDB entries. When it
+// returns no worker uses the port any more, so the caller may close it.
+func (dp *Dataplane) RemovePort(idx uint16) error {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	s := dp.cfg.Load().clone()
+	p := s.port(idx)
+	if p == nil {
+		return fmt.Errorf("no port %d", idx)
+	}
+	if len(dp.workers) > 0 {
+		dp.workers[p.worker].unwatch(p.IO.Fd())
+	}
+	s.ports[idx] = nil
+	if n := s.network(p.Net); n != nil {
+		nn := *n
+		nn.Ports = slices.DeleteFunc(slices.Clone(n.Ports), func(i uint16) bool { return i == idx })
+		s.nets[p.Net] = &nn
+		n.FDB.FlushPort(idx)
+	}
+	dp.cfg.Store(s)
+	dp.quiesceLocked()
+	return nil
+}
+
+// quiesceLocked returns once every worker has finished the loop iteration
+// it was in, so none still holds the previous snapshot (RCU's grace period).
+func (dp *Dataplane) quiesceLocked() {
+	for _, w := range dp.workers {
+		e := w.epoch.Load()
+		w.kick()
+		deadline := time.Now().Add(2 * time.Second)
+		for w.epoch.Load() == e && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
+
+// PortStats returns a port's counters (nil if there is no such port).
+func (dp *Dataplane) PortStats(idx uint16) *PortStats {
+	if p := dp.cfg.Load().port(idx); p != nil {
+		return p.Stats
+	}
+	return nil
+}
+
+func (s *snapshot) port(idx uint16) *Port {
+	if int(idx) < len(s.ports) {
+		return s.ports[idx]
+	}
+	return nil
+}
+
+func (s *snapshot) network(id uint16) *Network {
+	if int(id) < len(s.nets) {
+		return s.nets[id]
+	}
+	return nil
+}

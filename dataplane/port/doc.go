@@ -1,0 +1,14 @@
+// Package port is the dataplane's boundary with the OS: every way a frame
+// enters or leaves vswitchd implements Port.
+//
+//	TAP       tap device created inside a container's namespace (IFF_VNET_HDR,
+//	          TSO/CSUM offloads, persistent across restarts)
+//	AFPacket  raw socket on an existing interface (PACKET_VNET_HDR,
+//	          recvmmsg/sendmmsg batches, promiscuous)
+//	Chan      in-memory port for tests and benchmarks
+//
+// Every buffer carries a virtio_net_hdr before the Ethernet frame, so GSO
+// super-frames and partial checksums pass from port to port untouched: the
+// kernel on the far side segments or finishes them only if its device needs
+// it. Ports neither parse nor decide; that is the dataplane's job.
+package port

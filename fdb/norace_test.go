@@ -1,0 +1,5 @@
+//go:build !race
+
+package fdb
+
+const raceEnabled = false

@@ -1,0 +1,134 @@
+package routing
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"testing"
+)
+
+// benchLengths approximates the prefix lengths of the IPv4 Internet table
+// (about 60% /24, most of the rest /16 to /23), in parts per thousand, plus a
+// little of everything longer for a data centre's own routes.
+var benchLengths = []struct{ bits, weight int }{
+	{8, 1}, {10, 1}, {12, 1}, {14, 2}, {16, 15}, {17, 10}, {18, 15}, {19, 30},
+	{20, 40}, {21, 50}, {22, 120}, {23, 100}, {24, 600}, {26, 5}, {28, 5}, {30, 3}, {32, 2},
+}
+
+// benchRoutes returns n distinct random routes; lengths follows benchLengths
+// when bits is 0 and is fixed to bits otherwise.
+func benchRoutes(n, bits int) []Route {
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(bits)))
+	seen := make(map[uint64]struct{}, n)
+	rs := make([]Route, 0, n)
+	for len(rs) < n {
+		l := bits
+		if l == 0 {
+			w := rng.IntN(1000)
+			for _, x := range benchLengths {
+				if w -= x.weight; w < 0 {
+					l = x.bits
+					break
+				}
+			}
+		}
+		p := netip.PrefixFrom(addrFrom(rng.Uint32()), l).Masked()
+		k := uint64(addrBits(p.Addr()))<<8 | uint64(l)
+		if _, dup := seen[k]; dup {
+			continue
+		}
+		seen[k] = struct{}{}
+		rs = append(rs, Route{Prefix: p, Kind: Static, Via: addrFrom(rng.Uint32()), Port: uint16(len(rs))})
+	}
+	return rs
+}
+
+var routes1M = sync.OnceValue(func() []Route { return benchRoutes(1<<20, 0) })
+
+func BenchmarkLookup10(b *testing.B)  { benchLookup(b, benchRoutes(10, 0)) }
+func BenchmarkLookup10k(b *testing.B) { benchLookup(b, benchRoutes(10_000, 0)) }
+func BenchmarkLookup1M(b *testing.B)  { benchLookup(b, routes1M()) }
+
+// benchLookup looks up uniformly random addresses ("random": most miss a
+// sparse table, often at the direct level) and random addresses inside random
+// routes ("covered": every lookup walks down to the route's leaf).
+func benchLookup(b *testing.B, routes []Route) {
+	tab := Build(routes)
+	rng := rand.New(rand.NewPCG(9, 9))
+	const k = 1 << 16
+	random, covered := make([]netip.Addr, k), make([]netip.Addr, k)
+	for i := range k {
+		random[i] = addrFrom(rng.Uint32())
+		covered[i] = addrIn(rng, routes[rng.IntN(len(routes))].Prefix)
+	}
+	for _, c := range []struct {
+		name  string
+		addrs []netip.Addr
+	}{{"random", random}, {"covered", covered}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			hits, i := 0, 0
+			for b.Loop() {
+				if _, ok := tab.Lookup(c.addrs[i&(k-1)]); ok {
+					hits++
+				}
+				i++
+			}
+			b.ReportMetric(float64(hits)/float64(i), "hit/op")
+			reportMem(b, tab)
+		})
+	}
+}
+
+func reportMem(b *testing.B, tab *Table) {
+	b.ReportMetric(float64(tab.Bytes())/float64(tab.Len()), "B/route")
+	b.ReportMetric(float64(tab.TrieBytes())/float64(tab.Len()), "trie-B/route")
+}
+
+// BenchmarkBuild1M builds an Internet-sized table from scratch, what a
+// change to a 1M-route Set costs.
+func BenchmarkBuild1M(b *testing.B) { benchBuild(b, routes1M()) }
+
+// BenchmarkBuild1MHosts is the memory worst case: 1M random /32s, each
+// needing nodes of its own below the direct level.
+func BenchmarkBuild1MHosts(b *testing.B) { benchBuild(b, benchRoutes(1<<20, 32)) }
+
+func benchBuild(b *testing.B, routes []Route) {
+	b.ReportAllocs()
+	var tab *Table
+	for b.Loop() {
+		tab = Build(routes)
+	}
+	reportMem(b, tab)
+}
+
+func BenchmarkSetChange10(b *testing.B)  { benchSetChange(b, 10) }
+func BenchmarkSetChange10k(b *testing.B) { benchSetChange(b, 10_000) }
+
+// benchSetChange measures one control-plane change: add or delete a route,
+// then build the snapshot the dataplane will swap in.
+func benchSetChange(b *testing.B, n int) {
+	var s Set
+	for _, r := range benchRoutes(n, 0) {
+		if err := s.Add(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	extra := Route{Prefix: pfx("198.51.100.0/24"), Kind: Static, Port: 1}
+	s.Del(extra.Prefix) // in case benchRoutes drew it
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		var err error
+		if i&1 == 0 {
+			err = s.Add(extra)
+		} else {
+			err = s.Del(extra.Prefix)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Table()
+		i++
+	}
+}

@@ -1,0 +1,108 @@
+package routing
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Kind says where a route comes from. The zero Kind is invalid, so a Route
+// built without one is refused by Set.Add instead of passing as "connected".
+type Kind uint8
+
+const (
+	// Connected is a network's own subnet: the destination is on that
+	// network's L2 segment and is reached by ARP, not through a next hop.
+	Connected Kind = iota + 1
+	// Static is a route added by the operator (`route add PREFIX via ...`).
+	Static
+	// Default is 0.0.0.0/0 via the uplink's gateway.
+	Default
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Connected:
+		return "connected"
+	case Static:
+		return "static"
+	case Default:
+		return "default"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Route is one entry of the table. Fields are ordered to pack the struct into
+// 64 bytes, one cache line, since a Table keeps one per route.
+type Route struct {
+	// Prefix is the IPv4 destination block. A Table stores it masked.
+	Prefix netip.Prefix
+	// Via is the next hop; invalid for connected routes and for static
+	// routes that point straight out of a port (on-link).
+	Via netip.Addr
+	// Network is, for connected routes, the id of the network the prefix
+	// belongs to. The caller compares it with the source's network to
+	// enforce isolation; see the package comment.
+	Network uint16
+	// Port is the egress port index for routes added with --port and for
+	// the uplink's routes; 0 leaves the choice to the caller (for a
+	// connected route, the FDB; for a next hop, the neighbour's port).
+	Port uint16
+	Kind Kind
+}
+
+// String formats the route the way `route ls` prints it, for example
+// "10.1.0.0/16 static via 192.168.0.254 port 2".
+func (r Route) String() string {
+	var b strings.Builder
+	b.WriteString(r.Prefix.String())
+	b.WriteByte(' ')
+	b.WriteString(r.Kind.String())
+	if r.Kind == Connected {
+		b.WriteString(" network ")
+		b.WriteString(strconv.Itoa(int(r.Network)))
+	}
+	if r.Via.IsValid() {
+		b.WriteString(" via ")
+		b.WriteString(r.Via.String())
+	}
+	if r.Port != 0 {
+		b.WriteString(" port ")
+		b.WriteString(strconv.Itoa(int(r.Port)))
+	}
+	return b.String()
+}
+
+// check returns why r cannot enter a Set, in words an operator can act on, or
+// nil.
+func (r Route) check() error {
+	p := r.Prefix
+	switch {
+	case !p.IsValid():
+		return fmt.Errorf("routing: invalid prefix %v: give an IPv4 prefix such as 10.1.0.0/16", p)
+	case !p.Addr().Is4():
+		return fmt.Errorf("routing: %v is not an IPv4 prefix: only IPv4 is routed", p)
+	case p != p.Masked():
+		return fmt.Errorf("routing: %v has host bits set: did you mean %v?", p, p.Masked())
+	case r.Via.IsValid() && !r.Via.Is4():
+		return fmt.Errorf("routing: next hop %v of %v is not an IPv4 address", r.Via, p)
+	}
+	switch r.Kind {
+	case Connected:
+		if r.Via.IsValid() {
+			return fmt.Errorf("routing: connected route %v cannot have a next hop (%v): add a static route instead", p, r.Via)
+		}
+	case Static:
+		if !r.Via.IsValid() && r.Port == 0 {
+			return fmt.Errorf("routing: static route %v needs a next hop (via) or an egress port", p)
+		}
+	case Default:
+		if p.Bits() != 0 {
+			return fmt.Errorf("routing: a default route is 0.0.0.0/0, not %v: add a static route instead", p)
+		}
+	default:
+		return fmt.Errorf("routing: route %v has no kind (%v): want connected, static or default", p, r.Kind)
+	}
+	return nil
+}
