@@ -31,6 +31,9 @@ type Config struct {
 	// Bins are the vswitchd builds; the first is the "vswitch" column,
 	// the others extra columns named vswitch@LABEL.
 	Bins []VswitchBin
+	// VswitchError, when set, is why no vswitchd can run (its build
+	// failed): every vswitch figure is that error.
+	VswitchError string
 
 	Scale        bool   // run the scale figures
 	BenchTime    string // -benchtime of the Go benchmarks

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -244,6 +245,9 @@ type VswitchBin struct {
 // touch the root namespace; it reaches the others by name) and waits for
 // its socket to answer.
 func (h *Harness) startDaemon(ctx context.Context, t *Topology, bin VswitchBin, tag string) error {
+	if h.cfg.VswitchError != "" {
+		return errors.New(h.cfg.VswitchError)
+	}
 	dir := filepath.Join(h.work, tag)
 	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o755); err != nil {
 		return err

@@ -156,15 +156,33 @@ func (r Result) extraSides() []string {
 // the order of the cell.
 var scaleUnits = []struct{ key, unit string }{
 	{"ns_per_op", "ns/op"},
+	{"ports", "ports"},
 	{"create_s", "s to create"},
 	{"ms_per_port", "ms/port"},
 	{"rss_mib", "MiB RSS"},
+	{"rss_baseline_mib", "MiB RSS before"},
 	{"rss_per_port_kib", "KiB RSS/port"},
+	{"remove_s", "s to remove (network rm --force)"},
 	{"bytes_per_op", "B/op"},
 	{"allocs_per_op", "allocs/op"},
 }
 
-// scaleCell renders a scale entry's figures, e.g. "20.1 ns/op, 24.0 B/entry".
+// scaleHidden are Info keys left to the JSON: the table names the entry
+// already.
+var scaleHidden = map[string]bool{"package": true, "benchmark": true}
+
+// scaleNum is Num, but whole numbers print whole and big ns/op in ms.
+func scaleNum(key string, v float64) (string, string) {
+	if key == "ns_per_op" && v >= 1e6 {
+		return Num(v / 1e6), "ms/op"
+	}
+	if v == math.Trunc(v) && math.Abs(v) < 1e12 {
+		return fmt.Sprintf("%.0f", v), ""
+	}
+	return Num(v), ""
+}
+
+// scaleCell renders a scale entry's figures, e.g. "20.1 ns/op, 24 B/entry".
 func scaleCell(e ScaleEntry) string {
 	switch e.Status {
 	case StatusNotSupported:
@@ -176,10 +194,17 @@ func scaleCell(e ScaleEntry) string {
 		return "error: " + short(e.Error)
 	}
 	var parts []string
+	add := func(key, unit string) {
+		v, u := scaleNum(key, e.Values[key])
+		if u != "" {
+			unit = u
+		}
+		parts = append(parts, v+" "+unit)
+	}
 	done := map[string]bool{}
 	for _, u := range scaleUnits {
-		if v, ok := e.Values[u.key]; ok {
-			parts = append(parts, Num(v)+" "+u.unit)
+		if _, ok := e.Values[u.key]; ok {
+			add(u.key, u.unit)
 			done[u.key] = true
 		}
 	}
@@ -194,12 +219,16 @@ func scaleCell(e ScaleEntry) string {
 		unit := k
 		if strings.HasPrefix(k, "bytes_per_") {
 			unit = "B/" + strings.TrimPrefix(k, "bytes_per_")
+		} else {
+			unit = strings.Replace(k, "_per_", "/", 1)
 		}
-		parts = append(parts, Num(e.Values[k])+" "+unit)
+		add(k, unit)
 	}
 	var info []string
 	for k, v := range e.Info {
-		info = append(info, k+": "+v)
+		if !scaleHidden[k] {
+			info = append(info, k+": "+v)
+		}
 	}
 	sort.Strings(info)
 	s := strings.Join(parts, ", ")

@@ -175,6 +175,8 @@ func result() Result {
 		Rows:    Aggregate(samples(), []string{SideVswitch}),
 		Scale: []ScaleEntry{
 			{Name: "fdb_lookup_1m", Status: StatusOK, Values: map[string]float64{"ns_per_op": 20.123, "bytes_per_entry": 24}},
+			{Name: "routing_build_1m", Status: StatusOK, Values: map[string]float64{"ns_per_op": 428458743, "allocs_per_op": 83, "bytes_per_route": 90.9, "trie_b_per_route": 26.9},
+				Info: map[string]string{"package": "vswitch/routing"}},
 			{Name: "conntrack", Status: StatusNotSupported, Error: "no package conntrack"},
 			{Name: "ports_500", Status: StatusError, Error: "vswitchd exited"},
 		},
@@ -224,7 +226,7 @@ func TestJSONShape(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Scale[0].Values["ns_per_op"] != 20.123 || back.Scale[1].Error != "no package conntrack" {
+	if back.Scale[0].Values["ns_per_op"] != 20.123 || back.Scale[2].Error != "no package conntrack" {
 		t.Errorf("scale round trip: %+v", back.Scale)
 	}
 }
@@ -237,7 +239,8 @@ func TestMarkdown(t *testing.T) {
 		"| l2 | cpu_per_pkt_ns ↓ | ns | — (vswitch only) | 801 (800–802) | — | — |",
 		"| routed | tcp_1_gbps ↑ | Gbit/s | 18.0 (18.0–18.0) | not supported yet | — | not supported yet |",
 		"| nat-out | udp64_kpps ↑ | kpps | error: udpsink: no packets received | 300 | — | no ratio |",
-		"| fdb_lookup_1m | 20.1 ns/op, 24.0 B/entry |",
+		"| fdb_lookup_1m | 20.1 ns/op, 24 B/entry |",
+		"| routing_build_1m | 428 ms/op, 83 allocs/op, 90.9 B/route, 26.9 trie_b/route |",
 		"| conntrack | not supported yet (no package conntrack) |",
 		"| ports_500 | error: vswitchd exited |",
 		"commit `abc1234`",

@@ -99,6 +99,7 @@ func cmdRun(args []string) error {
 	tests := fs.String("tests", strings.Join(testNames, ","), "tests to run in each scenario (none: only the scale figures)")
 	var bins listFlag
 	fs.Var(&bins, "vswitchd-bin", "[LABEL=]PATH of a vswitchd to compare (repeatable; vswitchctl is taken from the same directory); the first is the \"vswitch\" column (default REPO/bin/vswitchd)")
+	vsErr := fs.String("vswitchd-error", "", "record the vswitch side as failed with this reason instead of running it (bench/run.sh: the build failed)")
 	noScale := fs.Bool("no-scale", false, "skip the scale figures (Go benchmarks, port scale run)")
 	benchtime := fs.String("benchtime", "", "go test -benchtime for the scale benchmarks (default by mode)")
 	ports := fs.Int("ports", 500, "ports in the daemon scale run")
@@ -112,7 +113,7 @@ func cmdRun(args []string) error {
 	}
 
 	cfg := harness.Config{Mode: *mode, Ports: *ports, UDPThreads: *udpThreads, ConnWorkers: *connWorkers,
-		Scale: !*noScale, Log: os.Stderr, Verbose: *verbose, KeepWork: *keep}
+		VswitchError: *vsErr, Scale: !*noScale, Log: os.Stderr, Verbose: *verbose, KeepWork: *keep}
 	switch *mode {
 	case "full":
 		cfg.Pairs, cfg.Duration, cfg.Budget, cfg.BenchTime, cfg.BenchTimeout = 3, 3*time.Second, 15*time.Minute, "1s", 4*time.Minute
