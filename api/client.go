@@ -28,6 +28,15 @@ import (
 //	POST   /fdb               FDBAdd     -> FDBEntry
 //	DELETE /fdb/{mac}?network=N
 //	GET    /stats?port=P                 Stats
+//	POST   /networks/{name}/connect    NetworkConnect
+//	POST   /networks/{name}/disconnect NetworkConnect
+//	GET    /routes                       []Route
+//	POST   /routes            RouteAdd   -> Route
+//	DELETE /routes?prefix=P
+//	GET    /arp                          []Neighbor
+//	GET    /uplinks                      []Uplink
+//	POST   /uplinks           UplinkAdd  -> Uplink
+//	DELETE /uplinks/{name}
 
 // Client talks to vswitchd over its unix socket.
 type Client struct {

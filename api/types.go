@@ -119,3 +119,53 @@ type Version struct {
 	Commit  string `json:"commit"`
 	Go      string `json:"go"`
 }
+
+// NetworkConnect is the body of POST /v1/networks/{name}/connect and
+// /disconnect: the other network.
+type NetworkConnect struct {
+	Network string `json:"network"`
+}
+
+// Route as `route ls` prints it.
+type Route struct {
+	Prefix string `json:"prefix"`
+	Via    string `json:"via"`  // next hop, empty when on-link
+	Port   string `json:"port"` // egress port or network name
+	Kind   string `json:"kind"` // connected | static | default
+}
+
+// RouteAdd is the body of POST /v1/routes: exactly one of Via and Port.
+type RouteAdd struct {
+	Prefix string `json:"prefix"`
+	Via    string `json:"via,omitempty"`
+	Port   string `json:"port,omitempty"`
+}
+
+// Neighbor as `arp show` prints it.
+type Neighbor struct {
+	IP    string `json:"ip"`
+	MAC   string `json:"mac"`
+	State string `json:"state"` // incomplete | reachable | stale | failed | permanent
+	Port  string `json:"port"`  // the port behind which the MAC was seen, else the network
+}
+
+// Uplink as `uplink ls` prints it.
+type Uplink struct {
+	Name    string `json:"name"`
+	Dev     string `json:"dev"`
+	Netns   string `json:"netns"`
+	IP      string `json:"ip"`      // CIDR owned by vswitchd
+	Gateway string `json:"gateway"` // next hop of the default route, empty for none
+	MAC     string `json:"mac"`     // vswitchd's MAC on the link, not the interface's
+	MTU     int    `json:"mtu"`
+	State   string `json:"state"`
+}
+
+// UplinkAdd is the body of POST /v1/uplinks.
+type UplinkAdd struct {
+	Dev     string `json:"dev"`
+	Netns   string `json:"netns,omitempty"`
+	IP      string `json:"ip"`
+	Gateway string `json:"gateway,omitempty"`
+	Name    string `json:"name,omitempty"`
+}

@@ -75,6 +75,49 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET "+p+"/stats", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, 200)(d.Stats(r.URL.Query().Get("port")))
 	})
+	mux.HandleFunc("POST "+p+"/networks/{name}/connect", func(w http.ResponseWriter, r *http.Request) {
+		var req api.NetworkConnect
+		if !decode(w, r, &req) {
+			return
+		}
+		done(w, d.Connect(r.PathValue("name"), req.Network, true))
+	})
+	mux.HandleFunc("POST "+p+"/networks/{name}/disconnect", func(w http.ResponseWriter, r *http.Request) {
+		var req api.NetworkConnect
+		if !decode(w, r, &req) {
+			return
+		}
+		done(w, d.Connect(r.PathValue("name"), req.Network, false))
+	})
+	mux.HandleFunc("GET "+p+"/routes", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 200, d.Routes())
+	})
+	mux.HandleFunc("POST "+p+"/routes", func(w http.ResponseWriter, r *http.Request) {
+		var req api.RouteAdd
+		if !decode(w, r, &req) {
+			return
+		}
+		answer(w, 201)(d.AddRoute(req))
+	})
+	mux.HandleFunc("DELETE "+p+"/routes", func(w http.ResponseWriter, r *http.Request) {
+		done(w, d.DelRoute(r.URL.Query().Get("prefix")))
+	})
+	mux.HandleFunc("GET "+p+"/arp", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 200, d.Neighbors())
+	})
+	mux.HandleFunc("GET "+p+"/uplinks", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 200, d.Uplinks())
+	})
+	mux.HandleFunc("POST "+p+"/uplinks", func(w http.ResponseWriter, r *http.Request) {
+		var req api.UplinkAdd
+		if !decode(w, r, &req) {
+			return
+		}
+		answer(w, 201)(d.AddUplink(req))
+	})
+	mux.HandleFunc("DELETE "+p+"/uplinks/{name}", func(w http.ResponseWriter, r *http.Request) {
+		done(w, d.RemoveUplink(r.PathValue("name")))
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, 404, api.Error{Error: fmt.Sprintf("no API %s %s: this vswitchd serves /v1/ (is vswitchctl newer than vswitchd?)", r.Method, r.URL.Path)})
 	})

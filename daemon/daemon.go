@@ -20,6 +20,7 @@ import (
 	"vswitch/dataplane/port"
 	"vswitch/fdb"
 	"vswitch/internal/netns"
+	"vswitch/routing"
 )
 
 // Options configure a Daemon.
@@ -33,13 +34,15 @@ type Options struct {
 // Daemon owns the configuration (State), the dataplane built from it, and the
 // devices of the ports. All changes go through its methods, under mu.
 type Daemon struct {
-	mu    sync.Mutex
-	opts  Options
-	st    *State
-	dp    *dataplane.Dataplane
-	nets  map[string]*netRT
-	ports map[string]*portRT
-	log   *slog.Logger
+	mu      sync.Mutex
+	opts    Options
+	st      *State
+	dp      *dataplane.Dataplane
+	nets    map[string]*netRT
+	ports   map[string]*portRT
+	uplinks map[string]*uplinkRT
+	routes  routing.Set // last route set handed to the dataplane, for `route ls`
+	log     *slog.Logger
 }
 
 type netRT struct {
@@ -89,7 +92,8 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{opts: opts, st: st, nets: map[string]*netRT{}, ports: map[string]*portRT{}, log: opts.Logger}
+	d := &Daemon{opts: opts, st: st, nets: map[string]*netRT{}, ports: map[string]*portRT{},
+		uplinks: map[string]*uplinkRT{}, log: opts.Logger}
 	d.dp = dataplane.New(dataplane.Options{Workers: opts.Workers, Logger: opts.Logger})
 	if err := d.dp.Start(); err != nil {
 		return nil, fmt.Errorf("cannot start the dataplane: %v", err)
@@ -123,6 +127,9 @@ func (d *Daemon) restoreLocked() {
 		}
 		d.nets[n.Name] = &netRT{cfg: n, id: id}
 	}
+	if err := d.syncL3Locked(); err != nil {
+		d.log.Error("cannot restore routing", "err", err)
+	}
 	for i := range d.st.Ports {
 		p := &d.st.Ports[i]
 		rt := &portRT{cfg: p}
@@ -139,6 +146,21 @@ func (d *Daemon) restoreLocked() {
 			d.log.Warn("cannot restore static FDB entry", "mac", s.MAC, "port", s.Port, "err", err)
 		}
 	}
+	for i := range d.st.Uplinks {
+		u := &d.st.Uplinks[i]
+		rt := &uplinkRT{cfg: u}
+		d.uplinks[u.Name] = rt
+		if err := d.openUplinkLocked(rt); err != nil {
+			rt.err = err.Error()
+			d.log.Warn("uplink is down: cannot re-attach its interface", "uplink", u.Name, "err", err)
+		}
+	}
+	if err := d.syncL3Locked(); err != nil {
+		d.log.Error("cannot restore routing", "err", err)
+	}
+	for _, n := range d.nets {
+		d.dp.SendGratuitous(n.id)
+	}
 }
 
 func fdbConfig(n *NetworkState) fdb.Config {
@@ -154,6 +176,11 @@ func (d *Daemon) Close() {
 	for _, p := range d.ports {
 		if p.io != nil {
 			p.io.Close()
+		}
+	}
+	for _, u := range d.uplinks {
+		if u.io != nil {
+			u.io.Close()
 		}
 	}
 }
@@ -206,6 +233,11 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 			return nil, conflict("subnet %s overlaps %s of network %s: pick a subnet that does not", subnet, o.Subnet, o.Name)
 		}
 	}
+	for _, u := range d.st.Uplinks {
+		if u.IP.Masked().Overlaps(subnet) {
+			return nil, conflict("subnet %s overlaps %s of uplink %s: pick a subnet that does not", subnet, u.IP.Masked(), u.Name)
+		}
+	}
 	gw := subnet.Addr().Next()
 	if req.Gateway != "" {
 		gw, err = netip.ParseAddr(req.Gateway)
@@ -253,6 +285,10 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 	d.relinkLocked()
 	rt := d.nets[ns.Name]
 	rt.id = id
+	if err := d.syncL3Locked(); err != nil {
+		return nil, err
+	}
+	d.dp.SendGratuitous(id)
 	return rt, nil
 }
 
@@ -300,6 +336,9 @@ func (d *Daemon) RemoveNetwork(name string, force bool) error {
 	if len(names) > 0 && !force {
 		return conflict("network %s has %d port(s) (%v): remove them with 'port rm' or use --force", name, len(names), names)
 	}
+	if err := d.checkRouteUsersLocked(name, ""); err != nil {
+		return err
+	}
 	for _, pn := range names {
 		if err := d.removePortLocked(pn); err != nil {
 			return err
@@ -310,7 +349,14 @@ func (d *Daemon) RemoveNetwork(name string, force bool) error {
 	}
 	d.st.Networks = slices.DeleteFunc(d.st.Networks, func(x NetworkState) bool { return x.Name == name })
 	delete(d.nets, name)
+	for i := range d.st.Networks {
+		o := &d.st.Networks[i]
+		o.Connected = slices.DeleteFunc(o.Connected, func(x string) bool { return x == name })
+	}
 	d.relinkLocked()
+	if err := d.syncL3Locked(); err != nil {
+		return err
+	}
 	return d.st.save(d.opts.StateDir)
 }
 
@@ -341,8 +387,12 @@ func (d *Daemon) networkViewLocked(n *netRT) api.Network {
 	v := api.Network{
 		Name: c.Name, Subnet: c.Subnet.String(), Gateway: c.Gateway.String(), GatewayMAC: c.GatewayMAC,
 		Internal: c.Internal, ICC: c.ICC, Masquerade: c.Masquerade, MTU: c.MTU,
-		FDBAging: c.FDBAging, MACLimit: c.MACLimit, Ports: []api.Port{}, Connected: []string{},
+		FDBAging: c.FDBAging, MACLimit: c.MACLimit, Ports: []api.Port{}, Connected: slices.Clone(c.Connected),
 	}
+	if v.Connected == nil {
+		v.Connected = []string{}
+	}
+	slices.Sort(v.Connected)
 	for i := range d.st.Ports {
 		if d.st.Ports[i].Network == c.Name {
 			v.Ports = append(v.Ports, d.portViewLocked(d.ports[d.st.Ports[i].Name]))
@@ -379,6 +429,9 @@ func (d *Daemon) Ports(network string) ([]api.Port, error) {
 		if network == "" || p.Network == network {
 			out = append(out, d.portViewLocked(d.ports[p.Name]))
 		}
+	}
+	if network == "" {
+		out = append(out, d.uplinkPortsLocked()...)
 	}
 	return out, nil
 }
@@ -499,10 +552,13 @@ func (d *Daemon) portNameLocked(asked, base, ifname string) (string, error) {
 		if _, ok := d.ports[asked]; ok {
 			return "", conflict("port name %s is taken: pick another --name", asked)
 		}
+		if _, ok := d.uplinks[asked]; ok {
+			return "", conflict("port name %s is an uplink's: pick another --name", asked)
+		}
 		return asked, nil
 	}
 	for _, n := range []string{base, base + "-" + ifname} {
-		if _, ok := d.ports[n]; !ok && nameRE.MatchString(n) {
+		if _, ok := d.ports[n]; !ok && d.uplinks[n] == nil && nameRE.MatchString(n) {
 			return n, nil
 		}
 	}
@@ -622,6 +678,11 @@ func (d *Daemon) openPortLocked(rt *portRT) error {
 		return err
 	}
 	rt.io, rt.idx, rt.err = io, idx, ""
+	if c.IP.IsValid() {
+		// vswitchd made this port: its neighbour entry needs no ARP.
+		mac, _ := header.ParseMAC(c.MAC)
+		d.dp.ARP().SetPermanent(c.IP.Addr(), mac, n.id)
+	}
 	return nil
 }
 
@@ -639,6 +700,12 @@ func (d *Daemon) removePortLocked(name string) error {
 	rt, ok := d.ports[name]
 	if !ok {
 		return notFound("no port %s: 'vswitchctl port ls' lists them", name)
+	}
+	if err := d.checkRouteUsersLocked("", name); err != nil {
+		return err
+	}
+	if rt.cfg.IP.IsValid() {
+		d.dp.ARP().Delete(rt.cfg.IP.Addr())
 	}
 	if rt.io != nil {
 		if err := d.dp.RemovePort(rt.idx); err != nil {
@@ -773,7 +840,7 @@ func (d *Daemon) Stats(portName string) (api.Stats, error) {
 	defer d.mu.Unlock()
 	out := api.Stats{Ports: []api.PortStats{}, Drops: map[string]uint64{}}
 	if portName != "" {
-		if _, ok := d.ports[portName]; !ok {
+		if _, ok := d.ports[portName]; !ok && d.uplinks[portName] == nil {
 			return out, notFound("no port %s: 'vswitchctl port ls' lists them", portName)
 		}
 	}
@@ -797,6 +864,28 @@ func (d *Daemon) Stats(portName string) (api.Stats, error) {
 			}
 		}
 		out.Ports = append(out.Ports, ps)
+	}
+	for _, u := range d.uplinkPortsLocked() {
+		rt := d.uplinks[u.Name]
+		if portName != "" && u.Name != portName {
+			continue
+		}
+		ps := api.PortStats{Name: u.Name, Network: "", Drops: map[string]uint64{}}
+		if rt.io != nil {
+			s := d.dp.PortStats(rt.idx)
+			ps.RxPackets, ps.RxBytes, ps.RxGSO = s.RxPackets.Load(), s.RxBytes.Load(), s.RxGSO.Load()
+			ps.TxPackets, ps.TxBytes, ps.TxGSO = s.TxPackets.Load(), s.TxBytes.Load(), s.TxGSO.Load()
+			ps.Drops = s.DropMap()
+			for k, v := range ps.Drops {
+				out.Drops[k] += v
+			}
+		}
+		out.Ports = append(out.Ports, ps)
+	}
+	if portName == "" {
+		for k, v := range d.dp.Drops() {
+			out.Drops[k] += v
+		}
 	}
 	return out, nil
 }

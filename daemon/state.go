@@ -15,6 +15,27 @@ type State struct {
 	Networks  []NetworkState `json:"networks"`
 	Ports     []PortState    `json:"ports"`
 	StaticFDB []StaticFDB    `json:"static_fdb,omitempty"`
+	Routes    []RouteState   `json:"routes,omitempty"`
+	Uplinks   []UplinkState  `json:"uplinks,omitempty"`
+}
+
+// RouteState is a static route (`route add`): a next hop or an egress port.
+type RouteState struct {
+	Prefix netip.Prefix `json:"prefix"`
+	Via    netip.Addr   `json:"via,omitzero"`
+	Port   string       `json:"port,omitempty"`
+}
+
+// UplinkState is the way out: an AF_PACKET port whose IP and MAC vswitchd
+// owns.
+type UplinkState struct {
+	Name      string       `json:"name"`
+	Dev       string       `json:"dev"`
+	Netns     string       `json:"netns"`
+	NetnsPath string       `json:"netns_path"`
+	IP        netip.Prefix `json:"ip"`
+	Gateway   netip.Addr   `json:"gateway,omitzero"`
+	MAC       string       `json:"mac"` // chosen once; distinct from the interface's own
 }
 
 // NetworkState is one network's configuration.
@@ -29,6 +50,7 @@ type NetworkState struct {
 	MTU        int          `json:"mtu"`
 	FDBAging   int          `json:"fdb_aging_s"`
 	MACLimit   int          `json:"mac_limit"`
+	Connected  []string     `json:"connected,omitempty"` // networks routed to (network connect)
 }
 
 // PortState is one port's configuration.

@@ -4,14 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"vswitch/arp"
+	"vswitch/dataplane/header"
 	"vswitch/dataplane/port"
 	"vswitch/fdb"
+	"vswitch/routing"
 )
 
 // MaxPorts bounds port indexes: the FDB packs a port into 15 bits.
@@ -23,6 +27,19 @@ type Network struct {
 	Name  string
 	FDB   *fdb.Table // shared by every snapshot; safe for concurrent use
 	Ports []uint16   // flood set, sorted
+	L3    NetL3
+}
+
+// NetL3 is a network's router interface: the gateway vswitchd owns on it.
+type NetL3 struct {
+	GatewayIP  netip.Addr // invalid: not routed (no gateway)
+	GatewayMAC header.MAC
+	Subnet     netip.Prefix
+	MTU        int
+	Internal   bool     // nothing leaves by the uplink
+	Masquerade bool     // leaves by the uplink only through NAT
+	Uplink     bool     // the uplink's link: L3 only, no learning or flooding
+	Connected  []uint16 // networks routed to and from this one (network connect)
 }
 
 // Port is one attached port in a snapshot.
@@ -39,12 +56,16 @@ type Port struct {
 // once published: the control plane copies, changes and swaps it, so the
 // workers read it without a lock.
 type snapshot struct {
-	ports []*Port    // by index; nil where free
-	nets  []*Network // by ID; nil where free
+	ports  []*Port    // by index; nil where free
+	nets   []*Network // by ID; nil where free
+	routes *routing.Table
+	local  map[netip.Addr]uint16 // vswitchd's own addresses -> network
 }
 
 func (s *snapshot) clone() *snapshot {
-	return &snapshot{ports: slices.Clone(s.ports), nets: slices.Clone(s.nets)}
+	c := *s
+	c.ports, c.nets = slices.Clone(s.ports), slices.Clone(s.nets)
+	return &c
 }
 
 // Options tune a Dataplane.
@@ -64,6 +85,9 @@ type Dataplane struct {
 	log     *slog.Logger
 	stop    chan struct{}
 	wg      sync.WaitGroup
+
+	arp   *arp.Table
+	drops [NumDropReasons]atomic.Uint64 // drops not tied to an ingress port (ARP gave up)
 }
 
 // New builds a dataplane; Start runs it.
@@ -80,8 +104,9 @@ func New(opts Options) *Dataplane {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	dp := &Dataplane{opts: opts, log: opts.Logger, stop: make(chan struct{})}
-	dp.cfg.Store(&snapshot{ports: make([]*Port, 1), nets: make([]*Network, 1)})
+	dp := &Dataplane{opts: opts, log: opts.Logger, stop: make(chan struct{}), arp: arp.New(arp.Config{})}
+	dp.cfg.Store(&snapshot{ports: make([]*Port, 1), nets: make([]*Network, 1),
+		routes: routing.Build(nil), local: map[netip.Addr]uint16{}})
 	return dp
 }
 
@@ -97,8 +122,9 @@ func (dp *Dataplane) Start() error {
 		dp.wg.Add(1)
 		go func() { defer dp.wg.Done(); w.run() }()
 	}
-	dp.wg.Add(1)
+	dp.wg.Add(2)
 	go func() { defer dp.wg.Done(); dp.ageLoop() }()
+	go func() { defer dp.wg.Done(); dp.arpLoop() }()
 	return nil
 }
 
@@ -311,4 +337,43 @@ func (s *snapshot) network(id uint16) *Network {
 		return s.nets[id]
 	}
 	return nil
+}
+
+// SetL3 replaces the router configuration: each network's interface and the
+// route table. Networks not in nets keep theirs.
+func (dp *Dataplane) SetL3(nets map[uint16]NetL3, routes *routing.Table) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	s := dp.cfg.Load().clone()
+	s.local = map[netip.Addr]uint16{}
+	for id, l3 := range nets {
+		if n := s.network(id); n != nil {
+			nn := *n
+			nn.L3 = l3
+			s.nets[id] = &nn
+		}
+	}
+	for _, n := range s.nets {
+		if n != nil && n.L3.GatewayIP.IsValid() {
+			s.local[n.L3.GatewayIP] = n.ID
+		}
+	}
+	if routes != nil {
+		s.routes = routes
+	}
+	dp.cfg.Store(s)
+}
+
+// ARP is the router's neighbour table.
+func (dp *Dataplane) ARP() *arp.Table { return dp.arp }
+
+// Drops are the drops not counted at an ingress port.
+func (dp *Dataplane) Drops() map[string]uint64 {
+	m := map[string]uint64{}
+	for r := DropReason(1); r < NumDropReasons; r++ {
+		if v := dp.drops[r].Load(); v > 0 {
+			m[r.String()] = v
+		}
+	}
+	return m
 }

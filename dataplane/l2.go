@@ -5,10 +5,15 @@ import (
 	"vswitch/fdb"
 )
 
-// decide is the pipeline for one frame arriving on port in. It learns the
-// source, then picks the egress by destination MAC within the ingress
-// network only: frames never cross networks at L2.
-func decide(s *snapshot, in *Port, frame []byte, now int64) Verdict {
+// decide is the pipeline for one buffer (virtio_net_hdr + frame) arriving
+// on port in. It learns the source, then decides by destination MAC: a
+// gateway's MAC (or ARP for a gateway) goes to the router (l3.go); anything
+// else is switched within the ingress network only, so frames never cross
+// networks at L2. Docker's bridge decides the same way, which is why a
+// "router container" on two networks bypasses isolation while routing
+// through the gateway meets it.
+func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
+	frame := buf[header.VirtioNetHdrLen:]
 	if len(frame) < header.EthernetLen {
 		return drop(DropMalformed)
 	}
@@ -18,10 +23,29 @@ func decide(s *snapshot, in *Port, frame []byte, now int64) Verdict {
 		return drop(DropBadSrcMAC)
 	}
 	net := s.nets[in.Net]
-	if net.FDB.Learn(src.Uint64(), in.Index, now) == fdb.LimitExceeded {
+	dst := eth.Dst()
+	if net.L3.Uplink {
+		// An uplink shares its link with other stations: take only what is
+		// addressed to vswitchd, learn nothing, flood nothing.
+		if dst != net.L3.GatewayMAC && !(dst.IsBroadcast() && eth.Type() == header.EtherTypeARP) {
+			return drop(DropNotOurs)
+		}
+	} else if net.FDB.Learn(src.Uint64(), in.Index, now) == fdb.LimitExceeded {
 		return drop(DropMACLimit)
 	}
-	return switchL2(s, in, net, eth.Dst())
+	if net.L3.GatewayIP.IsValid() {
+		switch {
+		case eth.Type() == header.EtherTypeARP:
+			if v, done := w.arpInput(s, in, net, buf, now); done {
+				return v
+			}
+		case dst == net.L3.GatewayMAC && eth.Type() == header.EtherTypeIPv4:
+			return w.routeIPv4(s, in, net, buf, now)
+		case dst == net.L3.GatewayMAC:
+			return drop(DropNotRoutable) // IPv6 is switched, not routed (yet)
+		}
+	}
+	return switchL2(s, in, net, dst)
 }
 
 // switchL2 is the bridge's forwarding decision (IEEE 802.1Q 8.8): known
@@ -47,5 +71,5 @@ func floodVerdict(in *Port, net *Network) Verdict {
 	if len(net.Ports) <= 1 {
 		return drop(DropNoDest)
 	}
-	return Verdict{Action: ActFlood}
+	return Verdict{Action: ActFlood, Net: net.ID}
 }

@@ -21,21 +21,59 @@ const (
 	DropNoPort
 	// DropTxError: the egress device refused the frame (down, buffer full).
 	DropTxError
-	// DropFlood: nowhere to flood (the network has only the ingress port).
+	// DropNoDest: nowhere to flood (the network has only the ingress port).
 	DropNoDest
+	// DropNotOurs: on an uplink, a frame for another station on that link.
+	DropNotOurs
+	// DropTTL: TTL would reach 0 (RFC 1812 5.3.1); time exceeded was sent.
+	DropTTL
+	// DropNoRoute: no route to the destination; net unreachable was sent.
+	DropNoRoute
+	// DropIsolation: the route leads to a network the source network is not
+	// connected to (Docker's DOCKER-ISOLATION chains, without iptables).
+	DropIsolation
+	// DropNoNAT: a masquerading network's packet would leave by the uplink,
+	// and masquerade is not built yet: it is not sent with a private source.
+	DropNoNAT
+	// DropFragNeeded: too big for the next hop with DF set; "fragmentation
+	// needed" was sent with the next-hop MTU (RFC 1191).
+	DropFragNeeded
+	// DropGSOTooBig: a GSO super-frame whose segments exceed the next hop's
+	// MTU without DF; segmenting then fragmenting in software is not done.
+	DropGSOTooBig
+	// DropARPQueueFull: too many frames already wait for this neighbour.
+	DropARPQueueFull
+	// DropARPFailed: the next hop never answered ARP; host unreachable sent.
+	DropARPFailed
+	// DropNotRoutable: a broadcast or multicast destination, never routed
+	// (RFC 1812 5.3.4-5.3.5), or a frame to the gateway that is not IPv4.
+	DropNotRoutable
+	// DropLocal: for one of vswitchd's own addresses, but not a ping.
+	DropLocal
 
 	NumDropReasons
 )
 
 var dropNames = [NumDropReasons]string{
-	DropNone:      "none",
-	DropMalformed: "malformed",
-	DropBadSrcMAC: "bad-src-mac",
-	DropMACLimit:  "mac-limit",
-	DropSamePort:  "same-port",
-	DropNoPort:    "port-gone",
-	DropTxError:   "tx-error",
-	DropNoDest:    "no-destination",
+	DropNone:         "none",
+	DropMalformed:    "malformed",
+	DropBadSrcMAC:    "bad-src-mac",
+	DropMACLimit:     "mac-limit",
+	DropSamePort:     "same-port",
+	DropNoPort:       "port-gone",
+	DropTxError:      "tx-error",
+	DropNoDest:       "no-destination",
+	DropNotOurs:      "not-ours",
+	DropTTL:          "ttl",
+	DropNoRoute:      "no-route",
+	DropIsolation:    "isolation",
+	DropNoNAT:        "no-nat",
+	DropFragNeeded:   "frag-needed",
+	DropGSOTooBig:    "gso-too-big",
+	DropARPQueueFull: "arp-queue-full",
+	DropARPFailed:    "arp-failed",
+	DropNotRoutable:  "not-routable",
+	DropLocal:        "local-unhandled",
 }
 
 func (r DropReason) String() string {
@@ -49,9 +87,10 @@ func (r DropReason) String() string {
 type Action uint8
 
 const (
-	ActDrop    Action = iota
-	ActForward        // to Verdict.Port
-	ActFlood          // to every port of the ingress network but the ingress port
+	ActDrop     Action = iota
+	ActForward         // to Verdict.Port
+	ActFlood           // to every port of network Verdict.Net but the ingress port
+	ActConsumed        // taken by the router: queued for ARP, or sent as fragments
 )
 
 // Verdict is the decision of the pipeline for one frame. The same value drives
@@ -60,6 +99,8 @@ type Verdict struct {
 	Action Action
 	Port   uint16     // egress port index, for ActForward
 	Reason DropReason // for ActDrop
+	Net    uint16     // network to flood, for ActFlood
+	Len    int        // new length of the buffer when the router rewrote it; 0: unchanged
 }
 
 func drop(r DropReason) Verdict { return Verdict{Action: ActDrop, Reason: r} }

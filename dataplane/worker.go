@@ -32,11 +32,22 @@ type worker struct {
 	stopping atomic.Bool
 
 	// Owned by the worker's goroutine alone.
-	bufs   [][]byte
-	sizes  []int
-	events []unix.EpollEvent
-	out    outQueues
+	bufs      [][]byte
+	sizes     []int
+	events    []unix.EpollEvent
+	out       outQueues
+	gen       [][]byte  // buffers for frames the router makes (ICMP, ARP, fragments)
+	ngen      int       // gen buffers used in this batch
+	cur       *snapshot // the snapshot of the batch being forwarded
+	icmpLimit rateLimit
 }
+
+// Generated frames are small (ARP, ICMP errors) or fragments, so their
+// buffers are smaller than receive buffers; fragments are cut to fit.
+const (
+	genBufs    = 64
+	genBufSize = 16 << 10
+)
 
 // outQueues gathers a batch's frames per egress port, so each egress gets
 // one WriteBatch per input batch.
@@ -72,6 +83,10 @@ func newWorker(dp *Dataplane, id int) (*worker, error) {
 	w.sizes = make([]int, dp.opts.Batch)
 	for i := range w.bufs {
 		w.bufs[i] = make([]byte, port.BufSize)
+	}
+	w.gen = make([][]byte, genBufs)
+	for i := range w.gen {
+		w.gen[i] = make([]byte, genBufSize)
 	}
 	return w, nil
 }
@@ -148,29 +163,23 @@ func (w *worker) serve(s *snapshot, in *Port) {
 // what each egress port got. Buffers are reused once this returns.
 func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int) {
 	now := w.dp.opts.Now().UnixNano()
+	w.cur = s
 	var rxBytes, rxGSO uint64
 	for i, b := range bufs {
 		buf := b[:sizes[i]]
-		frame := buf[header.VirtioNetHdrLen:]
-		rxBytes += uint64(len(frame))
-		gso := header.VirtioNetHdr(buf).IsGSO()
-		if gso {
+		rxBytes += uint64(len(buf) - header.VirtioNetHdrLen)
+		if header.VirtioNetHdr(buf).IsGSO() {
 			rxGSO++
 		}
-		v := decide(s, in, frame, now)
-		switch v.Action {
-		case ActForward:
-			w.out.add(v.Port, buf, len(frame), gso)
-		case ActFlood:
-			net := s.nets[in.Net]
-			for _, p := range net.Ports {
-				if p != in.Index {
-					w.out.add(p, buf, len(frame), gso)
-				}
-			}
-		case ActDrop:
+		v := w.decide(s, in, buf, now)
+		if v.Action == ActDrop {
 			in.Stats.Drops[v.Reason].Add(1)
+			continue
 		}
+		if v.Len > 0 {
+			buf = buf[:v.Len]
+		}
+		w.apply(s, in, buf, v)
 	}
 	in.Stats.RxPackets.Add(uint64(len(bufs)))
 	in.Stats.RxBytes.Add(rxBytes)
@@ -178,6 +187,44 @@ func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int)
 		in.Stats.RxGSO.Add(rxGSO)
 	}
 	w.out.flush(s)
+	w.ngen = 0
+	w.cur = nil
+}
+
+// apply queues buf (virtio_net_hdr + frame) as the verdict says. in is the
+// ingress port, never flooded back to; nil for frames the router made.
+func (w *worker) apply(s *snapshot, in *Port, buf []byte, v Verdict) {
+	frameLen := len(buf) - header.VirtioNetHdrLen
+	gso := header.VirtioNetHdr(buf).IsGSO()
+	switch v.Action {
+	case ActForward:
+		w.out.add(v.Port, buf, frameLen, gso)
+	case ActFlood:
+		net := s.network(v.Net)
+		if net == nil {
+			return
+		}
+		for _, p := range net.Ports {
+			if in == nil || p != in.Index {
+				w.out.add(p, buf, frameLen, gso)
+			}
+		}
+	}
+}
+
+// genBuf returns a buffer for a frame the router makes. When the batch has
+// used them all, what is queued is written first so they can be reused.
+func (w *worker) genBuf() []byte {
+	if w.ngen == len(w.gen) {
+		if w.cur == nil {
+			return nil
+		}
+		w.out.flush(w.cur)
+		w.ngen = 0
+	}
+	g := w.gen[w.ngen]
+	w.ngen++
+	return g
 }
 
 func (o *outQueues) add(idx uint16, buf []byte, frameLen int, gso bool) {

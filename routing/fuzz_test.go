@@ -9,7 +9,8 @@ import (
 // FuzzLookup compares Table and the reference on route sets and addresses
 // read from the fuzzer's bytes:
 //
-//	byte 0        direct level: 8, 14 or 20 bits (value mod 3)
+//	byte 0        direct level: 20 bits if the value is 0 mod 8 (its 4 MiB
+//	              array slows the fuzzer), else 8 bits if even, 14 if odd
 //	byte 1        number of routes n (mod 65)
 //	n × 5 bytes   route: IPv4 address, prefix length (mod 33, 33 and up
 //	              mean an IPv6 route, which must be ignored)
@@ -17,18 +18,18 @@ import (
 //
 // Besides those addresses, the edges of every prefix are looked up.
 func FuzzLookup(f *testing.F) {
-	f.Add([]byte{0, 3,
+	f.Add([]byte{2, 3,
 		10, 1, 0, 0, 16,
 		10, 1, 2, 0, 24,
 		0, 0, 0, 0, 0,
 		10, 1, 2, 3, 10, 1, 3, 3, 11, 0, 0, 1})
-	f.Add([]byte{1, 4,
+	f.Add([]byte{3, 4,
 		255, 255, 255, 255, 32,
 		0, 0, 0, 0, 32,
 		128, 0, 0, 0, 1,
 		10, 0, 0, 7, 40,
 		255, 255, 255, 254})
-	f.Add([]byte{2, 5,
+	f.Add([]byte{8, 5,
 		10, 0, 0, 0, 8,
 		10, 0, 0, 0, 8,
 		10, 1, 0, 0, 21,
@@ -39,7 +40,10 @@ func FuzzLookup(f *testing.F) {
 		if len(data) < 2 {
 			return
 		}
-		top := []uint8{8, 14, 20}[data[0]%3]
+		top := []uint8{8, 14}[data[0]%2]
+		if data[0]%8 == 0 {
+			top = 20
+		}
 		n := int(data[1] % 65)
 		data = data[2:]
 		var routes []Route

@@ -28,6 +28,9 @@ func (s *Set) Add(r Route) error {
 	if old, ok := s.routes[r.Prefix]; ok {
 		return fmt.Errorf("routing: %v already has a route (%v): delete it before adding another", r.Prefix, old)
 	}
+	if len(s.routes) >= MaxRoutes {
+		return fmt.Errorf("routing: cannot add %v: the table is full (%d routes)", r.Prefix, MaxRoutes)
+	}
 	if s.routes == nil {
 		s.routes = make(map[netip.Prefix]Route)
 	}

@@ -1,7 +1,6 @@
 package routing
 
 import (
-	"cmp"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -50,8 +49,8 @@ const (
 // Only IPv4 is routed: an IPv6 address, IPv4-mapped ones included, is never
 // found. The returned Route belongs to the Table and must not be modified.
 //
-// Lookup does not allocate or lock; it reads at most one direct entry, three
-// nodes (two for tables of 256k routes or more) and one leaf.
+// Lookup does not allocate or lock. It reads one direct entry, then at most
+// four nodes (three from 4096 routes, two from 256k) and one leaf.
 func (t *Table) Lookup(dst netip.Addr) (*Route, bool) {
 	if t == nil || !dst.Is4() {
 		return nil, false
@@ -99,18 +98,18 @@ func (t *Table) Routes() []Route {
 	return slices.Clone(t.routes)
 }
 
-// Bytes is the memory the table holds: the lookup structure (TrieBytes) plus
-// one Route record per route.
+// Bytes is the memory the table holds: the lookup structure plus one Route
+// record (64 bytes) per route.
 func (t *Table) Bytes() int {
 	if t == nil {
 		return 0
 	}
-	return t.TrieBytes() + cap(t.routes)*int(unsafe.Sizeof(Route{}))
+	return t.trieBytes() + cap(t.routes)*int(unsafe.Sizeof(Route{}))
 }
 
-// TrieBytes is the memory of the lookup structure alone: direct level, nodes
+// trieBytes is the memory of the lookup structure alone: direct level, nodes
 // and leaves.
-func (t *Table) TrieBytes() int {
+func (t *Table) trieBytes() int {
 	if t == nil {
 		return 0
 	}
@@ -119,7 +118,8 @@ func (t *Table) TrieBytes() int {
 
 // Build makes a Table of routes. Prefixes are masked; routes whose prefix is
 // not a valid IPv4 prefix are left out; of several routes with one prefix the
-// last wins. Build does not keep routes. Use Set to get errors instead.
+// last wins. Build does not keep routes. It panics if given more than
+// MaxRoutes. Use Set to get errors instead.
 func Build(routes []Route) *Table {
 	return build(routes, topBitsFor(len(routes)))
 }
@@ -138,20 +138,32 @@ func topBitsFor(n int) uint8 {
 	return 8
 }
 
-// key is a route reduced to what the build sorts and walks.
-type key struct {
-	addr uint32
-	bits uint8
-	idx  uint32 // index in Build's input
-}
+// MaxRoutes is the most routes a Table holds: Build packs a route's index
+// into the low 26 bits of its sort key (the Internet's table is 1M routes).
+const MaxRoutes = 1 << idxBits
+
+const idxBits = 26
+
+// A key packs what the build sorts and walks: address (bits 32-63), prefix
+// length (26-31) and index in Build's input (0-25). Sorting the keys as
+// integers orders them by address, then length, then input order, and costs a
+// third of sorting structs with a comparison function.
+type key uint64
+
+func (k key) addr() uint32 { return uint32(k >> 32) }
+func (k key) bits() uint   { return uint(k>>idxBits) & 63 }
+func (k key) idx() int     { return int(k & (1<<idxBits - 1)) }
 
 type builder struct {
-	keys   []key // sorted by (addr, bits), one per prefix
+	keys   []key // sorted, one per prefix
 	nodes  []node
 	leaves []uint32
 }
 
 func build(routes []Route, topBits uint8) *Table {
+	if len(routes) > MaxRoutes {
+		panic("routing: Build of more than MaxRoutes routes")
+	}
 	keys := make([]key, 0, len(routes))
 	for i, r := range routes {
 		p := r.Prefix
@@ -159,29 +171,18 @@ func build(routes []Route, topBits uint8) *Table {
 			continue
 		}
 		a := p.Masked().Addr().As4()
-		keys = append(keys, key{
-			addr: uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]),
-			bits: uint8(p.Bits()),
-			idx:  uint32(i),
-		})
+		addr := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+		keys = append(keys, key(uint64(addr)<<32|uint64(p.Bits())<<idxBits|uint64(i)))
 	}
 	// Sorted by address then length, the keys list every prefix before the
 	// prefixes nested in it (a pre-order walk of the prefix tree): painting
 	// in this order leaves the longest match in each slot, and the prefixes
 	// under any block are one contiguous run.
-	slices.SortFunc(keys, func(x, y key) int {
-		if c := cmp.Compare(x.addr, y.addr); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(x.bits, y.bits); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.idx, y.idx)
-	})
+	slices.Sort(keys)
 	// Deduplicate, keeping the last of equal prefixes.
 	out := keys[:0]
 	for i, k := range keys {
-		if i+1 < len(keys) && keys[i+1].addr == k.addr && keys[i+1].bits == k.bits {
+		if i+1 < len(keys) && keys[i+1]>>idxBits == k>>idxBits {
 			continue
 		}
 		out = append(out, k)
@@ -194,16 +195,40 @@ func build(routes []Route, topBits uint8) *Table {
 		topBits: topBits,
 	}
 	for i, k := range keys {
-		r := routes[k.idx]
+		r := routes[k.idx()]
 		r.Prefix = r.Prefix.Masked()
 		t.routes[i] = r
 	}
 
-	b := &builder{keys: keys}
+	n := countNodes(keys, uint(topBits))
+	b := &builder{
+		keys:   keys,
+		nodes:  make([]node, 0, n),
+		leaves: make([]uint32, 0, 2*n),
+	}
 	b.top(t.direct, uint(topBits))
-	t.nodes = shrink(b.nodes)
+	t.nodes = b.nodes
 	t.leaves = shrink(b.leaves)
 	return t
+}
+
+// countNodes returns how many nodes the keys need, so that the node array is
+// allocated once, at its final size: one node for each block of each level
+// that holds a prefix longer than the level's start.
+func countNodes(keys []key, s uint) int {
+	n := 0
+	for d := s; d < 32; d += stride {
+		last := uint64(1) << 32 // no block yet
+		for _, k := range keys {
+			if k.bits() > d {
+				if blk := uint64(k.addr() >> (32 - d)); blk != last {
+					n++
+					last = blk
+				}
+			}
+		}
+	}
+	return n
 }
 
 // top fills the direct level, then builds a node under each top slot that
@@ -211,22 +236,22 @@ func build(routes []Route, topBits uint8) *Table {
 func (b *builder) top(direct []uint32, s uint) {
 	sh := 32 - s
 	for i, k := range b.keys {
-		if uint(k.bits) <= s {
-			j := k.addr >> sh
-			fill(direct[j:j+1<<(s-uint(k.bits))], uint32(i+1))
+		if k.bits() <= s {
+			j := k.addr() >> sh
+			fill(direct[j:j+1<<(s-k.bits())], uint32(i+1))
 		}
 	}
 	for i := 0; i < len(b.keys); {
 		k := b.keys[i]
-		if uint(k.bits) <= s {
+		if k.bits() <= s {
 			i++
 			continue
 		}
 		// Every key after i in this slot is longer than s: a shorter one
 		// would contain the slot and so sort before i.
-		j := k.addr >> sh
+		j := k.addr() >> sh
 		e := i + 1
-		for e < len(b.keys) && b.keys[e].addr>>sh == j {
+		for e < len(b.keys) && b.keys[e].addr()>>sh == j {
 			e++
 		}
 		idx := len(b.nodes)
@@ -241,26 +266,45 @@ func (b *builder) top(direct []uint32, s uint) {
 // keys[lo:hi] all lie in (each longer than d bits). def is the leaf of the
 // longest prefix of d bits or fewer covering the block.
 func (b *builder) node(idx int, d uint, def uint32, lo, hi int) {
+	// slot[j] is the leaf of slot j where painted has bit j, def elsewhere:
+	// tracking it saves filling all 64 slots in every node.
 	var slot [1 << stride]uint32
-	fill(slot[:], def)
+	var painted uint64
 	sh := 32 - stride - d
 	end := d + stride
-	var vector uint64
+	// vector marks the child slots; edges marks where a painted range starts
+	// or ends, the only places a leaf can differ from the leaf before it.
+	var vector, edges uint64 = 0, 1
 	for i := lo; i < hi; i++ {
 		k := b.keys[i]
-		j := k.addr >> sh & (1<<stride - 1)
-		if uint(k.bits) <= end {
-			fill(slot[j:j+1<<(end-uint(k.bits))], uint32(i+1))
+		j := k.addr() >> sh & (1<<stride - 1)
+		if k.bits() <= end {
+			n := uint32(1) << (end - k.bits())
+			fill(slot[j:j+n], uint32(i+1))
+			painted |= (1<<n - 1) << j
+			edges |= 1<<j | 1<<(j+n) // 1<<64 is 0 in Go: a range ending at the last slot
 		} else {
 			vector |= 1 << j
 		}
 	}
 
+	// A run of equal leaves can start only at the first leaf slot at or
+	// after an edge; visiting those few slots, not all 64, keeps a node's
+	// build cost proportional to its routes.
+	leafSlots := ^vector
+	var starts uint64
+	for e := edges; e != 0; e &= e - 1 {
+		if m := leafSlots &^ (e&-e - 1); m != 0 {
+			starts |= m & -m
+		}
+	}
 	base0 := len(b.leaves)
 	var leafvec uint64
-	for j, v := range slot {
-		if vector>>j&1 != 0 {
-			continue
+	for ; starts != 0; starts &= starts - 1 {
+		j := bits.TrailingZeros64(starts)
+		v := slot[j]
+		if painted>>j&1 == 0 {
+			v = def
 		}
 		if len(b.leaves) == base0 || b.leaves[len(b.leaves)-1] != v {
 			leafvec |= 1 << j
@@ -278,16 +322,20 @@ func (b *builder) node(idx int, d uint, def uint32, lo, hi int) {
 	c := base1
 	for i := lo; i < hi; {
 		k := b.keys[i]
-		if uint(k.bits) <= end {
+		if k.bits() <= end {
 			i++
 			continue
 		}
-		j := k.addr >> sh & (1<<stride - 1)
+		j := k.addr() >> sh & (1<<stride - 1)
 		e := i + 1
-		for e < hi && b.keys[e].addr>>sh&(1<<stride-1) == j {
+		for e < hi && b.keys[e].addr()>>sh&(1<<stride-1) == j {
 			e++
 		}
-		b.node(c, end, slot[j], i, e)
+		v := slot[j]
+		if painted>>j&1 == 0 {
+			v = def
+		}
+		b.node(c, end, v, i, e)
 		c++
 		i = e
 	}

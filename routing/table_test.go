@@ -4,10 +4,11 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"unsafe"
 )
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-func ip(s string) netip.Addr     { return netip.MustParseAddr(s) }
+func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
 
 // exampleRoutes is a small daemon-like table: two networks, a route to a
 // third network behind a router container, and the uplink's default route.
@@ -278,4 +279,11 @@ func addrBits(a netip.Addr) uint32 {
 
 func addrFrom(a uint32) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)})
+}
+
+// TestRouteSize holds Route to one cache line, the figure Bytes and doc.go use.
+func TestRouteSize(t *testing.T) {
+	if n := unsafe.Sizeof(Route{}); n != 64 {
+		t.Errorf("Route is %d bytes; want 64", n)
+	}
 }

@@ -118,7 +118,10 @@ func newRootCmd(a *app) *cobra.Command {
 	root.AddCommand(
 		newNetworkCmd(a),
 		newPortCmd(a),
+		newUplinkCmd(a),
+		newRouteCmd(a),
 		newFDBCmd(a),
+		newARPCmd(a),
 		newStatsCmd(a),
 		newVersionCmd(a),
 	)

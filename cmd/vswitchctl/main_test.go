@@ -177,6 +177,20 @@ func TestUsageErrors(t *testing.T) {
 		{"port", "rm"},
 		{"fdb", "add", "02:00:00:00:00:01"}, // no --port
 		{"fdb", "del", "02:00:00:00:00:01"}, // no --network
+		{"network", "connect", "a"},
+		{"network", "connect", "a", "b", "c"},
+		{"network", "disconnect", "a"},
+		{"route", "add", "10.0.0.0/8"}, // neither --via nor --port
+		{"route", "add", "10.0.0.0/8", "--via", "10.1.0.254", "--port", "up0"},
+		{"route", "add", "--via", "10.1.0.254"},
+		{"route", "del"},
+		{"route", "ls", "extra"},
+		{"arp", "show", "extra"},
+		{"arp", "flush"},
+		{"uplink", "add", "--ip", "192.0.2.10/24"}, // no --dev
+		{"uplink", "add", "--dev", "eth1"},         // no --ip
+		{"uplink", "add", "eth1", "--dev", "eth1", "--ip", "192.0.2.10/24"},
+		{"uplink", "rm"},
 		{"stats", "a", "b"},
 		{"version", "now"},
 		{"--socket"},
@@ -294,6 +308,9 @@ func TestEmptyListsAreJSONArrays(t *testing.T) {
 		{"GET /v1/networks", []string{"network", "ls"}},
 		{"GET /v1/ports", []string{"port", "ls"}},
 		{"GET /v1/fdb", []string{"fdb", "show"}},
+		{"GET /v1/routes", []string{"route", "ls"}},
+		{"GET /v1/arp", []string{"arp", "show"}},
+		{"GET /v1/uplinks", []string{"uplink", "ls"}},
 	} {
 		for _, body := range []string{`[]`, `null`, ``} {
 			f := newFakeDaemon(t)
@@ -417,9 +434,9 @@ func TestNetworkLs(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	want := [][]string{
-		{"NAME", "SUBNET", "GATEWAY", "PORTS", "INTERNAL", "ICC", "MASQUERADE", "MTU"},
-		{"front", "10.100.0.0/16", "10.100.0.1", "1", "no", "yes", "yes", "1500"},
-		{"back", "10.200.0.0/24", "10.200.0.1", "0", "yes", "yes", "no", "1500"},
+		{"NAME", "SUBNET", "GATEWAY", "PORTS", "INTERNAL", "ICC", "MASQUERADE", "MTU", "CONNECTED"},
+		{"front", "10.100.0.0/16", "10.100.0.1", "1", "no", "yes", "yes", "1500", "back"},
+		{"back", "10.200.0.0/24", "10.200.0.1", "0", "yes", "yes", "no", "1500", "-"},
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("stdout:\n%s", stdout)

@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -10,12 +11,14 @@ import (
 )
 
 func newNetworkCmd(a *app) *cobra.Command {
-	cmd := group("network", "Create, list, inspect and remove networks")
+	cmd := group("network", "Create, list, inspect, connect and remove networks")
 	cmd.AddCommand(
 		newNetworkCreateCmd(a),
 		newNetworkLsCmd(a),
 		newNetworkInspectCmd(a),
 		newNetworkRmCmd(a),
+		newNetworkConnectCmd(a, "connect", "Allow routing between networks A and B", "connected"),
+		newNetworkConnectCmd(a, "disconnect", "Stop routing between networks A and B", "disconnected"),
 	)
 	return cmd
 }
@@ -84,9 +87,11 @@ func newNetworkLsCmd(a *app) *cobra.Command {
 			if a.json() {
 				return printJSON(a.stdout, nets)
 			}
-			t := newTable(a.stdout, "NAME", "SUBNET", "GATEWAY", "PORTS", "INTERNAL", "ICC", "MASQUERADE", "MTU")
+			// CONNECTED is last: it is the one column of any width.
+			t := newTable(a.stdout, "NAME", "SUBNET", "GATEWAY", "PORTS", "INTERNAL", "ICC", "MASQUERADE", "MTU", "CONNECTED")
 			for _, n := range nets {
-				t.row(n.Name, n.Subnet, n.Gateway, len(n.Ports), yesNo(n.Internal), yesNo(n.ICC), yesNo(n.Masquerade), n.MTU)
+				t.row(n.Name, n.Subnet, n.Gateway, len(n.Ports), yesNo(n.Internal), yesNo(n.ICC), yesNo(n.Masquerade), n.MTU,
+					strings.Join(n.Connected, ","))
 			}
 			return t.flush()
 		},
@@ -131,4 +136,25 @@ func newNetworkRmCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "remove the network's ports too")
 	return cmd
+}
+
+// newNetworkConnectCmd is `network connect A B` and `network disconnect A B`:
+// POST /networks/A/{verb} with B in the body. The relation is symmetric; the
+// daemon keeps both sides.
+func newNetworkConnectCmd(a *app, verb, short, done string) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " A B",
+		Short: short,
+		Args:  positional(2, "A", "B"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := "/networks/" + url.PathEscape(args[0]) + "/" + verb
+			if err := a.do(http.MethodPost, path, api.NetworkConnect{Network: args[1]}, nil); err != nil {
+				return err
+			}
+			if !a.json() {
+				a.printf("%s networks %s and %s\n", done, args[0], args[1])
+			}
+			return nil
+		},
+	}
 }

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/spf13/cobra"
+
+	"vswitch/api"
+)
+
+func newUplinkCmd(a *app) *cobra.Command {
+	cmd := group("uplink", "Add, list and remove uplinks: the way out of vswitchd's networks")
+	cmd.AddCommand(
+		newUplinkAddCmd(a),
+		newUplinkLsCmd(a),
+		newUplinkRmCmd(a),
+	)
+	return cmd
+}
+
+func newUplinkAddCmd(a *app) *cobra.Command {
+	var req api.UplinkAdd
+	cmd := &cobra.Command{
+		Use:   "add --dev IF --ip CIDR",
+		Short: "Take an interface as uplink, with an address owned by vswitchd",
+		Long: `Take an interface as uplink, with an address owned by vswitchd.
+
+The address is vswitchd's, not the kernel's: the interface under it should have
+none. vswitchd answers ARP and ping for it, masquerades the outbound traffic of
+non-internal networks to it, and 'publish' rules DNAT ports on it. With
+--gateway, the default route goes via that next hop.`,
+		Args: positional(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var u api.Uplink
+			if err := a.do(http.MethodPost, "/uplinks", req, &u); err != nil {
+				return err
+			}
+			if a.json() {
+				return printJSON(a.stdout, u)
+			}
+			where := ""
+			if u.Netns != "" {
+				where = " in netns " + u.Netns
+			}
+			gw := ""
+			if u.Gateway != "" {
+				gw = ", gateway " + u.Gateway
+			}
+			a.printf("added uplink %s %s on dev %s%s (mac %s%s)\n", u.Name, u.IP, u.Dev, where, u.MAC, gw)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Dev, "dev", "", "the interface to take")
+	f.StringVar(&req.Netns, "netns", "", "namespace of the interface (default: vswitchd's own)")
+	f.StringVar(&req.IP, "ip", "", "vswitchd's address on the link, as CIDR")
+	f.StringVar(&req.Gateway, "gateway", "", "next hop of the default route (default: none)")
+	f.StringVar(&req.Name, "name", "", "uplink name (default: chosen by vswitchd)")
+	_ = cmd.MarkFlagRequired("dev")
+	_ = cmd.MarkFlagRequired("ip")
+	return cmd
+}
+
+func newUplinkLsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List uplinks",
+		Args:    positional(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ups []api.Uplink
+			if err := a.do(http.MethodGet, "/uplinks", nil, &ups); err != nil {
+				return err
+			}
+			ups = nonNil(ups)
+			if a.json() {
+				return printJSON(a.stdout, ups)
+			}
+			t := newTable(a.stdout, "NAME", "DEV", "NETNS", "IP", "GATEWAY", "MAC", "STATE")
+			for _, u := range ups {
+				t.row(u.Name, u.Dev, u.Netns, u.IP, u.Gateway, u.MAC, u.State)
+			}
+			return t.flush()
+		},
+	}
+}
+
+func newUplinkRmCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NAME",
+		Aliases: []string{"remove"},
+		Short:   "Remove an uplink",
+		Args:    positional(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.do(http.MethodDelete, "/uplinks/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			if !a.json() {
+				a.printf("removed uplink %s\n", args[0])
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,513 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"slices"
+	"time"
+
+	"vswitch/arp"
+	"vswitch/dataplane/header"
+)
+
+// The router: each network's gateway (an IP and a MAC vswitchd owns) and
+// the LPM routing between networks and the uplink. A frame reaches it when
+// its destination MAC is a gateway's (or it is ARP for a gateway); see
+// decide in l2.go.
+
+const ethIPOff = header.VirtioNetHdrLen + header.EthernetLen // IPv4 header in a buffer
+
+// arpInput handles an ARP frame on a routed network. It answers requests for
+// the gateway, takes replies addressed to it, and learns senders (RFC 826
+// merge); done is false when the frame must still be switched at L2.
+func (w *worker) arpInput(s *snapshot, in *Port, net *Network, buf []byte, now int64) (v Verdict, done bool) {
+	frame := buf[header.VirtioNetHdrLen:]
+	op, smac, sip, tmac, tip, ok := arp.ParseARP(frame)
+	if !ok {
+		return drop(DropMalformed), true
+	}
+	ours := tip == net.L3.GatewayIP && sip != tip
+	if sip.IsValid() && !sip.IsUnspecified() && net.L3.Subnet.Contains(sip) {
+		// Learn only addresses of the network's own subnet: a host cannot
+		// claim to be the neighbour for another network's address.
+		if rel := w.dp.arp.Learn(sip, smac, net.ID, now, op == arp.OpReply && ours, ours); len(rel) > 0 {
+			w.sendReleased(s, net, smac, rel)
+		}
+	}
+	switch {
+	case op == arp.OpRequest && ours:
+		// Answer in place: the request becomes the reply, back to the asker.
+		header.VirtioNetHdr(buf).Clear()
+		arp.BuildReply(frame, net.L3.GatewayMAC, net.L3.GatewayIP, smac, sip)
+		return Verdict{Action: ActForward, Port: in.Index, Len: header.VirtioNetHdrLen + arp.FrameLen}, true
+	case op == arp.OpReply && (ours || tmac == net.L3.GatewayMAC):
+		return Verdict{Action: ActConsumed}, true
+	}
+	if net.L3.Uplink {
+		return drop(DropNotOurs), true
+	}
+	return Verdict{}, false
+}
+
+// allowed is the isolation rule between the network a packet comes from and
+// the one its route leads to.
+func allowed(src, dst *Network) bool {
+	switch {
+	case src.ID == dst.ID:
+		return true
+	case dst.L3.Uplink:
+		return !src.L3.Internal
+	case src.L3.Uplink:
+		return !dst.L3.Internal && !dst.L3.Masquerade
+	}
+	return slices.Contains(src.L3.Connected, dst.ID)
+}
+
+// routeIPv4 forwards an IPv4 packet sent to a gateway MAC (RFC 1812 5.2).
+func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now int64) Verdict {
+	frame := buf[header.VirtioNetHdrLen:]
+	ip := header.IPv4(frame[header.EthernetLen:])
+	if !ip.Valid() || !ip.ChecksumValid() {
+		return drop(DropMalformed)
+	}
+	dst := ip.Dst()
+	if _, ok := s.local[dst]; ok {
+		return w.localInput(in, net, buf)
+	}
+	if dst.IsMulticast() || dst == limitedBroadcast || isDirectedBroadcast(s, dst) {
+		return drop(DropNotRoutable)
+	}
+	if ip.TTL() <= 1 {
+		w.icmpError(in, net, buf, header.TimeExceeded, header.TTLExceeded, 0)
+		return drop(DropTTL)
+	}
+	r, ok := s.routes.Lookup(dst)
+	var out *Network
+	if ok {
+		out = s.network(r.Network)
+	}
+	if out == nil {
+		w.icmpError(in, net, buf, header.DestUnreachable, header.NetUnreachable, 0)
+		return drop(DropNoRoute)
+	}
+	if !allowed(net, out) {
+		return drop(DropIsolation)
+	}
+	if out.L3.Uplink && net.L3.Masquerade {
+		return drop(DropNoNAT)
+	}
+	if v, tooBig := w.checkMTU(in, net, out, buf, ip); tooBig {
+		return v
+	}
+	nh := dst
+	if r.Via.IsValid() {
+		nh = r.Via
+	}
+	ip.DecTTL()
+	header.Ethernet(frame).SetSrc(out.L3.GatewayMAC)
+	return w.toNextHop(s, out, r.Port, nh, buf, now)
+}
+
+var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// isDirectedBroadcast reports the broadcast address of a routed subnet.
+func isDirectedBroadcast(s *snapshot, a netip.Addr) bool {
+	for _, n := range s.nets {
+		if n != nil && n.L3.Subnet.IsValid() && n.L3.Subnet.Bits() < 31 && a == lastAddr(n.L3.Subnet) {
+			return true
+		}
+	}
+	return false
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	v := binary.BigEndian.Uint32(b[:]) | (uint32(1)<<(32-p.Bits()) - 1)
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+// checkMTU compares the packet with the next hop's MTU. A GSO super-frame
+// is judged by the segments it will be cut into (gso_size plus headers), not
+// its own length. Too big with DF set: "fragmentation needed" carrying the
+// MTU (RFC 1191). Too big without DF: fragmented later, in emit.
+func (w *worker) checkMTU(in *Port, net, out *Network, buf []byte, ip header.IPv4) (Verdict, bool) {
+	mtu := out.L3.MTU
+	if mtu == 0 || int(ip.TotalLen()) <= mtu {
+		return Verdict{}, false
+	}
+	vh := header.VirtioNetHdr(buf)
+	if vh.IsGSO() {
+		if segmentLen(vh, ip) <= mtu {
+			return Verdict{}, false
+		}
+		if !ip.DF() {
+			return drop(DropGSOTooBig), true
+		}
+	} else if !ip.DF() {
+		return Verdict{}, false
+	}
+	w.icmpError(in, net, buf, header.DestUnreachable, header.FragNeeded, uint16(mtu))
+	return drop(DropFragNeeded), true
+}
+
+// segmentLen is the IP length of each segment of a GSO super-frame.
+func segmentLen(vh header.VirtioNetHdr, ip header.IPv4) int {
+	l4 := ip.HeaderLen()
+	switch ip.Protocol() {
+	case header.ProtoTCP:
+		if t := header.TCP(ip[l4:]); t.Valid() {
+			l4 += t.DataOffset()
+		}
+	case header.ProtoUDP:
+		l4 += header.UDPLen
+	}
+	return l4 + int(vh.GSOSize())
+}
+
+// toNextHop sends a routed packet to its next hop on network out: at once
+// when the neighbour is known, else after ARP (the packet waits in a small
+// queue meanwhile).
+func (w *worker) toNextHop(s *snapshot, out *Network, forced uint16, nh netip.Addr, buf []byte, now int64) Verdict {
+	if mac, _, st, ok := w.dp.arp.Lookup(nh); ok && st.Usable() {
+		return w.emit(s, out, forced, mac, buf)
+	}
+	act := w.dp.arp.Resolve(nh, out.ID, buf, now)
+	if act.Ready {
+		return w.emit(s, out, forced, act.MAC, buf)
+	}
+	if act.Request {
+		w.sendARPRequest(s, out, nh)
+	}
+	if act.Drop != "" {
+		return drop(DropARPQueueFull)
+	}
+	return Verdict{Action: ActConsumed}
+}
+
+// emit addresses the frame to mac and picks the egress: the forced port of
+// a --port route, the uplink's port, or the port the FDB knows for mac
+// (flooding in out when it does not, as a bridge under a router would). A
+// packet larger than out's MTU is fragmented here (RFC 1812 5.2.6); checkMTU
+// already sent DF packets back.
+func (w *worker) emit(s *snapshot, out *Network, forced uint16, mac header.MAC, buf []byte) Verdict {
+	header.Ethernet(buf[header.VirtioNetHdrLen:]).SetDst(mac)
+	v := Verdict{Action: ActFlood, Net: out.ID}
+	switch {
+	case forced != 0:
+		v = Verdict{Action: ActForward, Port: forced}
+	case out.L3.Uplink && len(out.Ports) > 0:
+		v = Verdict{Action: ActForward, Port: out.Ports[0]}
+	default:
+		if p, ok := out.FDB.Lookup(mac.Uint64()); ok {
+			v = Verdict{Action: ActForward, Port: p}
+		}
+	}
+	ip := header.IPv4(buf[ethIPOff:])
+	if out.L3.MTU > 0 && int(ip.TotalLen()) > out.L3.MTU && !header.VirtioNetHdr(buf).IsGSO() {
+		w.fragment(s, v, buf, out.L3.MTU)
+		return Verdict{Action: ActConsumed}
+	}
+	return v
+}
+
+// sendReleased sends the frames that waited for a neighbour now resolved.
+func (w *worker) sendReleased(s *snapshot, net *Network, mac header.MAC, frames [][]byte) {
+	for _, f := range frames {
+		v := w.emit(s, net, 0, mac, f)
+		w.apply(s, nil, f, v)
+	}
+}
+
+// localInput answers pings to vswitchd's own addresses (gateways, uplink).
+func (w *worker) localInput(in *Port, net *Network, buf []byte) Verdict {
+	frame := buf[header.VirtioNetHdrLen:]
+	ip := header.IPv4(frame[header.EthernetLen:])
+	if ip.Protocol() != header.ProtoICMP || ip.IsFragment() {
+		return drop(DropLocal)
+	}
+	icmp := header.ICMPv4(ip.Payload())
+	if !icmp.Valid() || icmp.Type() != header.Echo {
+		return drop(DropLocal)
+	}
+	// The request becomes the reply in place (RFC 792): swap addresses,
+	// type 0, checksums updated incrementally.
+	eth := header.Ethernet(frame)
+	eth.SetDst(eth.Src())
+	eth.SetSrc(net.L3.GatewayMAC)
+	src, dst := ip.Src(), ip.Dst()
+	ip.SetSrc(dst)
+	ip.SetDst(src)
+	ip.SetTTL(64)
+	ip.SetChecksum(ip.ComputeChecksum())
+	icmp.SetChecksum(header.UpdateChecksum16(icmp.Checksum(), uint16(header.Echo)<<8|uint16(icmp.Code()), uint16(header.EchoReply)<<8|uint16(icmp.Code())))
+	icmp.SetType(header.EchoReply)
+	header.VirtioNetHdr(buf).Clear()
+	return Verdict{Action: ActForward, Port: in.Index, Len: ethIPOff + int(ip.TotalLen())}
+}
+
+// icmpError sends an ICMP error about the packet in buf back out of the port
+// it came in by, from the gateway of its network, unless RFC 1812 4.3.2.7
+// forbids one (about an ICMP error, a non-first fragment, a broadcast or
+// multicast, or an invalid source) or the rate limit says no.
+func (w *worker) icmpError(in *Port, net *Network, buf []byte, typ, code uint8, mtu uint16) {
+	if !mayAnswerWithError(buf) || !w.icmpLimit.allow(w.dp.opts.Now().UnixNano()) {
+		return
+	}
+	g := w.genBuf()
+	if g == nil {
+		return
+	}
+	n := buildICMPError(g, buf, net.L3.GatewayMAC, net.L3.GatewayIP, typ, code, mtu)
+	w.out.add(in.Index, g[:n], n-header.VirtioNetHdrLen, false)
+}
+
+func mayAnswerWithError(buf []byte) bool {
+	frame := buf[header.VirtioNetHdrLen:]
+	eth := header.Ethernet(frame)
+	ip := header.IPv4(frame[header.EthernetLen:])
+	src := ip.Src()
+	if eth.Dst().IsMulticast() || ip.FragmentOffset() != 0 ||
+		src.IsUnspecified() || src.IsMulticast() || src.IsLoopback() || src == limitedBroadcast {
+		return false
+	}
+	if ip.Protocol() == header.ProtoICMP {
+		if m := header.ICMPv4(ip[ip.HeaderLen():]); !m.Valid() || m.IsError() {
+			return false
+		}
+	}
+	return true
+}
+
+// icmpQuoteMax keeps an error within 576 bytes, the size every host must
+// accept (RFC 1812 4.3.2.3: as much of the original as fits).
+const icmpQuoteMax = 576 - header.IPv4MinLen - header.ICMPv4MinLen
+
+// buildICMPError writes into g a whole buffer (virtio_net_hdr, Ethernet,
+// IPv4, ICMP) reporting on the packet in orig, addressed back to its sender,
+// and returns its length.
+func buildICMPError(g, orig []byte, srcMAC header.MAC, srcIP netip.Addr, typ, code uint8, mtu uint16) int {
+	of := orig[header.VirtioNetHdrLen:]
+	oip := header.IPv4(of[header.EthernetLen:])
+	quote := min(int(oip.TotalLen()), len(oip), icmpQuoteMax)
+	header.VirtioNetHdr(g).Clear()
+	eth := header.Ethernet(g[header.VirtioNetHdrLen:])
+	eth.SetDst(header.Ethernet(of).Src())
+	eth.SetSrc(srcMAC)
+	eth.SetType(header.EtherTypeIPv4)
+	ip := header.IPv4(g[ethIPOff:])
+	total := header.IPv4MinLen + header.ICMPv4MinLen + quote
+	clear(ip[:header.IPv4MinLen])
+	ip.SetHeaderLen(header.IPv4MinLen)
+	ip.SetTOS(0xc0) // internetwork control, as Linux sends its errors
+	ip.SetTotalLen(uint16(total))
+	ip.SetTTL(64)
+	ip.SetProtocol(header.ProtoICMP)
+	ip.SetSrc(srcIP)
+	ip.SetDst(oip.Src())
+	ip.SetChecksum(ip.ComputeChecksum())
+	m := header.ICMPv4(ip[header.IPv4MinLen:total])
+	m.SetType(typ)
+	m.SetCode(code)
+	m.SetRest(0)
+	if typ == header.DestUnreachable && code == header.FragNeeded {
+		m.SetMTU(mtu)
+	}
+	copy(m[header.ICMPv4MinLen:], oip[:quote])
+	m.SetChecksum(m.ComputeChecksum())
+	return ethIPOff + total
+}
+
+// fragment cuts the IPv4 packet in buf into fragments that fit mtu (RFC 791
+// 3.2) and queues them for the verdict's egress. A partial L4 checksum is
+// completed first: fragments cannot carry the offsets that finish it.
+func (w *worker) fragment(s *snapshot, v Verdict, buf []byte, mtu int) {
+	completeChecksum(buf)
+	frame := buf[header.VirtioNetHdrLen:]
+	ip := header.IPv4(frame[header.EthernetLen:])
+	hl := ip.HeaderLen()
+	payload := ip.Payload()
+	maxData := min(mtu-hl, genBufSize-ethIPOff-hl) &^ 7
+	baseOff := int(ip.FragmentOffset()) * 8
+	lastMF := ip.MF()
+	for off := 0; off < len(payload); off += maxData {
+		n := min(maxData, len(payload)-off)
+		g := w.genBuf()
+		if g == nil {
+			return
+		}
+		header.VirtioNetHdr(g).Clear()
+		copy(g[header.VirtioNetHdrLen:], frame[:header.EthernetLen+hl])
+		copy(g[ethIPOff+hl:], payload[off:off+n])
+		fip := header.IPv4(g[ethIPOff:])
+		fip.SetTotalLen(uint16(hl + n))
+		var flags uint8
+		if off+n < len(payload) || lastMF {
+			flags = header.IPv4FlagMF
+		}
+		fip.SetFlagsFragOffset(flags, uint16((baseOff+off)/8))
+		fip.SetChecksum(fip.ComputeChecksum())
+		w.apply(s, nil, g[:ethIPOff+hl+n], v)
+	}
+}
+
+// completeChecksum finishes a CHECKSUM_PARTIAL L4 checksum in software: the
+// field holds the pseudo-header sum; the device would add the rest.
+func completeChecksum(buf []byte) {
+	vh := header.VirtioNetHdr(buf)
+	if vh.Flags()&header.VirtioNetHdrFNeedsCsum == 0 {
+		return
+	}
+	start := header.VirtioNetHdrLen + int(vh.CsumStart())
+	field := start + int(vh.CsumOffset())
+	if field+2 > len(buf) {
+		return
+	}
+	sum := header.Checksum(buf[start:], 0)
+	binary.BigEndian.PutUint16(buf[field:], ^header.Fold(sum))
+	vh.SetFlags(vh.Flags() &^ header.VirtioNetHdrFNeedsCsum)
+}
+
+// sendARPRequest asks network out who has nh, from its gateway.
+func (w *worker) sendARPRequest(s *snapshot, out *Network, nh netip.Addr) {
+	g := w.genBuf()
+	if g == nil {
+		return
+	}
+	header.VirtioNetHdr(g).Clear()
+	f := arp.BuildRequest(g[header.VirtioNetHdrLen:], out.L3.GatewayMAC, out.L3.GatewayIP, nh)
+	w.apply(s, nil, g[:header.VirtioNetHdrLen+len(f)], Verdict{Action: ActFlood, Net: out.ID})
+}
+
+// rateLimit is a token bucket for ICMP errors: a burst for traceroute's
+// probes, then a steady rate (Linux: icmp_msgs_burst 50, per_sec 1000).
+type rateLimit struct {
+	tokens float64
+	last   int64
+}
+
+const (
+	icmpBurst  = 50
+	icmpPerSec = 1000
+)
+
+func (r *rateLimit) allow(now int64) bool {
+	if r.last == 0 {
+		r.tokens = icmpBurst
+	} else {
+		r.tokens = min(icmpBurst, r.tokens+float64(now-r.last)*icmpPerSec/float64(time.Second))
+	}
+	r.last = now
+	if r.tokens < 1 {
+		return false
+	}
+	r.tokens--
+	return true
+}
+
+// arpLoop drives the neighbour table's timers: retransmitted requests, and
+// frames that waited for a neighbour who never answered (host unreachable
+// back to their senders).
+func (dp *Dataplane) arpLoop() {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	var limit rateLimit
+	buf := make([]byte, 2048)
+	for {
+		select {
+		case <-dp.stop:
+			return
+		case <-t.C:
+		}
+		now := dp.opts.Now().UnixNano()
+		probes, failed := dp.arp.Tick(now)
+		s := dp.cfg.Load()
+		for _, p := range probes {
+			n := s.network(p.Port)
+			if n == nil {
+				continue
+			}
+			header.VirtioNetHdr(buf).Clear()
+			var f []byte
+			if p.Unicast() {
+				f = arp.BuildRequestTo(buf[header.VirtioNetHdrLen:], n.L3.GatewayMAC, n.L3.GatewayIP, p.Dst, p.IP)
+			} else {
+				f = arp.BuildRequest(buf[header.VirtioNetHdrLen:], n.L3.GatewayMAC, n.L3.GatewayIP, p.IP)
+			}
+			dp.sendOnNetwork(s, n, buf[:header.VirtioNetHdrLen+len(f)], p.Dst)
+		}
+		for _, f := range failed {
+			for _, fr := range f.Frames {
+				dp.drops[DropARPFailed].Add(1)
+				dp.unreachable(s, fr, &limit, now)
+			}
+		}
+	}
+}
+
+// unreachable sends "host unreachable" to the sender of a frame that could
+// not be delivered, through the network its source address lives on.
+func (dp *Dataplane) unreachable(s *snapshot, fr []byte, limit *rateLimit, now int64) {
+	if len(fr) < ethIPOff+header.IPv4MinLen || !mayAnswerWithError(fr) || !limit.allow(now) {
+		return
+	}
+	src := header.IPv4(fr[ethIPOff:]).Src()
+	r, ok := s.routes.Lookup(src)
+	if !ok {
+		return
+	}
+	n := s.network(r.Network)
+	if n == nil {
+		return
+	}
+	// The frame's Ethernet source is now the egress gateway's: the sender's
+	// MAC comes from the neighbour table.
+	mac, _, st, ok := dp.arp.Lookup(src)
+	if !ok || !st.Usable() {
+		return
+	}
+	g := make([]byte, ethIPOff+header.IPv4MinLen+header.ICMPv4MinLen+icmpQuoteMax)
+	header.Ethernet(fr[header.VirtioNetHdrLen:]).SetSrc(mac)
+	l := buildICMPError(g, fr, n.L3.GatewayMAC, n.L3.GatewayIP, header.DestUnreachable, header.HostUnreachable, 0)
+	dp.sendOnNetwork(s, n, g[:l], mac)
+}
+
+// sendOnNetwork writes one frame to the port behind dst on network n, or to
+// all of n's ports when dst is broadcast or unknown. Control-path only.
+func (dp *Dataplane) sendOnNetwork(s *snapshot, n *Network, frame []byte, dst header.MAC) {
+	if !dst.IsMulticast() {
+		if p, ok := n.FDB.Lookup(dst.Uint64()); ok && !n.L3.Uplink {
+			if pp := s.port(p); pp != nil {
+				dp.write(pp, frame)
+				return
+			}
+		}
+	}
+	for _, idx := range n.Ports {
+		if pp := s.port(idx); pp != nil {
+			dp.write(pp, frame)
+		}
+	}
+}
+
+func (dp *Dataplane) write(p *Port, frame []byte) {
+	if sent, _ := p.IO.WriteBatch([][]byte{frame}); sent == 1 {
+		p.Stats.TxPackets.Add(1)
+		p.Stats.TxBytes.Add(uint64(len(frame) - header.VirtioNetHdrLen))
+	} else {
+		p.Stats.Drops[DropTxError].Add(1)
+	}
+}
+
+// SendGratuitous announces network id's gateway with a gratuitous ARP, so
+// hosts that cached an older MAC for the address update it.
+func (dp *Dataplane) SendGratuitous(id uint16) {
+	s := dp.cfg.Load()
+	n := s.network(id)
+	if n == nil || !n.L3.GatewayIP.IsValid() {
+		return
+	}
+	buf := make([]byte, header.VirtioNetHdrLen+arp.FrameLen)
+	arp.BuildGratuitous(buf[header.VirtioNetHdrLen:], n.L3.GatewayMAC, n.L3.GatewayIP)
+	dp.sendOnNetwork(s, n, buf, header.BroadcastMAC)
+}
