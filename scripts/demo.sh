@@ -47,6 +47,9 @@ for n in "${ns[@]}"; do ctl port add bridge --netns "$n"; done
 ctl port ls
 ip1=172.17.0.2 ip2=172.17.0.3 ip3=172.17.0.4
 
+say "each pings its gateway 172.17.0.1 (vswitchd answers ARP and ping for it)"
+nsx "${ns[0]}" ping -c 1 -W 1 172.17.0.1
+
 say "ping between them (no bridge device, no iptables rule)"
 nsx "${ns[0]}" ping -c 2 -W 1 $ip2
 nsx "${ns[1]}" ping -c 2 -W 1 $ip3
@@ -63,8 +66,9 @@ nsx "${ns[2]}" iperf3 -s -1 -D -B $ip3
 sleep 0.3
 nsx "${ns[0]}" iperf3 -c $ip3 -t 3 -f g | grep -E 'sender|receiver'
 
-say "the MAC table (fdb show)"
+say "the MAC table (fdb show) and the gateway's neighbours (arp show)"
 ctl fdb show
+ctl arp show
 
 say "counters (stats): RX-GSO counts 64 KiB super-frames"
 ctl stats
