@@ -414,14 +414,20 @@ func (d *Daemon) portViewLocked(p *portRT) api.Port {
 	return v
 }
 
+// checkNetworkLocked says when a network filter names no network.
+func (d *Daemon) checkNetworkLocked(network string) error {
+	if _, ok := d.nets[network]; network != "" && !ok {
+		return notFound("no network %s: 'vswitchctl network ls' lists them", network)
+	}
+	return nil
+}
+
 // Ports lists ports, of one network if network is not empty.
 func (d *Daemon) Ports(network string) ([]api.Port, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if network != "" {
-		if _, ok := d.nets[network]; !ok {
-			return nil, notFound("no network %s: 'vswitchctl network ls' lists them", network)
-		}
+	if err := d.checkNetworkLocked(network); err != nil {
+		return nil, err
 	}
 	out := []api.Port{}
 	for i := range d.st.Ports {
@@ -736,17 +742,10 @@ func (d *Daemon) removePortLocked(name string) error {
 func (d *Daemon) FDB(network string) ([]api.FDBEntry, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if network != "" {
-		if _, ok := d.nets[network]; !ok {
-			return nil, notFound("no network %s: 'vswitchctl network ls' lists them", network)
-		}
+	if err := d.checkNetworkLocked(network); err != nil {
+		return nil, err
 	}
-	names := map[uint16]string{}
-	for _, p := range d.ports {
-		if p.io != nil {
-			names[p.idx] = p.cfg.Name
-		}
-	}
+	names := d.portNamesLocked()
 	now := time.Now().UnixNano()
 	out := []api.FDBEntry{}
 	for i := range d.st.Networks {
@@ -838,10 +837,10 @@ func (d *Daemon) DelFDB(macStr, network string) error {
 func (d *Daemon) Stats(portName string) (api.Stats, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := api.Stats{Ports: []api.PortStats{}, Drops: map[string]uint64{}}
+	out := statsView{api.Stats{Ports: []api.PortStats{}, Drops: map[string]uint64{}}}
 	if portName != "" {
 		if _, ok := d.ports[portName]; !ok && d.uplinks[portName] == nil {
-			return out, notFound("no port %s: 'vswitchctl port ls' lists them", portName)
+			return out.Stats, notFound("no port %s: 'vswitchctl port ls' lists them", portName)
 		}
 	}
 	names := make([]string, 0, len(d.ports))
@@ -854,47 +853,47 @@ func (d *Daemon) Stats(portName string) (api.Stats, error) {
 		if portName != "" && n != portName {
 			continue
 		}
-		ps := api.PortStats{Name: n, Network: rt.cfg.Network, Drops: map[string]uint64{}}
-		if s := d.statsOfLocked(rt); s != nil {
-			ps.RxPackets, ps.RxBytes, ps.RxGSO = s.RxPackets.Load(), s.RxBytes.Load(), s.RxGSO.Load()
-			ps.TxPackets, ps.TxBytes, ps.TxGSO = s.TxPackets.Load(), s.TxBytes.Load(), s.TxGSO.Load()
-			ps.Drops = s.DropMap()
-			for k, v := range ps.Drops {
-				out.Drops[k] += v
-			}
+		var st *dataplane.PortStats
+		if rt.io != nil {
+			st = d.dp.PortStats(rt.idx)
 		}
-		out.Ports = append(out.Ports, ps)
+		out.addPort(n, rt.cfg.Network, st)
 	}
 	for _, u := range d.uplinkPortsLocked() {
 		rt := d.uplinks[u.Name]
 		if portName != "" && u.Name != portName {
 			continue
 		}
-		ps := api.PortStats{Name: u.Name, Network: "", Drops: map[string]uint64{}}
+		var st *dataplane.PortStats
 		if rt.io != nil {
-			s := d.dp.PortStats(rt.idx)
-			ps.RxPackets, ps.RxBytes, ps.RxGSO = s.RxPackets.Load(), s.RxBytes.Load(), s.RxGSO.Load()
-			ps.TxPackets, ps.TxBytes, ps.TxGSO = s.TxPackets.Load(), s.TxBytes.Load(), s.TxGSO.Load()
-			ps.Drops = s.DropMap()
-			for k, v := range ps.Drops {
-				out.Drops[k] += v
-			}
+			st = d.dp.PortStats(rt.idx)
 		}
-		out.Ports = append(out.Ports, ps)
+		out.addPort(u.Name, "", st)
 	}
 	if portName == "" {
 		for k, v := range d.dp.Drops() {
 			out.Drops[k] += v
 		}
 	}
-	return out, nil
+	return out.Stats, nil
 }
 
-func (d *Daemon) statsOfLocked(rt *portRT) *dataplane.PortStats {
-	if rt.io == nil {
-		return nil
+// statsView builds the `stats` object.
+type statsView struct{ api.Stats }
+
+// addPort adds one port's row (zeros for a port that is down, st nil) and
+// its drops to the totals.
+func (v *statsView) addPort(name, network string, st *dataplane.PortStats) {
+	ps := api.PortStats{Name: name, Network: network, Drops: map[string]uint64{}}
+	if st != nil {
+		ps.RxPackets, ps.RxBytes, ps.RxGSO = st.RxPackets.Load(), st.RxBytes.Load(), st.RxGSO.Load()
+		ps.TxPackets, ps.TxBytes, ps.TxGSO = st.TxPackets.Load(), st.TxBytes.Load(), st.TxGSO.Load()
+		ps.Drops = st.DropMap()
+		for k, n := range ps.Drops {
+			v.Drops[k] += n
+		}
 	}
-	return d.dp.PortStats(rt.idx)
+	v.Ports = append(v.Ports, ps)
 }
 
 // errStatus maps an error to the HTTP status the API answers with.

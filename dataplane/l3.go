@@ -328,6 +328,9 @@ func (w *worker) fragment(s *snapshot, v Verdict, buf []byte, mtu int) {
 	hl := ip.HeaderLen()
 	payload := ip.Payload()
 	maxData := min(mtu-hl, genBufSize-ethIPOff-hl) &^ 7
+	if maxData < 8 {
+		return // an MTU below any fragment (RFC 791 asks 68 of every link)
+	}
 	baseOff := int(ip.FragmentOffset()) * 8
 	lastMF := ip.MF()
 	for off := 0; off < len(payload); off += maxData {
