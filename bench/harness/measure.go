@@ -133,6 +133,15 @@ func sample(t *Topology, pair int, scn, metric string, v float64, detail map[str
 // path proven) before any figure is taken from it.
 func (h *Harness) reachable(ctx context.Context, t *Topology, scn string) error {
 	ep := endpointFor(scn)
+	drops := func() map[string]uint64 {
+		if t.daemon == nil {
+			return nil
+		}
+		r := h.vsctl(ctx, t, "-o", "json", "stats")
+		d, _ := ParseDrops([]byte(r.Stdout))
+		return d
+	}
+	before := drops()
 	var r result
 	for i := 0; i < 3; i++ {
 		r = h.nsExec(ctx, t.NS(ep.client), 5*time.Second, "ping", "-c", "1", "-W", "1", "-q", ep.dst)
@@ -140,7 +149,31 @@ func (h *Harness) reachable(ctx context.Context, t *Topology, scn string) error 
 			return nil
 		}
 	}
-	return fmt.Errorf("no connectivity: ping from %s to %s failed: %s", ep.client, ep.dst, FirstLine(r.Stderr+r.Stdout))
+	err := fmt.Errorf("no connectivity: ping %s → %s: %s", ep.client, ep.dst, pingFailure(r))
+	// vswitchd names why it dropped: say it
+	if d := DropDelta(before, drops()); d != "" {
+		err = fmt.Errorf("%w; vswitchd drops: %s", err, d)
+	}
+	return err
+}
+
+// pingFailure says in a few words why ping failed: its error message, or
+// its loss summary.
+func pingFailure(r result) string {
+	if msg := FirstLine(r.Stderr); msg != "" {
+		return msg
+	}
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		for _, f := range strings.Split(l, ",") {
+			if strings.Contains(f, "packet loss") {
+				return strings.TrimSpace(f)
+			}
+		}
+	}
+	if r.Err != nil {
+		return r.Err.Error()
+	}
+	return "no reply"
 }
 
 // waitListen waits until a server in ns listens on port (ss, inside ns).
@@ -232,7 +265,7 @@ func (h *Harness) sockperf(ctx context.Context, t *Topology, scn string) (float6
 // time over the flood and divides by the packets it forwarded.
 func (h *Harness) udp64(ctx context.Context, t *Topology, pair int, scn string) []report.Sample {
 	ep := endpointFor(scn)
-	gen := udpWarmup + h.cfg.Duration + 700*time.Millisecond
+	gen := udpWarmup + h.cfg.Duration + 400*time.Millisecond
 	detail := map[string]any{"tool": "vsbench udpgen/udpsink", "payload_bytes": traffic.Payload64, "frame_bytes": 64,
 		"sender_threads": h.cfg.UDPThreads, "window_s": h.cfg.Duration.Seconds(), "generator_s": gen.Seconds(),
 		"dst": fmt.Sprintf("%s:%d", ep.dst, ep.port(portUDP)), "figure": "rx packets of the sink's eth0 over the window"}

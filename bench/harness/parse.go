@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -274,6 +275,31 @@ func ParseStats(b []byte) (PortCounters, error) {
 		c.TxPackets += *p.TxPackets
 	}
 	return c, nil
+}
+
+// ParseDrops reads the totals of `vswitchctl -o json stats`: "drops", an
+// object REASON → count.
+func ParseDrops(b []byte) (map[string]uint64, error) {
+	var doc struct {
+		Drops map[string]uint64 `json:"drops"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
+	return doc.Drops, nil
+}
+
+// DropDelta renders the reasons whose count grew, "no-nat=3, ttl=1", in
+// reason order.
+func DropDelta(before, after map[string]uint64) string {
+	var parts []string
+	for reason, n := range after {
+		if n > before[reason] {
+			parts = append(parts, fmt.Sprintf("%s=%d", reason, n-before[reason]))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
 }
 
 // CtlOutcome classifies a vswitchctl exit per CLI.md: 0 success, 1 the

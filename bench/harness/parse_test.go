@@ -167,3 +167,17 @@ func TestLines(t *testing.T) {
 		t.Errorf("LastLines = %q", got)
 	}
 }
+
+func TestDrops(t *testing.T) {
+	before, err := ParseDrops([]byte(`{"ports": [], "drops": {"no-nat": 2, "ttl": 1}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := ParseDrops([]byte(`{"ports": [], "drops": {"no-nat": 5, "ttl": 1, "no-route": 1}}`))
+	if got := DropDelta(before, after); got != "no-nat=3, no-route=1" {
+		t.Errorf("DropDelta = %q", got)
+	}
+	if got := DropDelta(nil, nil); got != "" {
+		t.Errorf("DropDelta(nil, nil) = %q", got)
+	}
+}

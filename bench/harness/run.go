@@ -245,7 +245,7 @@ func (h *Harness) notes(res report.Result, unsupported map[string]string) []stri
 	notes := []string{
 		"kernel: Linux bridges brA/brB inside their own namespace with veths to c1, c2, c3 and ext, ip_forward, iptables-nft with Docker's rules (FORWARD DROP + conntrack accept, MASQUERADE towards the uplink, DNAT of published ports).",
 		"vswitch: vswitchd in its own namespace, TAP ports in c1, c2, c3, an uplink on a veth whose other end is ext; same addresses, MTU 1500 on both sides.",
-		"udp64_kpps is the rate at the receiving namespace's eth0 over the window; on the kernel side the sender's CPU also does the forwarding, so offered ≈ carried there (see offered_exceeds_carried in runs).",
+		fmt.Sprintf("udp64_kpps is the rate at the receiving namespace's eth0 over the window, with %d sending thread(s) (one per CPU): on the kernel side each sender's CPU also does the forwarding (offered ≈ carried), on the vswitch side the senders fill the TAP queue and share the CPUs with vswitchd (see offered_kpps and offered_exceeds_carried in runs).", h.cfg.UDPThreads),
 	}
 	var keys []string
 	for k := range unsupported {

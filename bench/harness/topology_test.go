@@ -95,3 +95,13 @@ func TestLastJSON(t *testing.T) {
 		t.Errorf("lastJSON = %q", got)
 	}
 }
+
+func TestPingFailure(t *testing.T) {
+	out := "PING 10.201.100.2 (10.201.100.2) 56(84) bytes of data.\n\n--- 10.201.100.2 ping statistics ---\n1 packets transmitted, 0 received, 100% packet loss, time 0ms\n"
+	if got := pingFailure(result{Stdout: out, Code: 1}); got != "100% packet loss" {
+		t.Errorf("pingFailure = %q", got)
+	}
+	if got := pingFailure(result{Stderr: "ping: connect: Network is unreachable\n", Code: 2}); got != "ping: connect: Network is unreachable" {
+		t.Errorf("pingFailure = %q", got)
+	}
+}

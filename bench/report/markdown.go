@@ -52,8 +52,8 @@ func first(xs []string) string {
 func short(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	s = strings.ReplaceAll(s, "|", "/")
-	if r := []rune(s); len(r) > 70 {
-		s = string(r[:69]) + "…"
+	if r := []rune(s); len(r) > 90 {
+		s = string(r[:89]) + "…"
 	}
 	return s
 }
@@ -175,6 +175,9 @@ var scaleHidden = map[string]bool{"package": true, "benchmark": true}
 func scaleNum(key string, v float64) (string, string) {
 	if key == "ns_per_op" && v >= 1e6 {
 		return Num(v / 1e6), "ms/op"
+	}
+	if key == "bytes_per_op" && v >= 1<<20 {
+		return Num(v / (1 << 20)), "MiB/op"
 	}
 	if v == math.Trunc(v) && math.Abs(v) < 1e12 {
 		return fmt.Sprintf("%.0f", v), ""

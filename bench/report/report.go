@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"sort"
@@ -335,19 +336,51 @@ type ScaleEntry struct {
 	Info   map[string]string
 }
 
-// MarshalJSON flattens Values and Info next to name and status.
+// MarshalJSON flattens Values and Info next to name and status; name,
+// status and error come first, the rest in key order.
 func (e ScaleEntry) MarshalJSON() ([]byte, error) {
-	m := map[string]any{"name": e.Name, "status": e.Status}
-	if e.Error != "" {
-		m["error"] = e.Error
-	}
+	rest := map[string]any{}
 	for k, v := range e.Info {
-		m[k] = v
+		rest[k] = v
 	}
 	for k, v := range e.Values {
-		m[k] = Round(v)
+		rest[k] = Round(v)
 	}
-	return json.Marshal(m)
+	keys := make([]string, 0, len(rest))
+	for k := range rest {
+		if k != "name" && k != "status" && k != "error" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var b bytes.Buffer
+	field := func(k string, v any) error {
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(vb)
+		return nil
+	}
+	b.WriteByte('{')
+	_ = field("name", e.Name)
+	_ = field("status", e.Status)
+	if e.Error != "" {
+		_ = field("error", e.Error)
+	}
+	for _, k := range keys {
+		if err := field(k, rest[k]); err != nil {
+			return nil, err
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 // UnmarshalJSON is the inverse of MarshalJSON: numbers go to Values,

@@ -175,7 +175,7 @@ func result() Result {
 		Rows:    Aggregate(samples(), []string{SideVswitch}),
 		Scale: []ScaleEntry{
 			{Name: "fdb_lookup_1m", Status: StatusOK, Values: map[string]float64{"ns_per_op": 20.123, "bytes_per_entry": 24}},
-			{Name: "routing_build_1m", Status: StatusOK, Values: map[string]float64{"ns_per_op": 428458743, "allocs_per_op": 83, "bytes_per_route": 90.9, "trie_b_per_route": 26.9},
+			{Name: "routing_build_1m", Status: StatusOK, Values: map[string]float64{"ns_per_op": 428458743, "bytes_per_op": 133038192, "allocs_per_op": 83, "bytes_per_route": 90.9, "trie_b_per_route": 26.9},
 				Info: map[string]string{"package": "vswitch/routing"}},
 			{Name: "conntrack", Status: StatusNotSupported, Error: "no package conntrack"},
 			{Name: "ports_500", Status: StatusError, Error: "vswitchd exited"},
@@ -221,6 +221,10 @@ func TestJSONShape(t *testing.T) {
 		t.Errorf("scale entry not flat: %v", fdb)
 	}
 
+	if eb, _ := json.Marshal(result().Scale[0]); string(eb) != `{"name":"fdb_lookup_1m","status":"ok","bytes_per_entry":24,"ns_per_op":20.123}` {
+		t.Errorf("scale entry not in name, status, sorted-keys order: %s", eb)
+	}
+
 	// the flat form reads back
 	var back Result
 	if err := json.Unmarshal(b, &back); err != nil {
@@ -240,7 +244,7 @@ func TestMarkdown(t *testing.T) {
 		"| routed | tcp_1_gbps ↑ | Gbit/s | 18.0 (18.0–18.0) | not supported yet | — | not supported yet |",
 		"| nat-out | udp64_kpps ↑ | kpps | error: udpsink: no packets received | 300 | — | no ratio |",
 		"| fdb_lookup_1m | 20.1 ns/op, 24 B/entry |",
-		"| routing_build_1m | 428 ms/op, 83 allocs/op, 90.9 B/route, 26.9 trie_b/route |",
+		"| routing_build_1m | 428 ms/op, 127 MiB/op, 83 allocs/op, 90.9 B/route, 26.9 trie_b/route |",
 		"| conntrack | not supported yet (no package conntrack) |",
 		"| ports_500 | error: vswitchd exited |",
 		"commit `abc1234`",
@@ -261,7 +265,7 @@ func TestMarkdown(t *testing.T) {
 
 func TestShortCell(t *testing.T) {
 	s := short("a|b\n  c " + strings.Repeat("x", 100))
-	if strings.ContainsAny(s, "|\n") || len([]rune(s)) > 70 {
+	if strings.ContainsAny(s, "|\n") || len([]rune(s)) > 90 {
 		t.Errorf("short(...) = %q", s)
 	}
 }

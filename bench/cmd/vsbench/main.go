@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -103,7 +104,7 @@ func cmdRun(args []string) error {
 	noScale := fs.Bool("no-scale", false, "skip the scale figures (Go benchmarks, port scale run)")
 	benchtime := fs.String("benchtime", "", "go test -benchtime for the scale benchmarks (default by mode)")
 	ports := fs.Int("ports", 500, "ports in the daemon scale run")
-	udpThreads := fs.Int("udp-threads", 1, "sending threads of the UDP generator")
+	udpThreads := fs.Int("udp-threads", 0, "sending threads of the UDP generator (default: one per CPU)")
 	connWorkers := fs.Int("conn-workers", 4, "concurrent connections of the connection-rate client")
 	verbose := fs.Bool("v", false, "log every command")
 	keep := fs.Bool("keep-work", false, "keep /tmp/vsbench-ID (daemon logs, state) after the run")
@@ -112,13 +113,16 @@ func cmdRun(args []string) error {
 		return fmt.Errorf("run: unexpected argument %q", fs.Arg(0))
 	}
 
+	if *udpThreads <= 0 {
+		*udpThreads = runtime.NumCPU()
+	}
 	cfg := harness.Config{Mode: *mode, Ports: *ports, UDPThreads: *udpThreads, ConnWorkers: *connWorkers,
 		VswitchError: *vsErr, Scale: !*noScale, Log: os.Stderr, Verbose: *verbose, KeepWork: *keep}
 	switch *mode {
 	case "full":
 		cfg.Pairs, cfg.Duration, cfg.Budget, cfg.BenchTime, cfg.BenchTimeout = 3, 3*time.Second, 15*time.Minute, "1s", 4*time.Minute
 	case "quick":
-		cfg.Pairs, cfg.Duration, cfg.Budget, cfg.BenchTime, cfg.BenchTimeout = 1, 2*time.Second, 150*time.Second, "100ms", 90*time.Second
+		cfg.Pairs, cfg.Duration, cfg.Budget, cfg.BenchTime, cfg.BenchTimeout = 1, 2*time.Second, 180*time.Second, "100ms", 90*time.Second
 	default:
 		return fmt.Errorf("run: --mode is full or quick, not %q", *mode)
 	}
@@ -221,7 +225,9 @@ func write(res report.Result, dir string) error {
 	files := map[string][]byte{"latest.json": js, "latest.md": []byte(md)}
 	png, err := res.Chart()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "vsbench: chart: %v\n", err)
+		// no stale chart next to a new table
+		fmt.Fprintf(os.Stderr, "vsbench: chart: %v (no latest.png)\n", err)
+		_ = os.Remove(filepath.Join(dir, "latest.png"))
 	} else {
 		files["latest.png"] = png
 	}
