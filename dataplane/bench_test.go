@@ -169,9 +169,6 @@ func BenchmarkFlood(b *testing.B) {
 // TestFastPathAllocs keeps the benchmarks' promise in the ordinary test run:
 // no allocation per frame for known unicast, GSO and flooding.
 func TestFastPathAllocs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts in -short mode")
-	}
 	bb := newBenchbed(t, 9)
 	s := bb.dp.cfg.Load()
 	in := bb.ports[0]

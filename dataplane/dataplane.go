@@ -297,10 +297,14 @@ func (dp *Dataplane) RemovePort(idx uint16) error {
 		nn := *n
 		nn.Ports = slices.DeleteFunc(slices.Clone(n.Ports), func(i uint16) bool { return i == idx })
 		s.nets[p.Net] = &nn
-		n.FDB.FlushPort(idx)
 	}
 	dp.cfg.Store(s)
 	dp.quiesceLocked()
+	// Only now: a worker still on the old snapshot could have re-learned
+	// a MAC on the port while it was going.
+	if n := s.network(p.Net); n != nil {
+		n.FDB.FlushPort(idx)
+	}
 	return nil
 }
 

@@ -52,6 +52,9 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 // unicast to its port, the rest flooded.
 func switchL2(s *snapshot, in *Port, net *Network, dst header.MAC) Verdict {
 	if dst.IsMulticast() {
+		if dst[0] == 0x01 && dst[1] == 0x80 && dst[2] == 0xc2 && dst[3] == 0 && dst[4] == 0 && dst[5] <= 0x0f {
+			return drop(DropLinkLocal)
+		}
 		return floodVerdict(in, net)
 	}
 	p, ok := net.FDB.Lookup(dst.Uint64())
@@ -71,5 +74,5 @@ func floodVerdict(in *Port, net *Network) Verdict {
 	if len(net.Ports) <= 1 {
 		return drop(DropNoDest)
 	}
-	return Verdict{Action: ActFlood, Net: net.ID}
+	return flood(net.ID)
 }

@@ -192,7 +192,7 @@ func (w *worker) toNextHop(s *snapshot, out *Network, forced uint16, nh netip.Ad
 // already sent DF packets back.
 func (w *worker) emit(s *snapshot, out *Network, forced uint16, mac header.MAC, buf []byte) Verdict {
 	header.Ethernet(buf[header.VirtioNetHdrLen:]).SetDst(mac)
-	v := Verdict{Action: ActFlood, Net: out.ID}
+	v := flood(out.ID)
 	switch {
 	case forced != 0:
 		v = Verdict{Action: ActForward, Port: forced}
@@ -379,7 +379,7 @@ func (w *worker) sendARPRequest(s *snapshot, out *Network, nh netip.Addr) {
 	}
 	header.VirtioNetHdr(g).Clear()
 	f := arp.BuildRequest(g[header.VirtioNetHdrLen:], out.L3.GatewayMAC, out.L3.GatewayIP, nh)
-	w.apply(s, nil, g[:header.VirtioNetHdrLen+len(f)], Verdict{Action: ActFlood, Net: out.ID})
+	w.apply(s, nil, g[:header.VirtioNetHdrLen+len(f)], flood(out.ID))
 }
 
 // rateLimit is a token bucket for ICMP errors: a burst for traceroute's

@@ -12,7 +12,7 @@ type PortStats struct {
 	TxPackets atomic.Uint64
 	TxBytes   atomic.Uint64
 	TxGSO     atomic.Uint64
-	Drops     [NumDropReasons]atomic.Uint64 // by reason, counted at the ingress port
+	Drops     [NumDropReasons]atomic.Uint64 // by reason: at the ingress port, but tx-error at the egress
 }
 
 // DropMap returns the non-zero drop counters by reason name.

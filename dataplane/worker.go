@@ -167,6 +167,10 @@ func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int)
 	var rxBytes, rxGSO uint64
 	for i, b := range bufs {
 		buf := b[:sizes[i]]
+		if len(buf) < header.VirtioNetHdrLen {
+			in.Stats.Drops[DropMalformed].Add(1)
+			continue
+		}
 		rxBytes += uint64(len(buf) - header.VirtioNetHdrLen)
 		if header.VirtioNetHdr(buf).IsGSO() {
 			rxGSO++
@@ -200,7 +204,7 @@ func (w *worker) apply(s *snapshot, in *Port, buf []byte, v Verdict) {
 	case ActForward:
 		w.out.add(v.Port, buf, frameLen, gso)
 	case ActFlood:
-		net := s.network(v.Net)
+		net := s.network(v.Port) // the network, for a flood
 		if net == nil {
 			return
 		}
