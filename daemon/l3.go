@@ -276,6 +276,12 @@ func (d *Daemon) Neighbors() []api.Neighbor {
 		byID[u.netID] = u.cfg.Name
 	}
 	ports := d.portNamesLocked()
+	byIP := map[netip.Addr]string{}
+	for _, p := range d.st.Ports {
+		if p.IP.IsValid() {
+			byIP[p.IP.Addr()] = p.Name
+		}
+	}
 	out := []api.Neighbor{}
 	for _, e := range d.dp.ARP().Entries(time.Now().UnixNano()) {
 		v := api.Neighbor{IP: e.IP.String(), State: e.State.String(), Port: byID[e.Port]}
@@ -285,6 +291,8 @@ func (d *Daemon) Neighbors() []api.Neighbor {
 		if t := fdbs[e.Port]; t != nil {
 			if p, ok := t.Lookup(e.MAC.Uint64()); ok && ports[p] != "" {
 				v.Port = ports[p]
+			} else if name, ok := byIP[e.IP]; ok {
+				v.Port = name // a port vswitchd made: known before any traffic
 			}
 		}
 		out = append(out, v)
