@@ -233,6 +233,11 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 			return nil, conflict("subnet %s overlaps %s of network %s: pick a subnet that does not", subnet, o.Subnet, o.Name)
 		}
 	}
+	for _, r := range d.st.Routes {
+		if r.Prefix == subnet {
+			return nil, conflict("a static route for %s exists: 'route del %s' first or pick another subnet", subnet, subnet)
+		}
+	}
 	for _, u := range d.st.Uplinks {
 		if u.IP.Masked().Overlaps(subnet) {
 			return nil, conflict("subnet %s overlaps %s of uplink %s: pick a subnet that does not", subnet, u.IP.Masked(), u.Name)
@@ -286,6 +291,11 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 	rt := d.nets[ns.Name]
 	rt.id = id
 	if err := d.syncL3Locked(); err != nil {
+		d.st.Networks = d.st.Networks[:len(d.st.Networks)-1]
+		delete(d.nets, ns.Name)
+		d.relinkLocked()
+		d.dp.RemoveNetwork(id)
+		d.syncL3Locked()
 		return nil, err
 	}
 	d.dp.SendGratuitous(id)

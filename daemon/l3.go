@@ -40,7 +40,7 @@ func (d *Daemon) syncL3Locked() error {
 		rt := d.nets[n.Name]
 		mac, _ := header.ParseMAC(n.GatewayMAC)
 		l3 := dataplane.NetL3{GatewayIP: n.Gateway, GatewayMAC: mac, Subnet: n.Subnet, MTU: n.MTU,
-			Internal: n.Internal, Masquerade: n.Masquerade}
+			Internal: n.Internal, Masquerade: n.Masquerade, NoICC: !n.ICC}
 		for _, c := range n.Connected {
 			if o, ok := d.nets[c]; ok {
 				l3.Connected = append(l3.Connected, o.id)
@@ -358,6 +358,11 @@ func (d *Daemon) AddUplink(req api.UplinkAdd) (api.Uplink, error) {
 			return api.Uplink{}, conflict("uplink subnet %s overlaps network %s (%s)", ip.Masked(), n.Name, n.Subnet)
 		}
 	}
+	for _, r := range d.st.Routes {
+		if r.Prefix == ip.Masked() {
+			return api.Uplink{}, conflict("a static route for %s exists: 'route del %s' first", r.Prefix, r.Prefix)
+		}
+	}
 	for _, u := range d.st.Uplinks {
 		if u.IP.Masked().Overlaps(ip.Masked()) {
 			return api.Uplink{}, conflict("uplink subnet %s overlaps uplink %s (%s)", ip.Masked(), u.Name, u.IP)
@@ -398,6 +403,10 @@ func (d *Daemon) AddUplink(req api.UplinkAdd) (api.Uplink, error) {
 		d.st.Uplinks = d.st.Uplinks[:len(d.st.Uplinks)-1]
 		delete(d.uplinks, name)
 		d.relinkUplinksLocked()
+		if rt.netID != 0 {
+			d.dp.RemoveNetwork(rt.netID)
+		}
+		d.syncL3Locked()
 		return api.Uplink{}, badRequest("%v", err)
 	}
 	if err := d.st.save(d.opts.StateDir); err != nil {

@@ -14,11 +14,12 @@ var (
 	mTxPackets = prometheus.NewDesc("vswitch_port_tx_packets_total", "Frames sent on the port.", []string{"port", "network"}, nil)
 	mTxBytes   = prometheus.NewDesc("vswitch_port_tx_bytes_total", "Bytes sent on the port.", []string{"port", "network"}, nil)
 	mRxGSO     = prometheus.NewDesc("vswitch_port_rx_gso_packets_total", "GSO super-frames received on the port.", []string{"port", "network"}, nil)
+	mTxGSO     = prometheus.NewDesc("vswitch_port_tx_gso_packets_total", "GSO super-frames sent on the port.", []string{"port", "network"}, nil)
 	mDrops     = prometheus.NewDesc("vswitch_port_drops_total", "Frames dropped, by reason.", []string{"port", "network", "reason"}, nil)
 )
 
 func (m metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mRxPackets, mRxBytes, mTxPackets, mTxBytes, mRxGSO, mDrops} {
+	for _, d := range []*prometheus.Desc{mRxPackets, mRxBytes, mTxPackets, mTxBytes, mRxGSO, mTxGSO, mDrops} {
 		ch <- d
 	}
 }
@@ -34,6 +35,7 @@ func (m metrics) Collect(ch chan<- prometheus.Metric) {
 		c(mTxPackets, p.TxPackets)
 		c(mTxBytes, p.TxBytes)
 		c(mRxGSO, p.RxGSO)
+		c(mTxGSO, p.TxGSO)
 		for reason, v := range p.Drops {
 			c(mDrops, v, reason)
 		}

@@ -37,6 +37,7 @@ type NetL3 struct {
 	Subnet     netip.Prefix
 	MTU        int
 	Internal   bool     // nothing leaves by the uplink
+	NoICC      bool     // icc=false: no IP traffic between the network's own ports
 	Masquerade bool     // leaves by the uplink only through NAT
 	Uplink     bool     // the uplink's link: L3 only, no learning or flooding
 	Connected  []uint16 // networks routed to and from this one (network connect)

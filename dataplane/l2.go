@@ -45,6 +45,9 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 			return drop(DropNotRoutable) // IPv6 is switched, not routed (yet)
 		}
 	}
+	if net.L3.NoICC && eth.Type() != header.EtherTypeARP {
+		return drop(DropICC)
+	}
 	return switchL2(s, in, net, dst)
 }
 

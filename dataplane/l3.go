@@ -77,10 +77,6 @@ func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now 
 	if dst.IsMulticast() || dst == limitedBroadcast || isDirectedBroadcast(s, dst) {
 		return drop(DropNotRoutable)
 	}
-	if ip.TTL() <= 1 {
-		w.icmpError(in, net, buf, header.TimeExceeded, header.TTLExceeded, 0)
-		return drop(DropTTL)
-	}
 	r, ok := s.routes.Lookup(dst)
 	var out *Network
 	if ok {
@@ -93,8 +89,17 @@ func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now 
 	if !allowed(net, out) {
 		return drop(DropIsolation)
 	}
+	if out.ID == net.ID && net.L3.NoICC {
+		return drop(DropICC) // hairpin through the gateway is still container to container
+	}
 	if out.L3.Uplink && net.L3.Masquerade {
 		return drop(DropNoNAT)
+	}
+	// After the route, as Linux's ip_forward does: an unroutable packet
+	// gets "net unreachable" whatever its TTL.
+	if ip.TTL() <= 1 {
+		w.icmpError(in, net, buf, header.TimeExceeded, header.TTLExceeded, 0)
+		return drop(DropTTL)
 	}
 	if v, tooBig := w.checkMTU(in, net, out, buf, ip); tooBig {
 		return v
@@ -179,8 +184,14 @@ func (w *worker) toNextHop(s *snapshot, out *Network, forced uint16, nh netip.Ad
 	if act.Request {
 		w.sendARPRequest(s, out, nh)
 	}
-	if act.Drop != "" {
+	switch act.Drop {
+	case "":
+	case arp.ReasonQueueFull:
 		return drop(DropARPQueueFull)
+	case arp.ReasonTableFull:
+		return drop(DropARPTableFull)
+	default:
+		return drop(DropNotRoutable) // a next hop that is no unicast address
 	}
 	return Verdict{Action: ActConsumed}
 }

@@ -27,6 +27,11 @@ const (
 	// which a bridge must not forward (IEEE 802.1D 7.12.6), as Linux's
 	// bridge does not by default.
 	DropLinkLocal
+	// DropICC: between two ports of a network created with --icc=false
+	// (Docker's FORWARD -i docker0 -o docker0 -j DROP); ARP still passes.
+	DropICC
+	// DropARPTableFull: the neighbour table is full of entries in use.
+	DropARPTableFull
 	// DropNotOurs: on an uplink, a frame for another station on that link.
 	DropNotOurs
 	// DropTTL: TTL would reach 0 (RFC 1812 5.3.1); time exceeded was sent.
@@ -68,6 +73,8 @@ var dropNames = [NumDropReasons]string{
 	DropTxError:      "tx-error",
 	DropNoDest:       "no-destination",
 	DropLinkLocal:    "link-local",
+	DropICC:          "icc",
+	DropARPTableFull: "arp-table-full",
 	DropNotOurs:      "not-ours",
 	DropTTL:          "ttl",
 	DropNoRoute:      "no-route",

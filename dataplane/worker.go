@@ -143,8 +143,8 @@ func (w *worker) serve(s *snapshot, in *Port) {
 		n, err := in.IO.ReadBatch(w.bufs, w.sizes)
 		if err != nil {
 			// A device that errors (its namespace gone, say) would spin
-			// level-triggered epoll: stop polling it; the control plane
-			// notices and removes the port.
+			// level-triggered epoll: stop polling it. The port stays
+			// configured (and counted) until `port rm`.
 			w.dp.log.Warn("port read failed; no longer polled", "port", in.Name, "err", err)
 			w.unwatch(in.IO.Fd())
 			return

@@ -21,10 +21,11 @@
 //
 // One table holds the connected routes of all networks, so Lookup finds the
 // destination's network whatever the source. The caller enforces isolation
-// with Route.Network: when the route found is Connected and its Network is
-// neither the source's nor connected to it (`network connect`, a port of the
-// same namespace on both, an ACL allow), the packet is dropped with reason
-// `isolation`. It must not fall through to a shorter route such as the
+// with Route.Network, which every route carries (for static and default
+// routes, the network or uplink link of the next hop): when the network the
+// route leads to is neither the source's nor connected to it (`network
+// connect`; the uplink for non-internal networks), the packet is dropped
+// with reason `isolation`. It must not fall through to a shorter route such as the
 // default: Lookup returns only the longest match and has no "next best"
 // on purpose, so nothing here can route around the drop.
 //

@@ -60,7 +60,7 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 	f.StringVar(&req.Subnet, "subnet", "", "IPv4 prefix of the network, e.g. 10.100.0.0/16")
 	f.StringVar(&req.Gateway, "gateway", "", "the network's gateway address, answered by vswitchd (default: chosen by vswitchd)")
 	f.BoolVar(&req.Internal, "internal", false, "no way out: no masquerade, and ports get no default route")
-	f.BoolVar(&icc, "icc", true, "let the network's ports talk to each other (--icc=false isolates them)")
+	f.BoolVar(&icc, "icc", true, "let the network's ports talk to each other (--icc=false drops IP traffic between them; ARP passes)")
 	f.BoolVar(&req.NoMasquerade, "no-masquerade", false, "do not masquerade traffic leaving through the uplink")
 	f.IntVar(&req.MTU, "mtu", 0, "MTU of the network (default: vswitchd's)")
 	f.IntVar(&fdbAging, "fdb-aging", 0, "seconds a learned MAC address stays in the FDB (vswitchd's default: 300)")

@@ -50,7 +50,7 @@ one, is brought up with lo, and gets a default route via the gateway unless
 	f.StringVar(&req.Name, "name", "", "port name (default: the namespace's name, or NS-IF when taken)")
 	f.StringVar(&req.Ifname, "ifname", "", "interface name inside the namespace (default: eth0, or the next free ethN)")
 	f.StringVar(&req.IP, "ip", "auto", "address: CIDR, bare IP (the network's prefix length) or auto for the next free one")
-	f.StringVar(&req.MAC, "mac", "", "MAC address (default: chosen by vswitchd)")
+	f.StringVar(&req.MAC, "mac", "", "MAC address (default: 02:42 and the four bytes of the IP, as Docker does)")
 	f.BoolVar(&req.NoDefaultRoute, "no-default-route", false, "do not add a default route via the gateway")
 	_ = cmd.MarkFlagRequired("netns")
 	return cmd

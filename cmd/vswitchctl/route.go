@@ -46,7 +46,7 @@ func newRouteAddCmd(a *app) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.Via, "via", "", "next hop: an address on a network's subnet or the uplink's")
-	f.StringVar(&req.Port, "port", "", "the port (or network) traffic to PREFIX leaves by, on-link")
+	f.StringVar(&req.Port, "port", "", "the port (TAP or attached) traffic to PREFIX leaves by, on-link")
 	return cmd
 }
 

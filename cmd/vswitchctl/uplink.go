@@ -27,8 +27,9 @@ func newUplinkAddCmd(a *app) *cobra.Command {
 		Long: `Take an interface as uplink, with an address owned by vswitchd.
 
 The address is vswitchd's, not the kernel's: the interface under it should have
-none. vswitchd answers ARP and ping for it, masquerades the outbound traffic of
-non-internal networks to it, and 'publish' rules DNAT ports on it. With
+none. vswitchd answers ARP and ping for it and routes the traffic of
+non-internal --no-masquerade networks out through it (masquerade and
+'publish' are not built yet: masquerading networks are dropped, no-nat). With
 --gateway, the default route goes via that next hop.`,
 		Args: positional(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
