@@ -52,10 +52,10 @@ type netRT struct {
 
 type portRT struct {
 	cfg *PortState
-	idx uint16    // 0 while down
-	io  port.Port // nil while down
-	tap *port.TAP // set for TAP ports
-	err string    // why it is down
+	idx uint16         // 0 while down
+	io  port.Port      // nil while down
+	tap port.TAPDevice // set for TAP ports
+	err string         // why it is down
 }
 
 // Error is an error with the HTTP status the API answers with.
@@ -174,7 +174,9 @@ func (d *Daemon) Close() {
 	defer d.mu.Unlock()
 	d.dp.Close()
 	for _, p := range d.ports {
-		if p.io != nil {
+		if p.tap != nil {
+			p.tap.Close()
+		} else if p.io != nil {
 			p.io.Close()
 		}
 	}
@@ -657,7 +659,7 @@ func (d *Daemon) openPortLocked(rt *portRT) error {
 	var io port.Port
 	switch c.Kind {
 	case "tap":
-		tap, err := port.OpenTAP(c.NetnsPath, c.Ifname)
+		tap, err := port.OpenTAP(c.NetnsPath, c.Ifname, d.dp.Workers())
 		if err != nil {
 			return err
 		}
@@ -670,7 +672,7 @@ func (d *Daemon) openPortLocked(rt *portRT) error {
 			tap.Delete()
 			return err
 		}
-		rt.tap, io = tap, tap
+		rt.tap, io = tap, tap[0]
 	case "afpacket":
 		if err := linkUp(c.NetnsPath, c.Ifname); err != nil {
 			return err
@@ -684,7 +686,11 @@ func (d *Daemon) openPortLocked(rt *portRT) error {
 	default:
 		return fmt.Errorf("unknown port kind %q", c.Kind)
 	}
-	idx, err := d.dp.AddPort(c.Name, n.id, io)
+	queues := []port.Port{io}
+	if rt.tap != nil {
+		queues = rt.tap.Ports()
+	}
+	idx, err := d.dp.AddPortQueues(c.Name, n.id, queues)
 	if err != nil {
 		if rt.tap != nil {
 			rt.tap.Delete()
@@ -736,7 +742,7 @@ func (d *Daemon) removePortLocked(name string) error {
 		}
 	} else if rt.cfg.Kind == "tap" && netns.Exists(rt.cfg.NetnsPath) {
 		// Down but its device may still be there: open it to delete it.
-		if t, err := port.OpenTAP(rt.cfg.NetnsPath, rt.cfg.Ifname); err == nil {
+		if t, err := port.OpenTAP(rt.cfg.NetnsPath, rt.cfg.Ifname, 1); err == nil {
 			t.Delete()
 		}
 	}

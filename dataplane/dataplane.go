@@ -47,11 +47,26 @@ type NetL3 struct {
 type Port struct {
 	Index  uint16
 	Name   string
-	Net    uint16 // network ID
-	IO     port.Port
-	Stats  *PortStats // shared by every snapshot
-	worker int
+	Net    uint16      // network ID
+	IO     port.Port   // queue 0: for frames the control plane sends
+	Queues []port.Port // one per worker for a multi-queue TAP, else just IO
+	Stats  *PortStats  // shared by every snapshot
+	worker int         // the worker serving a single-queue port
 }
+
+// queueFor is the queue worker w reads and writes. With one queue per
+// worker, each worker serves its own queue of every port, and the flows the
+// kernel steers to that queue (tun's flow table remembers the queue a flow
+// was last written on) stay on that worker, on one core.
+func (p *Port) queueFor(w int) port.Port {
+	if len(p.Queues) > 1 {
+		return p.Queues[w%len(p.Queues)]
+	}
+	return p.IO
+}
+
+// multiQueue reports a port served by every worker, one queue each.
+func (p *Port) multiQueue() bool { return len(p.Queues) > 1 }
 
 // snapshot is the whole forwarding configuration. It is never modified
 // once published: the control plane copies, changes and swaps it, so the
@@ -219,6 +234,24 @@ func (dp *Dataplane) FDB(id uint16) *fdb.Table {
 // AddPort plugs io into network id and starts serving it. It returns the
 // port's index (≥ 1).
 func (dp *Dataplane) AddPort(name string, id uint16, io port.Port) (uint16, error) {
+	return dp.AddPortQueues(name, id, []port.Port{io})
+}
+
+// Workers is how many workers serve ports: a multi-queue device wants one
+// queue for each.
+func (dp *Dataplane) Workers() int { return dp.opts.Workers }
+
+// AddPortQueues plugs a device with one or more queues into network id.
+// With one queue per worker every worker serves the port; otherwise the
+// least loaded worker serves queue 0 alone.
+func (dp *Dataplane) AddPortQueues(name string, id uint16, queues []port.Port) (uint16, error) {
+	if len(queues) == 0 {
+		return 0, errors.New("a port needs at least one queue")
+	}
+	if len(queues) < len(dp.workers) {
+		queues = queues[:1]
+	}
+	io := queues[0]
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
 	s := dp.cfg.Load().clone()
@@ -241,7 +274,7 @@ func (dp *Dataplane) AddPort(name string, id uint16, io port.Port) (uint16, erro
 		s.ports = append(s.ports, nil)
 	}
 	w := dp.leastLoadedLocked(s)
-	p := &Port{Index: uint16(idx), Name: name, Net: id, IO: io, Stats: new(PortStats), worker: w}
+	p := &Port{Index: uint16(idx), Name: name, Net: id, IO: io, Queues: queues, Stats: new(PortStats), worker: w}
 	s.ports[idx] = p
 	nn := *n
 	nn.Ports = append(slices.Clone(n.Ports), p.Index)
@@ -249,8 +282,12 @@ func (dp *Dataplane) AddPort(name string, id uint16, io port.Port) (uint16, erro
 	s.nets[id] = &nn
 	// Publish before polling: the worker must find the port in the snapshot.
 	dp.cfg.Store(s)
-	if len(dp.workers) > 0 {
-		if err := dp.workers[w].watch(io.Fd(), p.Index); err != nil {
+	for i, wk := range dp.workers {
+		if !p.multiQueue() && i != w {
+			continue
+		}
+		if err := wk.watch(p.queueFor(i).Fd(), p.Index); err != nil {
+			dp.unwatchLocked(p)
 			s2 := dp.cfg.Load().clone()
 			s2.ports[idx] = nil
 			s2.nets[id] = n
@@ -267,7 +304,7 @@ func (dp *Dataplane) leastLoadedLocked(s *snapshot) int {
 	}
 	load := make([]int, len(dp.workers))
 	for _, p := range s.ports {
-		if p != nil {
+		if p != nil && !p.multiQueue() {
 			load[p.worker]++
 		}
 	}
@@ -290,9 +327,7 @@ func (dp *Dataplane) RemovePort(idx uint16) error {
 	if p == nil {
 		return fmt.Errorf("no port %d", idx)
 	}
-	if len(dp.workers) > 0 {
-		dp.workers[p.worker].unwatch(p.IO.Fd())
-	}
+	dp.unwatchLocked(p)
 	s.ports[idx] = nil
 	if n := s.network(p.Net); n != nil {
 		nn := *n
@@ -307,6 +342,14 @@ func (dp *Dataplane) RemovePort(idx uint16) error {
 		n.FDB.FlushPort(idx)
 	}
 	return nil
+}
+
+func (dp *Dataplane) unwatchLocked(p *Port) {
+	for i, wk := range dp.workers {
+		if p.multiQueue() || i == p.worker {
+			wk.unwatch(p.queueFor(i).Fd())
+		}
+	}
 }
 
 // quiesceLocked returns once every worker has finished the loop iteration

@@ -52,6 +52,7 @@ const (
 // outQueues gathers a batch's frames per egress port, so each egress gets
 // one WriteBatch per input batch.
 type outQueues struct {
+	worker  int      // the owning worker's id: picks each egress's queue
 	q       []txq    // by port index
 	touched []uint16 // ports with frames waiting
 }
@@ -79,6 +80,7 @@ func newWorker(dp *Dataplane, id int) (*worker, error) {
 		return nil, err
 	}
 	w := &worker{dp: dp, id: id, epfd: epfd, wakefd: wfd, events: make([]unix.EpollEvent, 64)}
+	w.out.worker = id
 	w.bufs = make([][]byte, dp.opts.Batch)
 	w.sizes = make([]int, dp.opts.Batch)
 	for i := range w.bufs {
@@ -140,13 +142,14 @@ func (w *worker) run() {
 // serve reads and forwards up to maxRounds batches from one port.
 func (w *worker) serve(s *snapshot, in *Port) {
 	for round := 0; round < maxRounds; round++ {
-		n, err := in.IO.ReadBatch(w.bufs, w.sizes)
+		q := in.queueFor(w.id)
+		n, err := q.ReadBatch(w.bufs, w.sizes)
 		if err != nil {
 			// A device that errors (its namespace gone, say) would spin
 			// level-triggered epoll: stop polling it. The port stays
 			// configured (and counted) until `port rm`.
 			w.dp.log.Warn("port read failed; no longer polled", "port", in.Name, "err", err)
-			w.unwatch(in.IO.Fd())
+			w.unwatch(q.Fd())
 			return
 		}
 		if n == 0 {
@@ -251,7 +254,7 @@ func (o *outQueues) flush(s *snapshot) {
 	for _, idx := range o.touched {
 		q := &o.q[idx]
 		if p := s.port(idx); p != nil {
-			sent, _ := p.IO.WriteBatch(q.frames)
+			sent, _ := p.queueFor(o.worker).WriteBatch(q.frames)
 			p.Stats.TxPackets.Add(uint64(sent))
 			if sent == len(q.frames) {
 				p.Stats.TxBytes.Add(q.bytes)

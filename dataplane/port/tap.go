@@ -38,48 +38,68 @@ type ifreqFlags struct {
 	_     [22]byte
 }
 
-// OpenTAP creates the tap device name inside the namespace at nsPath, or
-// attaches to it when it already exists (a persistent TAP left by an earlier
-// vswitchd). Either way it (re)applies the vnet header size and the offloads,
-// which belong to the device and outlive its owner: a re-attach that skipped
-// TUNSETOFFLOAD would get frames whose checksums nobody fills in.
-func OpenTAP(nsPath, name string) (*TAP, error) {
+// OpenTAP creates the tap device name inside the namespace at nsPath with
+// the given number of queues, or attaches them to it when it already exists
+// (a persistent TAP left by an earlier vswitchd). Either way it (re)applies
+// the vnet header size and the offloads, which belong to the device and
+// outlive its owner: a re-attach that skipped TUNSETOFFLOAD would get frames
+// whose checksums nobody fills in.
+//
+// The device is always multi-queue (IFF_MULTI_QUEUE), even with one queue,
+// because a re-attach must repeat the flags it was created with: vswitchd
+// restarted with another number of workers still finds its TAPs.
+func OpenTAP(nsPath, name string, queues int) (TAPDevice, error) {
 	if len(name) == 0 || len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("bad interface name %q: 1 to 15 characters", name)
 	}
-	var fd int
-	// The namespace of a tap is the one /dev/net/tun was opened in.
+	queues = max(queues, 1)
+	var taps []*TAP
+	closeAll := func() {
+		for _, t := range taps {
+			unix.Close(t.fd)
+		}
+	}
+	// The namespace of a tap is the one /dev/net/tun was opened in, and a
+	// queue finds its device by name in that namespace too.
 	err := netns.Do(nsPath, func() error {
-		var err error
-		fd, err = unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-		if err != nil {
-			return fmt.Errorf("cannot open /dev/net/tun: %v", err)
+		for i := 0; i < queues; i++ {
+			fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+			if err != nil {
+				return fmt.Errorf("cannot open /dev/net/tun: %v", err)
+			}
+			t := &TAP{fd: fd, name: name}
+			taps = append(taps, t)
+			if err := t.setup(i == 0); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	if err != nil {
+		closeAll()
 		return nil, err
 	}
-	t := &TAP{fd: fd, name: name}
-	if err := t.setup(); err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	return t, nil
+	return taps, nil
 }
 
-func (t *TAP) setup() error {
+func (t *TAP) setup(first bool) error {
 	var req ifreqFlags
 	copy(req.name[:], t.name)
-	req.flags = unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR
+	req.flags = unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR | unix.IFF_MULTI_QUEUE
 	if err := ioctl(t.fd, unix.TUNSETIFF, uintptr(unsafe.Pointer(&req))); err != nil {
 		if errors.Is(err, unix.EBUSY) {
 			return fmt.Errorf("tap %s is already open by another process (another vswitchd?)", t.name)
+		}
+		if errors.Is(err, unix.EINVAL) && !first {
+			return fmt.Errorf("tap %s does not take another queue", t.name)
 		}
 		if errors.Is(err, unix.EINVAL) {
 			return fmt.Errorf("interface %s exists and is not a tap vswitchd can use: pick another --ifname", t.name)
 		}
 		return fmt.Errorf("TUNSETIFF %s: %v", t.name, err)
+	}
+	if !first {
+		return nil // the device's settings were made through queue 0
 	}
 	hdrLen := int32(header.VirtioNetHdrLen)
 	if err := ioctl(t.fd, unix.TUNSETVNETHDRSZ, uintptr(unsafe.Pointer(&hdrLen))); err != nil {
@@ -168,4 +188,40 @@ func (t *TAP) Delete() error {
 		return fmt.Errorf("TUNSETPERSIST off %s: %v", t.name, perr)
 	}
 	return cerr
+}
+
+// TAPDevice is the queues of one tap device; queue 0 first.
+type TAPDevice []*TAP
+
+// Ports returns the queues as ports, for the dataplane.
+func (d TAPDevice) Ports() []Port {
+	ps := make([]Port, len(d))
+	for i, t := range d {
+		ps[i] = t
+	}
+	return ps
+}
+
+// Close releases every queue; the persistent device stays.
+func (d TAPDevice) Close() error {
+	var first error
+	for _, t := range d {
+		if err := t.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Delete removes the device: persist off, then every queue closed (the
+// kernel frees a tap when its last queue goes).
+func (d TAPDevice) Delete() error {
+	if len(d) == 0 {
+		return nil
+	}
+	err := d[0].Delete()
+	if cerr := d[1:].Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
