@@ -216,7 +216,9 @@ func (w *worker) emit(s *snapshot, out *Network, forced uint16, mac header.MAC, 
 	}
 	ip := header.IPv4(buf[ethIPOff:])
 	if out.L3.MTU > 0 && int(ip.TotalLen()) > out.L3.MTU && !header.VirtioNetHdr(buf).IsGSO() {
-		w.fragment(s, v, buf, out.L3.MTU)
+		if !w.fragment(s, v, buf, out.L3.MTU) {
+			return drop(DropMalformed)
+		}
 		return Verdict{Action: ActConsumed}
 	}
 	return v
@@ -332,15 +334,17 @@ func buildICMPError(g, orig []byte, srcMAC header.MAC, srcIP netip.Addr, typ, co
 // fragment cuts the IPv4 packet in buf into fragments that fit mtu (RFC 791
 // 3.2) and queues them for the verdict's egress. A partial L4 checksum is
 // completed first: fragments cannot carry the offsets that finish it.
-func (w *worker) fragment(s *snapshot, v Verdict, buf []byte, mtu int) {
-	completeChecksum(buf)
+func (w *worker) fragment(s *snapshot, v Verdict, buf []byte, mtu int) bool {
 	frame := buf[header.VirtioNetHdrLen:]
 	ip := header.IPv4(frame[header.EthernetLen:])
 	hl := ip.HeaderLen()
+	if !completeChecksum(buf, ethIPOff+hl) {
+		return false // a virtio header pointing into the IP header: forged
+	}
 	payload := ip.Payload()
 	maxData := min(mtu-hl, genBufSize-ethIPOff-hl) &^ 7
 	if maxData < 8 {
-		return // an MTU below any fragment (RFC 791 asks 68 of every link)
+		return true // an MTU below any fragment (RFC 791 asks 68 of every link): nothing fits
 	}
 	baseOff := int(ip.FragmentOffset()) * 8
 	lastMF := ip.MF()
@@ -348,7 +352,7 @@ func (w *worker) fragment(s *snapshot, v Verdict, buf []byte, mtu int) {
 		n := min(maxData, len(payload)-off)
 		g := w.genBuf()
 		if g == nil {
-			return
+			return true
 		}
 		header.VirtioNetHdr(g).Clear()
 		copy(g[header.VirtioNetHdrLen:], frame[:header.EthernetLen+hl])
@@ -363,23 +367,28 @@ func (w *worker) fragment(s *snapshot, v Verdict, buf []byte, mtu int) {
 		fip.SetChecksum(fip.ComputeChecksum())
 		w.apply(s, nil, g[:ethIPOff+hl+n], v)
 	}
+	return true
 }
 
 // completeChecksum finishes a CHECKSUM_PARTIAL L4 checksum in software: the
-// field holds the pseudo-header sum; the device would add the rest.
-func completeChecksum(buf []byte) {
+// field holds the pseudo-header sum; the device would add the rest. The
+// virtio header comes from a container, so csum_start must lie at or past
+// l4 (the end of the IP header) and the field inside the frame; it reports
+// false for one that does not.
+func completeChecksum(buf []byte, l4 int) bool {
 	vh := header.VirtioNetHdr(buf)
 	if vh.Flags()&header.VirtioNetHdrFNeedsCsum == 0 {
-		return
+		return true
 	}
 	start := header.VirtioNetHdrLen + int(vh.CsumStart())
 	field := start + int(vh.CsumOffset())
-	if field+2 > len(buf) {
-		return
+	if start < l4 || field+2 > len(buf) {
+		return false
 	}
 	sum := header.Checksum(buf[start:], 0)
 	binary.BigEndian.PutUint16(buf[field:], ^header.Fold(sum))
 	vh.SetFlags(vh.Flags() &^ header.VirtioNetHdrFNeedsCsum)
+	return true
 }
 
 // sendARPRequest asks network out who has nh, from its gateway.

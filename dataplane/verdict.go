@@ -32,6 +32,9 @@ const (
 	DropICC
 	// DropARPTableFull: the neighbour table is full of entries in use.
 	DropARPTableFull
+	// DropInternal: a bug (a panic) met while forwarding the batch; the
+	// batch is dropped and the worker goes on. Never expected: report it.
+	DropInternal
 	// DropNotOurs: on an uplink, a frame for another station on that link.
 	DropNotOurs
 	// DropTTL: TTL would reach 0 (RFC 1812 5.3.1); time exceeded was sent.
@@ -75,6 +78,7 @@ var dropNames = [NumDropReasons]string{
 	DropLinkLocal:    "link-local",
 	DropICC:          "icc",
 	DropARPTableFull: "arp-table-full",
+	DropInternal:     "internal-error",
 	DropNotOurs:      "not-ours",
 	DropTTL:          "ttl",
 	DropNoRoute:      "no-route",

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -141,6 +142,7 @@ func (w *worker) run() {
 
 // serve reads and forwards up to maxRounds batches from one port.
 func (w *worker) serve(s *snapshot, in *Port) {
+	defer w.survive(in)
 	for round := 0; round < maxRounds; round++ {
 		q := in.queueFor(w.id)
 		n, err := q.ReadBatch(w.bufs, w.sizes)
@@ -160,6 +162,25 @@ func (w *worker) serve(s *snapshot, in *Port) {
 			return
 		}
 	}
+}
+
+// survive keeps a bug met while forwarding one batch from taking vswitchd
+// and every network down with it: the batch is dropped (counted as
+// internal-error), the stack logged, and the worker goes on.
+func (w *worker) survive(in *Port) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	w.dp.log.Error("BUG: panic while forwarding; batch dropped", "port", in.Name, "panic", r, "stack", string(debug.Stack()))
+	in.Stats.Drops[DropInternal].Add(1)
+	for _, idx := range w.out.touched {
+		q := &w.out.q[idx]
+		clear(q.frames)
+		q.frames, q.bytes, q.gso = q.frames[:0], 0, 0
+	}
+	w.out.touched = w.out.touched[:0]
+	w.ngen, w.cur = 0, nil
 }
 
 // forwardBatch runs each frame of a batch through the pipeline, then writes
