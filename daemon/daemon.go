@@ -366,10 +366,7 @@ func (d *Daemon) RemoveNetwork(name string, force bool) error {
 		o.Connected = slices.DeleteFunc(o.Connected, func(x string) bool { return x == name })
 	}
 	d.relinkLocked()
-	if err := d.syncL3Locked(); err != nil {
-		return err
-	}
-	return d.st.save(d.opts.StateDir)
+	return d.commitL3Locked()
 }
 
 // Networks lists every network.
@@ -497,19 +494,35 @@ func (d *Daemon) AddPort(req api.PortAdd) (api.Port, error) {
 	}
 	ps := PortState{Name: name, Network: n.cfg.Name, Kind: "tap", Netns: req.Netns, NetnsPath: nsPath,
 		Ifname: ifname, MAC: mac.String(), IP: ip, MTU: n.cfg.MTU, NoDefaultRoute: req.NoDefaultRoute}
+	return d.plugPortLocked(ps)
+}
+
+// plugPortLocked opens a new port's device, plugs it in and records it.
+func (d *Daemon) plugPortLocked(ps PortState) (api.Port, error) {
 	rt := &portRT{cfg: &ps}
 	if err := d.openPortLocked(rt); err != nil {
 		return api.Port{}, badRequest("%v", err)
 	}
 	d.st.Ports = append(d.st.Ports, ps)
-	d.ports[name] = rt
+	d.ports[ps.Name] = rt
 	d.relinkLocked()
 	if err := d.st.save(d.opts.StateDir); err != nil {
-		d.removePortLocked(name)
+		d.removePortLocked(ps.Name)
 		return api.Port{}, err
 	}
-	d.log.Info("port added", "port", name, "network", ps.Network, "netns", ps.Netns, "ifname", ifname, "ip", ip)
+	d.log.Info("port added", "port", ps.Name, "kind", ps.Kind, "network", ps.Network, "netns", ps.Netns,
+		"ifname", ps.Ifname, "ip", ps.IP)
 	return d.portViewLocked(rt), nil
+}
+
+// devInUseLocked refuses an interface that is already a port.
+func (d *Daemon) devInUseLocked(nsPath, dev string) error {
+	for _, p := range d.st.Ports {
+		if p.NetnsPath == nsPath && p.Ifname == dev {
+			return conflict("interface %s is already port %s", dev, p.Name)
+		}
+	}
+	return nil
 }
 
 // AttachPort plugs an existing interface in with an AF_PACKET socket.
@@ -530,10 +543,8 @@ func (d *Daemon) AttachPort(req api.PortAttach) (api.Port, error) {
 			return api.Port{}, badRequest("%v", err)
 		}
 	}
-	for _, p := range d.st.Ports {
-		if p.NetnsPath == nsPath && p.Ifname == req.Dev {
-			return api.Port{}, conflict("interface %s is already port %s", req.Dev, p.Name)
-		}
+	if err := d.devInUseLocked(nsPath, req.Dev); err != nil {
+		return api.Port{}, err
 	}
 	base := req.Dev
 	if req.Netns != "" {
@@ -543,21 +554,8 @@ func (d *Daemon) AttachPort(req api.PortAttach) (api.Port, error) {
 	if err != nil {
 		return api.Port{}, err
 	}
-	ps := PortState{Name: name, Network: n.cfg.Name, Kind: "afpacket", Netns: req.Netns, NetnsPath: nsPath,
-		Ifname: req.Dev, MTU: n.cfg.MTU}
-	rt := &portRT{cfg: &ps}
-	if err := d.openPortLocked(rt); err != nil {
-		return api.Port{}, badRequest("%v", err)
-	}
-	d.st.Ports = append(d.st.Ports, ps)
-	d.ports[name] = rt
-	d.relinkLocked()
-	if err := d.st.save(d.opts.StateDir); err != nil {
-		d.removePortLocked(name)
-		return api.Port{}, err
-	}
-	d.log.Info("port attached", "port", name, "network", ps.Network, "netns", ps.Netns, "dev", ps.Ifname)
-	return d.portViewLocked(rt), nil
+	return d.plugPortLocked(PortState{Name: name, Network: n.cfg.Name, Kind: "afpacket", Netns: req.Netns,
+		NetnsPath: nsPath, Ifname: req.Dev, MTU: n.cfg.MTU})
 }
 
 // portNameLocked picks the port's name: the one asked for, else base, else

@@ -81,6 +81,14 @@ func (d *Daemon) syncL3Locked() error {
 	return nil
 }
 
+// commitL3Locked applies a routing change and saves it.
+func (d *Daemon) commitL3Locked() error {
+	if err := d.syncL3Locked(); err != nil {
+		return err
+	}
+	return d.st.save(d.opts.StateDir)
+}
+
 // staticRouteLocked resolves a static route's egress: the port given, or the
 // network (or uplink link) whose subnet holds the next hop.
 func (d *Daemon) staticRouteLocked(r RouteState) (routing.Route, error) {
@@ -147,10 +155,7 @@ func (d *Daemon) Connect(a, b string, on bool) error {
 		na.cfg.Connected = slices.DeleteFunc(na.cfg.Connected, func(x string) bool { return x == b })
 		nb.cfg.Connected = slices.DeleteFunc(nb.cfg.Connected, func(x string) bool { return x == a })
 	}
-	if err := d.syncL3Locked(); err != nil {
-		return err
-	}
-	return d.st.save(d.opts.StateDir)
+	return d.commitL3Locked()
 }
 
 // Routes lists the route table as `route ls` shows it.
@@ -256,10 +261,7 @@ func (d *Daemon) DelRoute(prefix string) error {
 		return notFound("no static route for %s: 'vswitchctl route ls' lists them", p)
 	}
 	d.st.Routes = slices.Delete(d.st.Routes, i, i+1)
-	if err := d.syncL3Locked(); err != nil {
-		return err
-	}
-	return d.st.save(d.opts.StateDir)
+	return d.commitL3Locked()
 }
 
 // Neighbors lists the ARP table as `arp show` shows it.
@@ -388,10 +390,8 @@ func (d *Daemon) AddUplink(req api.UplinkAdd) (api.Uplink, error) {
 			return api.Uplink{}, badRequest("%v", err)
 		}
 	}
-	for _, p := range d.st.Ports {
-		if p.NetnsPath == nsPath && p.Ifname == req.Dev {
-			return api.Uplink{}, conflict("interface %s is already port %s", req.Dev, p.Name)
-		}
+	if err := d.devInUseLocked(nsPath, req.Dev); err != nil {
+		return api.Uplink{}, err
 	}
 	us := UplinkState{Name: name, Dev: req.Dev, Netns: req.Netns, NetnsPath: nsPath, IP: ip, Gateway: gw, MAC: randomMAC().String()}
 	d.st.Uplinks = append(d.st.Uplinks, us)
@@ -487,10 +487,7 @@ func (d *Daemon) RemoveUplink(name string) error {
 	d.st.Uplinks = slices.DeleteFunc(d.st.Uplinks, func(u UplinkState) bool { return u.Name == name })
 	delete(d.uplinks, name)
 	d.relinkUplinksLocked()
-	if err := d.syncL3Locked(); err != nil {
-		return err
-	}
-	return d.st.save(d.opts.StateDir)
+	return d.commitL3Locked()
 }
 
 // uplinkPortsLocked lists uplinks as ports of kind "uplink" for `port ls`.
