@@ -243,6 +243,9 @@ func (w *worker) localInput(in *Port, net *Network, buf []byte) Verdict {
 	if !icmp.Valid() || icmp.Type() != header.Echo {
 		return drop(DropLocal)
 	}
+	if header.Fold(header.Checksum(icmp, 0)) != 0xffff {
+		return drop(DropMalformed) // as Linux drops it: the reply would carry the damage back
+	}
 	// The request becomes the reply in place (RFC 792): swap addresses,
 	// type 0, checksums updated incrementally.
 	eth := header.Ethernet(frame)
@@ -338,7 +341,7 @@ func (w *worker) fragment(s *snapshot, v Verdict, buf []byte, mtu int) bool {
 	frame := buf[header.VirtioNetHdrLen:]
 	ip := header.IPv4(frame[header.EthernetLen:])
 	hl := ip.HeaderLen()
-	if !completeChecksum(buf, ethIPOff+hl) {
+	if !completeChecksum(buf, ethIPOff+hl, ethIPOff+int(ip.TotalLen()), ip.Protocol()) {
 		return false // a virtio header pointing into the IP header: forged
 	}
 	payload := ip.Payload()
@@ -364,29 +367,61 @@ func (w *worker) fragment(s *snapshot, v Verdict, buf []byte, mtu int) bool {
 			flags = header.IPv4FlagMF
 		}
 		fip.SetFlagsFragOffset(flags, uint16((baseOff+off)/8))
+		if baseOff+off > 0 {
+			dropUncopiedOptions(fip[header.IPv4MinLen:hl])
+		}
 		fip.SetChecksum(fip.ComputeChecksum())
 		w.apply(s, nil, g[:ethIPOff+hl+n], v)
 	}
 	return true
 }
 
+// dropUncopiedOptions turns the options a non-first fragment must not carry
+// (those without the "copied" flag, RFC 791 3.1: Record Route, Timestamp)
+// into NOPs, keeping the header length, as Linux's ip_options_fragment does.
+func dropUncopiedOptions(opts []byte) {
+	for i := 0; i < len(opts); {
+		switch t := opts[i]; {
+		case t == 0: // end of options
+			return
+		case t == 1: // NOP
+			i++
+		default:
+			if i+1 >= len(opts) || opts[i+1] < 2 || i+int(opts[i+1]) > len(opts) {
+				return // malformed: leave the rest alone
+			}
+			l := int(opts[i+1])
+			if t&0x80 == 0 {
+				for j := i; j < i+l; j++ {
+					opts[j] = 1
+				}
+			}
+			i += l
+		}
+	}
+}
+
 // completeChecksum finishes a CHECKSUM_PARTIAL L4 checksum in software: the
-// field holds the pseudo-header sum; the device would add the rest. The
+// field holds the pseudo-header sum; the device would add the rest, over
+// the L4 segment up to end (the IP packet's end, not the buffer's). The
 // virtio header comes from a container, so csum_start must lie at or past
-// l4 (the end of the IP header) and the field inside the frame; it reports
+// l4 (the end of the IP header) and the field inside the packet; it reports
 // false for one that does not.
-func completeChecksum(buf []byte, l4 int) bool {
+func completeChecksum(buf []byte, l4, end int, proto uint8) bool {
 	vh := header.VirtioNetHdr(buf)
 	if vh.Flags()&header.VirtioNetHdrFNeedsCsum == 0 {
 		return true
 	}
 	start := header.VirtioNetHdrLen + int(vh.CsumStart())
 	field := start + int(vh.CsumOffset())
-	if start < l4 || field+2 > len(buf) {
+	if start < l4 || field+2 > end || end > len(buf) {
 		return false
 	}
-	sum := header.Checksum(buf[start:], 0)
-	binary.BigEndian.PutUint16(buf[field:], ^header.Fold(sum))
+	c := ^header.Fold(header.Checksum(buf[start:end], 0))
+	if c == 0 && proto == header.ProtoUDP {
+		c = 0xffff // 0 means "no checksum" in UDP (RFC 768)
+	}
+	binary.BigEndian.PutUint16(buf[field:], c)
 	vh.SetFlags(vh.Flags() &^ header.VirtioNetHdrFNeedsCsum)
 	return true
 }
