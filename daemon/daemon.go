@@ -43,6 +43,8 @@ type Daemon struct {
 	uplinks map[string]*uplinkRT
 	routes  routing.Set // last route set handed to the dataplane, for `route ls`
 	log     *slog.Logger
+	stop    chan struct{} // closed by Close: ends the namespace watcher
+	done    chan struct{}
 }
 
 type netRT struct {
@@ -111,7 +113,55 @@ func New(opts Options) (*Daemon, error) {
 		d.dp.Close()
 		return nil, err
 	}
+	d.stop, d.done = make(chan struct{}), make(chan struct{})
+	go d.watchNamespaces()
 	return d, nil
+}
+
+// nsWatchInterval is how often vswitchd looks for namespaces that went away.
+const nsWatchInterval = time.Second
+
+// watchNamespaces removes the ports of namespaces that are gone (`ip netns
+// del`, the owning process exited). An open TAP queue pins its namespace, so
+// without this a deleted container's namespace would never be freed and its
+// port would stay forever; this is what Docker does with the endpoint of a
+// container that died.
+func (d *Daemon) watchNamespaces() {
+	defer close(d.done)
+	t := time.NewTicker(nsWatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+			d.reapPorts()
+		}
+	}
+}
+
+func (d *Daemon) reapPorts() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var gone []string
+	for _, p := range d.st.Ports {
+		if p.NetnsPath != "" && !netns.Exists(p.NetnsPath) {
+			gone = append(gone, p.Name)
+		}
+	}
+	for _, name := range gone {
+		ns := d.ports[name].cfg.Netns
+		if err := d.removePortLocked(name); err != nil {
+			d.log.Warn("cannot remove the port of a namespace that is gone", "port", name, "netns", ns, "err", err)
+			continue
+		}
+		d.log.Info("namespace gone: port removed", "port", name, "netns", ns)
+	}
+	if len(gone) > 0 {
+		if err := d.st.save(d.opts.StateDir); err != nil {
+			d.log.Error("cannot save state", "err", err)
+		}
+	}
 }
 
 // restoreLocked rebuilds the dataplane from the state: networks, then ports
@@ -170,6 +220,15 @@ func fdbConfig(n *NetworkState) fdb.Config {
 // Close stops forwarding. Devices stay: TAPs are persistent and keep their
 // addresses, so the next vswitchd picks them up.
 func (d *Daemon) Close() {
+	if d.stop != nil {
+		select {
+		case <-d.stop:
+			return // closed already
+		default:
+			close(d.stop)
+			<-d.done
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.dp.Close()
