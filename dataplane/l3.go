@@ -8,6 +8,7 @@ import (
 
 	"vswitch/arp"
 	"vswitch/dataplane/header"
+	"vswitch/routing"
 )
 
 // The router: each network's gateway (an IP and a MAC vswitchd owns) and
@@ -74,7 +75,7 @@ func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now 
 	if _, ok := s.local[dst]; ok {
 		return w.localInput(in, net, buf)
 	}
-	if dst.IsMulticast() || dst == limitedBroadcast || isDirectedBroadcast(s, dst) {
+	if dst.IsMulticast() || dst == limitedBroadcast {
 		return drop(DropNotRoutable)
 	}
 	r, ok := s.routes.Lookup(dst)
@@ -85,6 +86,9 @@ func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now 
 	if out == nil {
 		w.icmpError(in, net, buf, header.DestUnreachable, header.NetUnreachable, 0)
 		return drop(DropNoRoute)
+	}
+	if r.Kind == routing.Connected && isBroadcastOf(r.Prefix, dst) {
+		return drop(DropNotRoutable) // a directed broadcast (RFC 1812 5.3.5.2: off by default)
 	}
 	if !allowed(net, out) {
 		return drop(DropIsolation)
@@ -115,14 +119,9 @@ func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now 
 
 var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
-// isDirectedBroadcast reports the broadcast address of a routed subnet.
-func isDirectedBroadcast(s *snapshot, a netip.Addr) bool {
-	for _, n := range s.nets {
-		if n != nil && n.L3.Subnet.IsValid() && n.L3.Subnet.Bits() < 31 && a == lastAddr(n.L3.Subnet) {
-			return true
-		}
-	}
-	return false
+// isBroadcastOf reports the broadcast address of subnet p (none for /31, /32).
+func isBroadcastOf(p netip.Prefix, a netip.Addr) bool {
+	return p.Bits() < 31 && a == lastAddr(p)
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {
