@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,10 +39,16 @@ func run() int {
 	metricsAddr := fs.String("metrics-addr", "", "HOST:PORT to serve Prometheus metrics on (off when empty)")
 	noDefault := fs.Bool("no-default-network", false, "do not create the default network 'bridge' (172.17.0.0/16)")
 	workers := fs.Int("workers", 0, "dataplane worker threads (default: one per CPU)")
+	// Errors are one line; the full usage only when asked for (-h).
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stdout)
+			fmt.Println("usage: vswitchd [flags]   (the vswitch daemon; see docs/cli.md)")
+			fs.PrintDefaults()
 			return 0
 		}
+		fmt.Fprintf(os.Stderr, "vswitchd: %v (see vswitchd -h)\n", err)
 		return 2
 	}
 	if fs.NArg() > 0 {
