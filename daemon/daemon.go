@@ -28,6 +28,7 @@ type Options struct {
 	StateDir         string
 	NoDefaultNetwork bool
 	Workers          int
+	WorkerNice       int // scheduling priority of the forwarding threads
 	Logger           *slog.Logger
 }
 
@@ -96,7 +97,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, st: st, nets: map[string]*netRT{}, ports: map[string]*portRT{},
 		uplinks: map[string]*uplinkRT{}, log: opts.Logger}
-	d.dp = dataplane.New(dataplane.Options{Workers: opts.Workers, Logger: opts.Logger})
+	d.dp = dataplane.New(dataplane.Options{Workers: opts.Workers, Nice: opts.WorkerNice, Logger: opts.Logger})
 	if err := d.dp.Start(); err != nil {
 		return nil, fmt.Errorf("cannot start the dataplane: %v", err)
 	}

@@ -86,10 +86,14 @@ func (s *snapshot) clone() *snapshot {
 
 // Options tune a Dataplane.
 type Options struct {
-	Workers int          // epoll workers; default: one per CPU
-	Batch   int          // frames per read batch; default 32
-	Logger  *slog.Logger // default: slog.Default()
-	Now     func() time.Time
+	Workers int // epoll workers; default: one per CPU
+	Batch   int // frames per read batch; default 32
+	// Nice is the scheduling priority of the worker threads (-20..19; 0
+	// leaves them as they are). See worker.run for why they run above the
+	// namespaces' own processes.
+	Nice   int
+	Logger *slog.Logger // default: slog.Default()
+	Now    func() time.Time
 }
 
 // Dataplane owns the workers and the configuration snapshot.

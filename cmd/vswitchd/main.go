@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"os/user"
@@ -36,9 +37,10 @@ func run() int {
 	group := fs.String("socket-group", "root", "group owning the socket (mode 0660)")
 	stateDir := fs.String("state-dir", "/var/lib/vswitch", "directory of the state file")
 	logLevel := fs.String("log-level", "info", "debug|info|warn|error")
-	metricsAddr := fs.String("metrics-addr", "", "HOST:PORT to serve Prometheus metrics on (off when empty)")
+	metricsAddr := fs.String("metrics-addr", "", "HOST:PORT to serve Prometheus metrics (/metrics) and Go profiles (/debug/pprof/) on (off when empty)")
 	noDefault := fs.Bool("no-default-network", false, "do not create the default network 'bridge' (172.17.0.0/16)")
 	workers := fs.Int("workers", 0, "dataplane worker threads (default: one per CPU)")
+	nice := fs.Int("worker-nice", -5, "scheduling priority of the worker threads, -20 to 19 (0: leave as is); below 0 they forward ahead of the namespaces' processes, as the kernel's softirq does")
 	// Errors are one line; the full usage only when asked for (-h).
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -63,14 +65,18 @@ func run() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
-	if err := serve(log, *config, *socket, *group, *stateDir, *metricsAddr, *noDefault, *workers); err != nil {
+	if *nice < -20 || *nice > 19 {
+		fmt.Fprintf(os.Stderr, "vswitchd: bad --worker-nice %d: want -20 to 19\n", *nice)
+		return 2
+	}
+	if err := serve(log, *config, *socket, *group, *stateDir, *metricsAddr, *noDefault, daemon.Options{Workers: *workers, WorkerNice: *nice}); err != nil {
 		fmt.Fprintf(os.Stderr, "vswitchd: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(log *slog.Logger, config, socket, group, stateDir, metricsAddr string, noDefault bool, workers int) error {
+func serve(log *slog.Logger, config, socket, group, stateDir, metricsAddr string, noDefault bool, dopts daemon.Options) error {
 	var cfg *daemon.Config
 	if config != "" {
 		var err error
@@ -92,7 +98,8 @@ func serve(log *slog.Logger, config, socket, group, stateDir, metricsAddr string
 	}
 	defer os.Remove(socket)
 
-	d, err := daemon.New(daemon.Options{StateDir: stateDir, NoDefaultNetwork: noDefault, Workers: workers, Logger: log})
+	dopts.StateDir, dopts.NoDefaultNetwork, dopts.Logger = stateDir, noDefault, log
+	d, err := daemon.New(dopts)
 	if err != nil {
 		ln.Close()
 		return err
@@ -112,6 +119,12 @@ func serve(log *slog.Logger, config, socket, group, stateDir, metricsAddr string
 	if metricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(d.Registry(), promhttp.HandlerOpts{}))
+		// Profiles of the running daemon, on the same operator-only address:
+		// where a forwarding second goes (user code, which syscall) is the
+		// first question when a figure disappoints.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		msrv = &http.Server{Addr: metricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- msrv.ListenAndServe() }()
 	}
