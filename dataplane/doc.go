@@ -57,6 +57,5 @@
 //
 // It opens no device (package port does, for the daemon), keeps no
 // configuration of its own beyond the snapshot (package daemon owns it), and
-// has no NAT, no ACLs, no port security and no IPv6 routing yet. A GSO frame
-// too big for the next hop with DF clear is dropped, not segmented.
+// has no NAT, no ACLs, no port security and no IPv6 routing yet.
 package dataplane

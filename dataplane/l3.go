@@ -146,7 +146,7 @@ func (w *worker) checkMTU(in *Port, net, out *Network, buf []byte, ip header.IPv
 			return Verdict{}, false
 		}
 		if !ip.DF() {
-			return drop(DropGSOTooBig), true
+			return Verdict{}, false // segmented, then fragmented, in emit
 		}
 	} else if !ip.DF() {
 		return Verdict{}, false
@@ -214,13 +214,88 @@ func (w *worker) emit(s *snapshot, out *Network, forced uint16, mac header.MAC, 
 		}
 	}
 	ip := header.IPv4(buf[ethIPOff:])
-	if out.L3.MTU > 0 && int(ip.TotalLen()) > out.L3.MTU && !header.VirtioNetHdr(buf).IsGSO() {
-		if !w.fragment(s, v, buf, out.L3.MTU) {
+	mtu := out.L3.MTU
+	if mtu == 0 || int(ip.TotalLen()) <= mtu {
+		return v
+	}
+	vh := header.VirtioNetHdr(buf)
+	switch {
+	case !vh.IsGSO():
+		if !w.fragment(s, v, buf, mtu) {
 			return drop(DropMalformed)
 		}
-		return Verdict{Action: ActConsumed}
+	case segmentLen(vh, ip) > mtu: // DF clear: checkMTU answered the DF ones
+		if !w.segment(s, v, buf, mtu) {
+			return drop(DropGSOTooBig)
+		}
+	default:
+		return v // the segments fit: the egress cuts the super-frame itself
 	}
-	return v
+	return Verdict{Action: ActConsumed}
+}
+
+// segment cuts a TCP GSO super-frame into the segments of gso_size its
+// sender asked for, as the kernel would before a device without TSO, and
+// then fragments each one that is still too big for mtu: the packets on the
+// wire are exactly those a kernel router would send. Only for a DF-clear
+// super-frame whose segments exceed the next hop's MTU (a sender without
+// PMTU discovery); every other GSO frame leaves whole. Each segment is built
+// in the worker's scratch buffer and copied out, because fragment takes
+// buffers from the same pool.
+func (w *worker) segment(s *snapshot, v Verdict, buf []byte, mtu int) bool {
+	vh := header.VirtioNetHdr(buf)
+	ip := header.IPv4(buf[ethIPOff:])
+	hl := ip.HeaderLen()
+	if ip.Protocol() != header.ProtoTCP || vh.GSOType()&^header.VirtioGSOECN != header.VirtioGSOTCPv4 {
+		return false
+	}
+	tcp := header.TCP(ip[hl:ip.TotalLen()])
+	if !tcp.Valid() {
+		return false
+	}
+	thl := tcp.DataOffset()
+	hdrs := ethIPOff + hl + thl
+	payload := ip[hl+thl : ip.TotalLen()]
+	mss := int(vh.GSOSize())
+	if mss == 0 || hdrs+mss > len(w.scratch) {
+		return false
+	}
+	seq, flags, id := tcp.Seq(), tcp.Flags(), ip.ID()
+	src, dst := ip.Src(), ip.Dst()
+	for i, off := 0, 0; off < len(payload); i, off = i+1, off+mss {
+		n := min(mss, len(payload)-off)
+		g := w.scratch[:hdrs+n]
+		copy(g, buf[:hdrs])
+		copy(g[hdrs:], payload[off:off+n])
+		header.VirtioNetHdr(g).Clear()
+		sip := header.IPv4(g[ethIPOff:])
+		sip.SetTotalLen(uint16(hl + thl + n))
+		sip.SetID(id + uint16(i))
+		sip.SetChecksum(sip.ComputeChecksum())
+		st := header.TCP(sip[hl:])
+		st.SetSeq(seq + uint32(off))
+		f := flags
+		if off+n < len(payload) {
+			f &^= header.TCPFlagFIN | header.TCPFlagPSH
+		}
+		if off > 0 {
+			f &^= header.TCPFlagCWR
+		}
+		st.SetFlags(f)
+		st.SetChecksum(st.ComputeChecksum(src, dst))
+		if hl+thl+n > mtu {
+			if !w.fragment(s, v, g, mtu) {
+				return false
+			}
+			continue
+		}
+		out := w.genBuf()
+		if out == nil {
+			return false
+		}
+		w.apply(s, nil, out[:copy(out, g)], v)
+	}
+	return true
 }
 
 // sendReleased sends the frames that waited for a neighbour now resolved.

@@ -1107,13 +1107,62 @@ func TestRouterGSO(t *testing.T) {
 			wantDrops(t, rb.a1, map[DropReason]uint64{DropFragNeeded: 1})
 		}
 	})
+	// DF clear, segments of 1448 over MTU 1400: cut into its 10 segments of
+	// gso_size, as the sender's kernel would for a device without TSO, then
+	// each fragmented in two; reassembled, the segments carry the stream
+	// with valid checksums and consecutive sequence numbers.
 	t.Run("too big without DF", func(t *testing.T) {
 		rb := newRouterbed(t, true)
 		q := p
 		q.df = false
-		rb.send(rb.a1, q.gsoTCP(t, 1448, 10))
-		rb.only(t, rb.outputs(), nil)
-		wantDrops(t, rb.a1, map[DropReason]uint64{DropGSOTooBig: 1})
+		in := q.gsoTCP(t, 1448, 10)
+		rb.send(rb.a1, in)
+		got := rb.outputs()
+		if !rb.only(t, got, map[*tport]int{rb.b1: 20}) {
+			return
+		}
+		wantDrops(t, rb.a1, nil)
+		orig := ipOf(in)
+		origTCP := header.TCP(orig.Payload())
+		byID := map[uint16][][]byte{}
+		var ids []uint16
+		for _, f := range got[rb.b1] {
+			ip := checkIPv4(t, f)
+			if int(ip.TotalLen()) > mtuB {
+				t.Fatalf("fragment of %d bytes over MTU %d", ip.TotalLen(), mtuB)
+			}
+			if header.VirtioNetHdr(f).IsGSO() {
+				t.Fatal("a segment still marked GSO")
+			}
+			if _, ok := byID[ip.ID()]; !ok {
+				ids = append(ids, ip.ID())
+			}
+			byID[ip.ID()] = append(byID[ip.ID()], f)
+		}
+		if len(ids) != 10 {
+			t.Fatalf("%d segments (IP IDs), want 10", len(ids))
+		}
+		var stream []byte
+		for i, id := range ids {
+			// The segment as it left the router, before fragmenting: the
+			// first fragment's header, unfragmented, TTL as fragments expects.
+			pre := reassembled(ipOf(byID[id][0]), nil)
+			pre.SetTTL(pre.TTL() + 1)
+			data := fragments(t, byID[id], pre, mtuB, macB1)
+			seg := reassembled(ipOf(byID[id][0]), data)
+			checkL4(t, seg)
+			st := header.TCP(seg.Payload())
+			if want := origTCP.Seq() + uint32(i*1448); st.Seq() != want {
+				t.Errorf("segment %d seq %d, want %d", i, st.Seq(), want)
+			}
+			if seg.TTL() != orig.TTL()-1 {
+				t.Errorf("segment %d TTL %d, want %d", i, seg.TTL(), orig.TTL()-1)
+			}
+			stream = append(stream, st.Payload()...)
+		}
+		if !bytes.Equal(stream, origTCP.Payload()) {
+			t.Error("the segments' payloads do not rebuild the super-frame's")
+		}
 	})
 }
 

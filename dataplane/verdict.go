@@ -51,7 +51,8 @@ const (
 	// needed" was sent with the next-hop MTU (RFC 1191).
 	DropFragNeeded
 	// DropGSOTooBig: a GSO super-frame whose segments exceed the next hop's
-	// MTU without DF; segmenting then fragmenting in software is not done.
+	// MTU without DF and that segment cannot cut (not TCPv4, or its TCP
+	// header is bad).
 	DropGSOTooBig
 	// DropARPQueueFull: too many frames already wait for this neighbour.
 	DropARPQueueFull

@@ -41,6 +41,7 @@ type worker struct {
 	ngen      int       // gen buffers used in this batch
 	cur       *snapshot // the snapshot of the batch being forwarded
 	icmpLimit rateLimit
+	scratch   []byte // one GSO segment being built (l3.go segment)
 }
 
 // Generated frames are small (ARP, ICMP errors) or fragments, so their
@@ -87,6 +88,7 @@ func newWorker(dp *Dataplane, id int) (*worker, error) {
 	for i := range w.bufs {
 		w.bufs[i] = make([]byte, port.BufSize)
 	}
+	w.scratch = make([]byte, genBufSize)
 	w.gen = make([][]byte, genBufs)
 	for i := range w.gen {
 		w.gen[i] = make([]byte, genBufSize)
