@@ -26,13 +26,7 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET "+p+"/networks", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, 200, d.Networks())
 	})
-	mux.HandleFunc("POST "+p+"/networks", func(w http.ResponseWriter, r *http.Request) {
-		var req api.NetworkCreate
-		if !decode(w, r, &req) {
-			return
-		}
-		answer(w, 201)(d.CreateNetwork(req))
-	})
+	mux.HandleFunc("POST "+p+"/networks", create(d.CreateNetwork))
 	mux.HandleFunc("GET "+p+"/networks/{name}", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, 200)(d.Network(r.PathValue("name")))
 	})
@@ -42,63 +36,33 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET "+p+"/ports", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, 200)(d.Ports(r.URL.Query().Get("network")))
 	})
-	mux.HandleFunc("POST "+p+"/ports", func(w http.ResponseWriter, r *http.Request) {
-		var req api.PortAdd
-		if !decode(w, r, &req) {
-			return
-		}
-		answer(w, 201)(d.AddPort(req))
-	})
-	mux.HandleFunc("POST "+p+"/ports/attach", func(w http.ResponseWriter, r *http.Request) {
-		var req api.PortAttach
-		if !decode(w, r, &req) {
-			return
-		}
-		answer(w, 201)(d.AttachPort(req))
-	})
+	mux.HandleFunc("POST "+p+"/ports", create(d.AddPort))
+	mux.HandleFunc("POST "+p+"/ports/attach", create(d.AttachPort))
 	mux.HandleFunc("DELETE "+p+"/ports/{name}", func(w http.ResponseWriter, r *http.Request) {
 		done(w, d.RemovePort(r.PathValue("name")))
 	})
 	mux.HandleFunc("GET "+p+"/fdb", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, 200)(d.FDB(r.URL.Query().Get("network")))
 	})
-	mux.HandleFunc("POST "+p+"/fdb", func(w http.ResponseWriter, r *http.Request) {
-		var req api.FDBAdd
-		if !decode(w, r, &req) {
-			return
-		}
-		answer(w, 201)(d.AddStaticFDB(req))
-	})
+	mux.HandleFunc("POST "+p+"/fdb", create(d.AddStaticFDB))
 	mux.HandleFunc("DELETE "+p+"/fdb/{mac}", func(w http.ResponseWriter, r *http.Request) {
 		done(w, d.DelFDB(r.PathValue("mac"), r.URL.Query().Get("network")))
 	})
 	mux.HandleFunc("GET "+p+"/stats", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, 200)(d.Stats(r.URL.Query().Get("port")))
 	})
-	mux.HandleFunc("POST "+p+"/networks/{name}/connect", func(w http.ResponseWriter, r *http.Request) {
-		var req api.NetworkConnect
-		if !decode(w, r, &req) {
-			return
-		}
-		done(w, d.Connect(r.PathValue("name"), req.Network, true))
-	})
-	mux.HandleFunc("POST "+p+"/networks/{name}/disconnect", func(w http.ResponseWriter, r *http.Request) {
-		var req api.NetworkConnect
-		if !decode(w, r, &req) {
-			return
-		}
-		done(w, d.Connect(r.PathValue("name"), req.Network, false))
-	})
+	for verb, on := range map[string]bool{"connect": true, "disconnect": false} {
+		mux.HandleFunc("POST "+p+"/networks/{name}/"+verb, func(w http.ResponseWriter, r *http.Request) {
+			var req api.NetworkConnect
+			if decode(w, r, &req) {
+				done(w, d.Connect(r.PathValue("name"), req.Network, on))
+			}
+		})
+	}
 	mux.HandleFunc("GET "+p+"/routes", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, 200, d.Routes())
 	})
-	mux.HandleFunc("POST "+p+"/routes", func(w http.ResponseWriter, r *http.Request) {
-		var req api.RouteAdd
-		if !decode(w, r, &req) {
-			return
-		}
-		answer(w, 201)(d.AddRoute(req))
-	})
+	mux.HandleFunc("POST "+p+"/routes", create(d.AddRoute))
 	mux.HandleFunc("DELETE "+p+"/routes", func(w http.ResponseWriter, r *http.Request) {
 		done(w, d.DelRoute(r.URL.Query().Get("prefix")))
 	})
@@ -108,13 +72,7 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET "+p+"/uplinks", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, 200, d.Uplinks())
 	})
-	mux.HandleFunc("POST "+p+"/uplinks", func(w http.ResponseWriter, r *http.Request) {
-		var req api.UplinkAdd
-		if !decode(w, r, &req) {
-			return
-		}
-		answer(w, 201)(d.AddUplink(req))
-	})
+	mux.HandleFunc("POST "+p+"/uplinks", create(d.AddUplink))
 	mux.HandleFunc("DELETE "+p+"/uplinks/{name}", func(w http.ResponseWriter, r *http.Request) {
 		done(w, d.RemoveUplink(r.PathValue("name")))
 	})
@@ -122,6 +80,18 @@ func (d *Daemon) Handler() http.Handler {
 		reply(w, 404, api.Error{Error: fmt.Sprintf("no API %s %s: this vswitchd serves /v1/ (is vswitchctl newer than vswitchd?)", r.Method, r.URL.Path)})
 	})
 	return mux
+}
+
+// create serves a POST whose JSON body is a T: fn's result with 201, or
+// its error.
+func create[T, R any](fn func(T) (R, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req T
+		if !decode(w, r, &req) {
+			return
+		}
+		answer(w, 201)(fn(req))
+	}
 }
 
 // decode reads a JSON body strictly: an unknown key is a client bug worth
