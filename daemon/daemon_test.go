@@ -154,9 +154,6 @@ func TestIPAM(t *testing.T) {
 	if _, err := nextFree(sub, used); err == nil {
 		t.Fatal("a full /30 gave an address")
 	}
-	if lastAddr(netip.MustParsePrefix("172.17.0.0/16")) != netip.MustParseAddr("172.17.255.255") {
-		t.Fatal("lastAddr /16")
-	}
 	if checkHostAddr(sub, netip.MustParseAddr("10.0.0.3")) == nil || checkHostAddr(sub, netip.MustParseAddr("10.0.0.0")) == nil {
 		t.Fatal("network/broadcast accepted as host addresses")
 	}

@@ -245,15 +245,17 @@ func (dp *Dataplane) AddPort(name string, id uint16, io port.Port) (uint16, erro
 // queue for each.
 func (dp *Dataplane) Workers() int { return dp.opts.Workers }
 
-// AddPortQueues plugs a device with one or more queues into network id.
-// With one queue per worker every worker serves the port; otherwise the
-// least loaded worker serves queue 0 alone.
+// AddPortQueues plugs a device with one queue, or one per worker, into
+// network id. With one per worker every worker serves the port; a single
+// queue is served by the least loaded worker.
 func (dp *Dataplane) AddPortQueues(name string, id uint16, queues []port.Port) (uint16, error) {
 	if len(queues) == 0 {
 		return 0, errors.New("a port needs at least one queue")
 	}
-	if len(queues) < len(dp.workers) {
-		queues = queues[:1]
+	// A queue no worker reads would still get the flows tun steers to it,
+	// and they would be lost: so one queue, or exactly one per worker.
+	if len(queues) != 1 && len(dp.workers) > 0 && len(queues) != len(dp.workers) {
+		return 0, fmt.Errorf("port %s has %d queues for %d workers: give it 1 or %d", name, len(queues), len(dp.workers), len(dp.workers))
 	}
 	io := queues[0]
 	dp.mu.Lock()

@@ -121,14 +121,7 @@ var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
 // isBroadcastOf reports the broadcast address of subnet p (none for /31, /32).
 func isBroadcastOf(p netip.Prefix, a netip.Addr) bool {
-	return p.Bits() < 31 && a == lastAddr(p)
-}
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	v := binary.BigEndian.Uint32(b[:]) | (uint32(1)<<(32-p.Bits()) - 1)
-	binary.BigEndian.PutUint32(b[:], v)
-	return netip.AddrFrom4(b)
+	return p.Bits() < 31 && a == routing.LastAddr(p)
 }
 
 // checkMTU compares the packet with the next hop's MTU. A GSO super-frame

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -105,4 +106,12 @@ func (r Route) check() error {
 		return fmt.Errorf("routing: route %v has no kind (%v): want connected, static or default", p, r.Kind)
 	}
 	return nil
+}
+
+// LastAddr is the last address of an IPv4 prefix: its broadcast address
+// when the prefix is a subnet of /30 or wider.
+func LastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	binary.BigEndian.PutUint32(b[:], binary.BigEndian.Uint32(b[:])|(uint32(1)<<(32-p.Bits())-1))
+	return netip.AddrFrom4(b)
 }
