@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"vswitch/dataplane/header"
+	"vswitch/header"
 )
 
 // benchTable holds n reachable neighbours, 10.0.x.y.

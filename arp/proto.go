@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
-	"vswitch/dataplane/header"
+	"vswitch/header"
 )
 
 // ARP for Ethernet and IPv4 (RFC 826): 28 bytes after a 14-byte Ethernet

@@ -10,7 +10,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
-	"vswitch/dataplane/header"
+	"vswitch/header"
 )
 
 var (

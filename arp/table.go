@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"vswitch/dataplane/header"
+	"vswitch/header"
 )
 
 // State is the state of a neighbour entry, after the kernel's NUD_* states

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"vswitch/dataplane/header"
+	"vswitch/header"
 )
 
 var (

@@ -10,9 +10,9 @@ import (
 
 	"vswitch/api"
 	"vswitch/dataplane"
-	"vswitch/dataplane/header"
 	"vswitch/dataplane/port"
 	"vswitch/fdb"
+	"vswitch/header"
 	"vswitch/internal/netns"
 	"vswitch/routing"
 )

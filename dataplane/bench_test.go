@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"vswitch/dataplane/header"
 	"vswitch/dataplane/port"
 	"vswitch/fdb"
+	"vswitch/header"
 )
 
 // Benchmarks of the L2 fast path, below the epoll loop: decide alone, and a

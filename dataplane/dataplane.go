@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"vswitch/arp"
-	"vswitch/dataplane/header"
 	"vswitch/dataplane/port"
 	"vswitch/fdb"
+	"vswitch/header"
 	"vswitch/routing"
 )
 

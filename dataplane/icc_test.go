@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"vswitch/arp"
-	"vswitch/dataplane/header"
 	"vswitch/fdb"
+	"vswitch/header"
 )
 
 // TestICCFalse: on a network with icc=false, IP between two of its ports is

@@ -1,8 +1,8 @@
 package dataplane
 
 import (
-	"vswitch/dataplane/header"
 	"vswitch/fdb"
+	"vswitch/header"
 )
 
 // decide is the pipeline for one buffer (virtio_net_hdr + frame) arriving

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"vswitch/arp"
-	"vswitch/dataplane/header"
+	"vswitch/header"
 	"vswitch/routing"
 )
 

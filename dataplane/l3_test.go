@@ -13,9 +13,9 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"vswitch/arp"
-	"vswitch/dataplane/header"
 	"vswitch/dataplane/port"
 	"vswitch/fdb"
+	"vswitch/header"
 	"vswitch/routing"
 )
 

@@ -15,9 +15,9 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
-	"vswitch/dataplane/header"
 	"vswitch/dataplane/port"
 	"vswitch/fdb"
+	"vswitch/header"
 )
 
 // Helpers of the pipeline tier: a fake clock, frame builders and a testbed

@@ -7,8 +7,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vswitch/dataplane/header"
 	"vswitch/dataplane/port"
+	"vswitch/header"
 )
 
 // wakeTag marks the worker's own eventfd in epoll events; any other value is

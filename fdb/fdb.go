@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"vswitch/dataplane/header"
+	"vswitch/header"
 )
 
 const (

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"vswitch/dataplane/header"
+	"vswitch/header"
 )
 
 const (

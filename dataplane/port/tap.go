@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vswitch/dataplane/header"
+	"vswitch/header"
 	"vswitch/internal/netns"
 )
 
