@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"slices"
 	"time"
@@ -148,20 +147,6 @@ func (w *worker) checkMTU(in *Port, net, out *Network, buf []byte, ip header.IPv
 	return drop(DropFragNeeded), true
 }
 
-// segmentLen is the IP length of each segment of a GSO super-frame.
-func segmentLen(vh header.VirtioNetHdr, ip header.IPv4) int {
-	l4 := ip.HeaderLen()
-	switch ip.Protocol() {
-	case header.ProtoTCP:
-		if t := header.TCP(ip[l4:]); t.Valid() {
-			l4 += t.DataOffset()
-		}
-	case header.ProtoUDP:
-		l4 += header.UDPLen
-	}
-	return l4 + int(vh.GSOSize())
-}
-
 // toNextHop sends a routed packet to its next hop on network out: at once
 // when the neighbour is known, else after ARP (the packet waits in a small
 // queue meanwhile).
@@ -227,178 +212,12 @@ func (w *worker) emit(s *snapshot, out *Network, forced uint16, mac header.MAC, 
 	return Verdict{Action: ActConsumed}
 }
 
-// segment cuts a TCP GSO super-frame into the segments of gso_size its
-// sender asked for, as the kernel would before a device without TSO, and
-// then fragments each one that is still too big for mtu: the packets on the
-// wire are exactly those a kernel router would send. Only for a DF-clear
-// super-frame whose segments exceed the next hop's MTU (a sender without
-// PMTU discovery); every other GSO frame leaves whole. Each segment is built
-// in the worker's scratch buffer and copied out, because fragment takes
-// buffers from the same pool.
-func (w *worker) segment(s *snapshot, v Verdict, buf []byte, mtu int) bool {
-	vh := header.VirtioNetHdr(buf)
-	ip := header.IPv4(buf[ethIPOff:])
-	hl := ip.HeaderLen()
-	if ip.Protocol() != header.ProtoTCP || vh.GSOType()&^header.VirtioGSOECN != header.VirtioGSOTCPv4 {
-		return false
-	}
-	tcp := header.TCP(ip[hl:ip.TotalLen()])
-	if !tcp.Valid() {
-		return false
-	}
-	thl := tcp.DataOffset()
-	hdrs := ethIPOff + hl + thl
-	payload := ip[hl+thl : ip.TotalLen()]
-	mss := int(vh.GSOSize())
-	if mss == 0 || hdrs+mss > len(w.scratch) {
-		return false
-	}
-	seq, flags, id := tcp.Seq(), tcp.Flags(), ip.ID()
-	src, dst := ip.Src(), ip.Dst()
-	for i, off := 0, 0; off < len(payload); i, off = i+1, off+mss {
-		n := min(mss, len(payload)-off)
-		g := w.scratch[:hdrs+n]
-		copy(g, buf[:hdrs])
-		copy(g[hdrs:], payload[off:off+n])
-		header.VirtioNetHdr(g).Clear()
-		sip := header.IPv4(g[ethIPOff:])
-		sip.SetTotalLen(uint16(hl + thl + n))
-		sip.SetID(id + uint16(i))
-		sip.SetChecksum(sip.ComputeChecksum())
-		st := header.TCP(sip[hl:])
-		st.SetSeq(seq + uint32(off))
-		f := flags
-		if off+n < len(payload) {
-			f &^= header.TCPFlagFIN | header.TCPFlagPSH
-		}
-		if off > 0 {
-			f &^= header.TCPFlagCWR
-		}
-		st.SetFlags(f)
-		st.SetChecksum(st.ComputeChecksum(src, dst))
-		if hl+thl+n > mtu {
-			if !w.fragment(s, v, g, mtu) {
-				return false
-			}
-			continue
-		}
-		out := w.genBuf()
-		if out == nil {
-			return false
-		}
-		w.apply(s, nil, out[:copy(out, g)], v)
-	}
-	return true
-}
-
 // sendReleased sends the frames that waited for a neighbour now resolved.
 func (w *worker) sendReleased(s *snapshot, net *Network, mac header.MAC, frames [][]byte) {
 	for _, f := range frames {
 		v := w.emit(s, net, 0, mac, f)
 		w.apply(s, nil, f, v)
 	}
-}
-
-// localInput answers pings to vswitchd's own addresses (gateways, uplink).
-func (w *worker) localInput(in *Port, net *Network, buf []byte) Verdict {
-	frame := buf[header.VirtioNetHdrLen:]
-	ip := header.IPv4(frame[header.EthernetLen:])
-	if ip.Protocol() != header.ProtoICMP || ip.IsFragment() {
-		return drop(DropLocal)
-	}
-	icmp := header.ICMPv4(ip.Payload())
-	if !icmp.Valid() || icmp.Type() != header.Echo {
-		return drop(DropLocal)
-	}
-	if header.Fold(header.Checksum(icmp, 0)) != 0xffff {
-		return drop(DropMalformed) // as Linux drops it: the reply would carry the damage back
-	}
-	// The request becomes the reply in place (RFC 792): swap addresses,
-	// type 0, checksums updated incrementally.
-	eth := header.Ethernet(frame)
-	eth.SetDst(eth.Src())
-	eth.SetSrc(net.L3.GatewayMAC)
-	src, dst := ip.Src(), ip.Dst()
-	ip.SetSrc(dst)
-	ip.SetDst(src)
-	ip.SetTTL(64)
-	ip.SetChecksum(ip.ComputeChecksum())
-	icmp.SetChecksum(header.UpdateChecksum16(icmp.Checksum(), uint16(header.Echo)<<8|uint16(icmp.Code()), uint16(header.EchoReply)<<8|uint16(icmp.Code())))
-	icmp.SetType(header.EchoReply)
-	header.VirtioNetHdr(buf).Clear()
-	return Verdict{Action: ActForward, Port: in.Index, Len: ethIPOff + int(ip.TotalLen())}
-}
-
-// icmpError sends an ICMP error about the packet in buf back out of the port
-// it came in by, from the gateway of its network, unless RFC 1812 4.3.2.7
-// forbids one (about an ICMP error, a non-first fragment, a broadcast or
-// multicast, or an invalid source) or the rate limit says no.
-func (w *worker) icmpError(in *Port, net *Network, buf []byte, typ, code uint8, mtu uint16) {
-	if !mayAnswerWithError(buf) || !w.icmpLimit.allow(w.dp.opts.Now().UnixNano()) {
-		return
-	}
-	g := w.genBuf()
-	if g == nil {
-		return
-	}
-	n := buildICMPError(g, buf, net.L3.GatewayMAC, net.L3.GatewayIP, typ, code, mtu)
-	w.out.add(in.Index, g[:n], n-header.VirtioNetHdrLen, false)
-}
-
-func mayAnswerWithError(buf []byte) bool {
-	frame := buf[header.VirtioNetHdrLen:]
-	eth := header.Ethernet(frame)
-	ip := header.IPv4(frame[header.EthernetLen:])
-	src := ip.Src()
-	if eth.Dst().IsMulticast() || ip.FragmentOffset() != 0 ||
-		src.IsUnspecified() || src.IsMulticast() || src.IsLoopback() || src == limitedBroadcast {
-		return false
-	}
-	if ip.Protocol() == header.ProtoICMP {
-		if m := header.ICMPv4(ip[ip.HeaderLen():]); !m.Valid() || m.IsError() {
-			return false
-		}
-	}
-	return true
-}
-
-// icmpQuoteMax keeps an error within 576 bytes, the size every host must
-// accept (RFC 1812 4.3.2.3: as much of the original as fits).
-const icmpQuoteMax = 576 - header.IPv4MinLen - header.ICMPv4MinLen
-
-// buildICMPError writes into g a whole buffer (virtio_net_hdr, Ethernet,
-// IPv4, ICMP) reporting on the packet in orig, addressed back to its sender,
-// and returns its length.
-func buildICMPError(g, orig []byte, srcMAC header.MAC, srcIP netip.Addr, typ, code uint8, mtu uint16) int {
-	of := orig[header.VirtioNetHdrLen:]
-	oip := header.IPv4(of[header.EthernetLen:])
-	quote := min(int(oip.TotalLen()), len(oip), icmpQuoteMax)
-	header.VirtioNetHdr(g).Clear()
-	eth := header.Ethernet(g[header.VirtioNetHdrLen:])
-	eth.SetDst(header.Ethernet(of).Src())
-	eth.SetSrc(srcMAC)
-	eth.SetType(header.EtherTypeIPv4)
-	ip := header.IPv4(g[ethIPOff:])
-	total := header.IPv4MinLen + header.ICMPv4MinLen + quote
-	clear(ip[:header.IPv4MinLen])
-	ip.SetHeaderLen(header.IPv4MinLen)
-	ip.SetTOS(0xc0) // internetwork control, as Linux sends its errors
-	ip.SetTotalLen(uint16(total))
-	ip.SetTTL(64)
-	ip.SetProtocol(header.ProtoICMP)
-	ip.SetSrc(srcIP)
-	ip.SetDst(oip.Src())
-	ip.SetChecksum(ip.ComputeChecksum())
-	m := header.ICMPv4(ip[header.IPv4MinLen:total])
-	m.SetType(typ)
-	m.SetCode(code)
-	m.SetRest(0)
-	if typ == header.DestUnreachable && code == header.FragNeeded {
-		m.SetMTU(mtu)
-	}
-	copy(m[header.ICMPv4MinLen:], oip[:quote])
-	m.SetChecksum(m.ComputeChecksum())
-	return ethIPOff + total
 }
 
 // fragment cuts the IPv4 packet in buf into fragments that fit mtu (RFC 791
@@ -468,31 +287,6 @@ func dropUncopiedOptions(opts []byte) {
 	}
 }
 
-// completeChecksum finishes a CHECKSUM_PARTIAL L4 checksum in software: the
-// field holds the pseudo-header sum; the device would add the rest, over
-// the L4 segment up to end (the IP packet's end, not the buffer's). The
-// virtio header comes from a container, so csum_start must lie at or past
-// l4 (the end of the IP header) and the field inside the packet; it reports
-// false for one that does not.
-func completeChecksum(buf []byte, l4, end int, proto uint8) bool {
-	vh := header.VirtioNetHdr(buf)
-	if vh.Flags()&header.VirtioNetHdrFNeedsCsum == 0 {
-		return true
-	}
-	start := header.VirtioNetHdrLen + int(vh.CsumStart())
-	field := start + int(vh.CsumOffset())
-	if start < l4 || field+2 > end || end > len(buf) {
-		return false
-	}
-	c := ^header.Fold(header.Checksum(buf[start:end], 0))
-	if c == 0 && proto == header.ProtoUDP {
-		c = 0xffff // 0 means "no checksum" in UDP (RFC 768)
-	}
-	binary.BigEndian.PutUint16(buf[field:], c)
-	vh.SetFlags(vh.Flags() &^ header.VirtioNetHdrFNeedsCsum)
-	return true
-}
-
 // sendARPRequest asks network out who has nh, from its gateway.
 func (w *worker) sendARPRequest(s *snapshot, out *Network, nh netip.Addr) {
 	g := w.genBuf()
@@ -502,32 +296,6 @@ func (w *worker) sendARPRequest(s *snapshot, out *Network, nh netip.Addr) {
 	header.VirtioNetHdr(g).Clear()
 	f := arp.BuildRequest(g[header.VirtioNetHdrLen:], out.L3.GatewayMAC, out.L3.GatewayIP, nh)
 	w.apply(s, nil, g[:header.VirtioNetHdrLen+len(f)], flood(out.ID))
-}
-
-// rateLimit is a token bucket for ICMP errors: a burst for traceroute's
-// probes, then a steady rate (Linux: icmp_msgs_burst 50, per_sec 1000).
-type rateLimit struct {
-	tokens float64
-	last   int64
-}
-
-const (
-	icmpBurst  = 50
-	icmpPerSec = 1000
-)
-
-func (r *rateLimit) allow(now int64) bool {
-	if r.last == 0 {
-		r.tokens = icmpBurst
-	} else {
-		r.tokens = min(icmpBurst, r.tokens+float64(now-r.last)*icmpPerSec/float64(time.Second))
-	}
-	r.last = now
-	if r.tokens < 1 {
-		return false
-	}
-	r.tokens--
-	return true
 }
 
 // arpLoop drives the neighbour table's timers: retransmitted requests, and
