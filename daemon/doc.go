@@ -20,7 +20,12 @@
 //
 // Files:
 //
-//	daemon.go   networks, ports (TAP and AF_PACKET), FDB, stats, restore
+//	daemon.go   Daemon, New (load and restore), Close, the namespace watcher,
+//	            errors with their HTTP status
+//	networks.go networks: create, list, inspect, remove
+//	ports.go    ports (TAP and AF_PACKET): naming, addresses, devices
+//	fdb.go      the MAC tables and static entries
+//	stats.go    per-port counters and drops by reason
 //	l3.go       gateways, connected networks, static routes, uplinks, ARP
 //	            listing; syncL3Locked turns them into the dataplane's router
 //	            configuration and route table
