@@ -75,6 +75,9 @@ func (h *Harness) measure(ctx context.Context, t *Topology, pair int, scn string
 	if err := h.reachable(ctx, t, scn); err != nil {
 		return failAll(t, pair, scn, test, report.StatusError, err.Error())
 	}
+	if err := h.sourceCheck(ctx, t, scn); err != nil {
+		return failAll(t, pair, scn, test, report.StatusError, err.Error())
+	}
 
 	var cpu0 uint64
 	if t.daemon != nil {
@@ -155,6 +158,55 @@ func (h *Harness) reachable(ctx context.Context, t *Topology, scn string) error 
 		err = fmt.Errorf("%w; vswitchd drops: %s", err, d)
 	}
 	return err
+}
+
+// sourceCheck connects once from the scenario's client to a peersrv on
+// its server and compares the source address the server saw with the one
+// it must see (endpoint.src): a nat-out whose ext does not see the uplink
+// address is not NAT, a publish-in that hides the client is not Docker's.
+// The answer is kept for the topology's life.
+func (h *Harness) sourceCheck(ctx context.Context, t *Topology, scn string) error {
+	if err, done := t.srcChecked[scn]; done {
+		return err
+	}
+	err := h.askSource(ctx, t, scn)
+	t.srcChecked[scn] = err
+	return err
+}
+
+func (h *Harness) askSource(ctx context.Context, t *Topology, scn string) error {
+	ep := endpointFor(scn)
+	srv, err := h.startNS("peersrv", t.NS(ep.server), nil, h.cfg.Self, "peersrv", "--port", strconv.Itoa(portConn))
+	if err != nil {
+		return err
+	}
+	defer h.stop(srv, 2*time.Second)
+	if err := srv.waitFor("ready", 5*time.Second); err != nil {
+		return err
+	}
+	dst := fmt.Sprintf("%s:%d", ep.dst, ep.port(portConn))
+	r := h.nsExec(ctx, t.NS(ep.client), 10*time.Second, h.cfg.Self, "peerask", "--dst", dst)
+	if r.Code != 0 {
+		return fmt.Errorf("source check: %w", r.errorf("peerask "+dst))
+	}
+	return CheckSource(scn, ep.server, r.Stdout, ep.src)
+}
+
+// CheckSource compares the address a peersrv reported with the one the
+// scenario's server must see, and says which is which when they differ.
+func CheckSource(scn, server, answer, want string) error {
+	got, err := traffic.ParsePeerLine(answer)
+	if err != nil {
+		return fmt.Errorf("source check: %w", err)
+	}
+	if got.String() != want {
+		why := "the client's own address"
+		if want == uplinkIP {
+			why = "the uplink address (masquerade)"
+		}
+		return fmt.Errorf("source check: %s in %s saw source %s, want %s, %s", server, scn, got, want, why)
+	}
+	return nil
 }
 
 // pingFailure says in a few words why ping failed: its error message, or

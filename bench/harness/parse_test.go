@@ -3,6 +3,8 @@ package harness
 import (
 	"strings"
 	"testing"
+
+	"vswitch/bench/report"
 )
 
 func TestParseIperf3(t *testing.T) {
@@ -179,5 +181,32 @@ func TestDrops(t *testing.T) {
 	}
 	if got := DropDelta(nil, nil); got != "" {
 		t.Errorf("DropDelta(nil, nil) = %q", got)
+	}
+}
+
+func TestConntrackEntry(t *testing.T) {
+	const out = `goos: linux
+pkg: vswitch/nat
+BenchmarkLookup1M-2   	 3000000	        41.5 ns/op	        72.00 B/entry	       0 B/op	       0 allocs/op
+PASS
+`
+	e := ConntrackEntry(ParseGoBench(out), true, "", "100ms")
+	if e.Name != "conntrack_lookup_1m" || e.Status != report.StatusOK ||
+		e.Values["ns_per_op"] != 41.5 || e.Values["bytes_per_entry"] != 72 || e.Values["allocs_per_op"] != 0 {
+		t.Errorf("entry = %+v", e)
+	}
+	// what the harness reports while the nat package is being written
+	if e := ConntrackEntry(nil, false, "", ""); e.Status != report.StatusNotSupported || !strings.Contains(e.Error, "no package ./nat") {
+		t.Errorf("no package: %+v", e)
+	}
+	if e := ConntrackEntry(ParseGoBench("PASS\n"), true, "", ""); e.Status != report.StatusNotSupported || !strings.Contains(e.Error, "no BenchmarkLookup1M") {
+		t.Errorf("no benchmark: %+v", e)
+	}
+	if e := ConntrackEntry(nil, true, "nat/table.go:3:1: syntax error", ""); e.Status != report.StatusError || !strings.Contains(e.Error, "syntax error") {
+		t.Errorf("build failure: %+v", e)
+	}
+	noMetric := "pkg: vswitch/nat\nBenchmarkLookup1M-2 \t 100 \t 41.5 ns/op\n"
+	if e := ConntrackEntry(ParseGoBench(noMetric), true, "", ""); e.Status != report.StatusError || !strings.Contains(e.Error, "B/entry") {
+		t.Errorf("no B/entry: %+v", e)
 	}
 }

@@ -38,7 +38,7 @@ const (
 const (
 	portIperf     = 5201
 	portSockperf  = 11111
-	portConn      = 7000
+	portConn      = 7000 // also the source-address check's (peersrv), before connsrv runs
 	portUDP       = 9000
 	publishOffset = 10000
 )
@@ -47,7 +47,11 @@ const (
 type endpoint struct {
 	client, server string // roles: c1, c2, c3, ext
 	dst            string // address the client connects to
-	portOffset     int
+	// src is the source address the server must see: the client's own,
+	// except through masquerade (the uplink address). A published port
+	// keeps the client's address, as Docker's DNAT does.
+	src        string
+	portOffset int
 }
 
 func (e endpoint) port(base int) int { return base + e.portOffset }
@@ -55,13 +59,13 @@ func (e endpoint) port(base int) int { return base + e.portOffset }
 func endpointFor(scenario string) endpoint {
 	switch scenario {
 	case "l2":
-		return endpoint{client: "c1", server: "c2", dst: addrC2}
+		return endpoint{client: "c1", server: "c2", dst: addrC2, src: addrC1}
 	case "routed":
-		return endpoint{client: "c1", server: "c3", dst: addrC3}
+		return endpoint{client: "c1", server: "c3", dst: addrC3, src: addrC1}
 	case "nat-out":
-		return endpoint{client: "c1", server: "ext", dst: addrExt}
+		return endpoint{client: "c1", server: "ext", dst: addrExt, src: uplinkIP}
 	case "publish-in":
-		return endpoint{client: "ext", server: "c1", dst: uplinkIP, portOffset: publishOffset}
+		return endpoint{client: "ext", server: "c1", dst: uplinkIP, src: addrExt, portOffset: publishOffset}
 	}
 	panic("unknown scenario " + scenario)
 }
@@ -79,6 +83,8 @@ type Topology struct {
 	ns   map[string]string // role → namespace name
 	// support per scenario; a scenario not listed is not supported
 	support map[string]support
+	// srcChecked caches the source-address check per scenario
+	srcChecked map[string]error
 
 	// vswitch side
 	daemon  *Proc
@@ -94,7 +100,7 @@ func (t *Topology) NS(role string) string { return t.ns[role] }
 func (t *Topology) Kernel() bool { return t.Side == report.SideKernel }
 
 func (h *Harness) newTopology(ctx context.Context, side, tag string, roles ...string) (*Topology, error) {
-	t := &Topology{Side: side, ns: map[string]string{}, support: map[string]support{}}
+	t := &Topology{Side: side, ns: map[string]string{}, support: map[string]support{}, srcChecked: map[string]error{}}
 	for _, r := range roles {
 		name := fmt.Sprintf("%s%s-%s-%s", NSPrefix, h.id, tag, r)
 		if err := h.addNS(ctx, name); err != nil {

@@ -105,3 +105,25 @@ func TestPingFailure(t *testing.T) {
 		t.Errorf("pingFailure = %q", got)
 	}
 }
+
+func TestSourceExpected(t *testing.T) {
+	want := map[string]string{"l2": addrC1, "routed": addrC1, "nat-out": uplinkIP, "publish-in": addrExt}
+	for scn, src := range want {
+		if got := endpointFor(scn).src; got != src {
+			t.Errorf("%s: server must see %s, endpoint says %s", scn, src, got)
+		}
+	}
+	if err := CheckSource("nat-out", "ext", "10.201.100.1\n", uplinkIP); err != nil {
+		t.Errorf("masqueraded source refused: %v", err)
+	}
+	err := CheckSource("nat-out", "ext", "10.201.1.2\n", uplinkIP)
+	if err == nil || !strings.Contains(err.Error(), "saw source 10.201.1.2, want 10.201.100.1") {
+		t.Errorf("unmasqueraded source: %v", err)
+	}
+	if err := CheckSource("publish-in", "c1", "10.201.100.1", addrExt); err == nil {
+		t.Error("a published port that hides the client was accepted")
+	}
+	if err := CheckSource("l2", "c2", "", addrC1); err == nil {
+		t.Error("an empty answer was accepted")
+	}
+}

@@ -6,6 +6,7 @@
 //	vsbench run [--mode full|quick] [flags]   # as root; bench/run.sh wraps it
 //	vsbench clean                             # remove namespaces of dead runs
 //	vsbench udpgen|udpsink|connclient|connsrv # used by run, inside namespaces
+//	vsbench peersrv|peerask                   # the source-address check of run
 package main
 
 import (
@@ -46,6 +47,10 @@ func main() {
 		err = cmdConnClient(os.Args[2:])
 	case "connsrv":
 		err = cmdConnSrv(os.Args[2:])
+	case "peersrv":
+		err = cmdPeerSrv(os.Args[2:])
+	case "peerask":
+		err = cmdPeerAsk(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -70,6 +75,8 @@ func usage() {
   udpsink     UDP sink and rate counter   (run by "run" inside a namespace)
   connclient  TCP connection-rate client  (run by "run" inside a namespace)
   connsrv     TCP accept loop             (run by "run" inside a namespace)
+  peersrv     answers each TCP connection with its source address
+  peerask     prints the source address a peersrv saw
 
 "vsbench COMMAND -h" lists a command's flags.
 `)
@@ -321,4 +328,28 @@ func cmdConnSrv(args []string) error {
 	threads := fs.Int("threads", 2, "accepting threads")
 	_ = fs.Parse(args)
 	return traffic.ConnServe(*port, *threads, func() { fmt.Println("ready") })
+}
+
+func cmdPeerSrv(args []string) error {
+	fs := flag.NewFlagSet("peersrv", flag.ExitOnError)
+	port := fs.Int("port", 7000, "TCP port to listen on")
+	_ = fs.Parse(args)
+	return traffic.PeerServe(*port, func() { fmt.Println("ready") })
+}
+
+func cmdPeerAsk(args []string) error {
+	fs := flag.NewFlagSet("peerask", flag.ExitOnError)
+	dst := fs.String("dst", "", "IP:PORT of a peersrv")
+	timeout := fs.Duration("timeout", 3*time.Second, "connect and read timeout")
+	_ = fs.Parse(args)
+	ap, err := netip.ParseAddrPort(*dst)
+	if err != nil {
+		return fmt.Errorf("peerask: --dst: %w", err)
+	}
+	a, err := traffic.PeerAsk(ap, *timeout)
+	if err != nil {
+		return err
+	}
+	fmt.Println(a)
+	return nil
 }
