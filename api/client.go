@@ -37,6 +37,14 @@ import (
 //	GET    /uplinks                      []Uplink
 //	POST   /uplinks           UplinkAdd  -> Uplink
 //	DELETE /uplinks/{name}
+//	GET    /publish                      []Publish
+//	POST   /publish           PublishAdd -> Publish
+//	DELETE /publish/{id}
+//	GET    /acls?network=N               []ACLRule
+//	POST   /acls              ACLAdd     -> ACLRule
+//	DELETE /acls/{id}
+//	GET    /conntrack?proto=P            []ConntrackEntry
+//	DELETE /conntrack                    ConntrackFlush
 
 // Client talks to vswitchd over its unix socket.
 type Client struct {

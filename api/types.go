@@ -28,6 +28,7 @@ type Network struct {
 	MTU        int      `json:"mtu"`
 	FDBAging   int      `json:"fdb_aging_s"`
 	MACLimit   int      `json:"mac_limit"`
+	ACLDefault string   `json:"acl_default"` // allow | deny: what the network's ACL does with a flow no rule matches
 	Ports      []Port   `json:"ports"`
 	Connected  []string `json:"connected"`
 }
@@ -44,6 +45,7 @@ type NetworkCreate struct {
 	MTU          int    `json:"mtu,omitempty"`
 	FDBAging     *int   `json:"fdb_aging_s,omitempty"`
 	MACLimit     *int   `json:"mac_limit,omitempty"`
+	ACLDefault   string `json:"acl_default,omitempty"` // allow (the default) | deny
 }
 
 // Port as `port ls` prints it.
@@ -168,4 +170,73 @@ type UplinkAdd struct {
 	IP      string `json:"ip"`
 	Gateway string `json:"gateway,omitempty"`
 	Name    string `json:"name,omitempty"`
+}
+
+// Publish is a published port as `publish ls` prints it.
+type Publish struct {
+	ID       int    `json:"id"`
+	Network  string `json:"network"`
+	Proto    string `json:"proto"`     // tcp | udp
+	HostIP   string `json:"host_ip"`   // 0.0.0.0: every address of vswitchd (uplinks and gateways)
+	HostPort int    `json:"host_port"` // 1-65535
+	To       string `json:"to"`        // IP:PORT inside the network
+}
+
+// PublishAdd is the body of POST /v1/publish. Port is "[HOSTIP:]HPORT", as
+// the command line gives it; the daemon parses it.
+type PublishAdd struct {
+	Network string `json:"network"`
+	Proto   string `json:"proto"`
+	Port    string `json:"port"`
+	To      string `json:"to"`
+}
+
+// ACLRule is one rule as `acl ls` prints it. An empty Src, Dst, Proto or
+// DPort matches anything.
+type ACLRule struct {
+	ID       int    `json:"id"`
+	Network  string `json:"network"`
+	Action   string `json:"action"` // allow | deny
+	Src      string `json:"src"`    // CIDR
+	Dst      string `json:"dst"`    // CIDR
+	Proto    string `json:"proto"`  // tcp | udp | icmp
+	DPort    string `json:"dport"`  // N or N-M
+	Priority int    `json:"priority"`
+	Hits     uint64 `json:"hits"` // flows the rule decided since vswitchd started
+}
+
+// ACLAdd is the body of POST /v1/acls. Priority nil: the default (100).
+type ACLAdd struct {
+	Network  string `json:"network"`
+	Action   string `json:"action"`
+	Src      string `json:"src,omitempty"`
+	Dst      string `json:"dst,omitempty"`
+	Proto    string `json:"proto,omitempty"`
+	DPort    string `json:"dport,omitempty"`
+	Priority *int   `json:"priority,omitempty"`
+}
+
+// ConntrackTuple is one direction of a tracked connection. For ICMP echo,
+// SPort and DPort both hold the echo identifier.
+type ConntrackTuple struct {
+	Src   string `json:"src"`
+	Dst   string `json:"dst"`
+	SPort int    `json:"sport"`
+	DPort int    `json:"dport"`
+}
+
+// ConntrackEntry is one connection as `conntrack show` prints it: the tuple
+// as it came (orig) and the one its answers carry (reply), which differ
+// when the connection is NATed.
+type ConntrackEntry struct {
+	Proto    string         `json:"proto"` // tcp | udp | icmp
+	Orig     ConntrackTuple `json:"orig"`
+	Reply    ConntrackTuple `json:"reply"`
+	State    string         `json:"state"`     // ESTABLISHED, TIME_WAIT, UNREPLIED, ASSURED, ...
+	TimeoutS int64          `json:"timeout_s"` // seconds until the entry expires unless traffic refreshes it
+}
+
+// ConntrackFlush is the answer of DELETE /v1/conntrack.
+type ConntrackFlush struct {
+	Flushed int `json:"flushed"` // entries removed
 }

@@ -76,6 +76,26 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("DELETE "+p+"/uplinks/{name}", func(w http.ResponseWriter, r *http.Request) {
 		done(w, d.RemoveUplink(r.PathValue("name")))
 	})
+	mux.HandleFunc("GET "+p+"/publish", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 200, d.Publishes())
+	})
+	mux.HandleFunc("POST "+p+"/publish", create(d.AddPublish))
+	mux.HandleFunc("DELETE "+p+"/publish/{id}", func(w http.ResponseWriter, r *http.Request) {
+		done(w, d.RemovePublish(r.PathValue("id")))
+	})
+	mux.HandleFunc("GET "+p+"/acls", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, 200)(d.ACLs(r.URL.Query().Get("network")))
+	})
+	mux.HandleFunc("POST "+p+"/acls", create(d.AddACL))
+	mux.HandleFunc("DELETE "+p+"/acls/{id}", func(w http.ResponseWriter, r *http.Request) {
+		done(w, d.RemoveACL(r.PathValue("id")))
+	})
+	mux.HandleFunc("GET "+p+"/conntrack", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, 200)(d.Conntrack(r.URL.Query().Get("proto")))
+	})
+	mux.HandleFunc("DELETE "+p+"/conntrack", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 200, d.FlushConntrack())
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, 404, api.Error{Error: fmt.Sprintf("no API %s %s: this vswitchd serves /v1/ (is vswitchctl newer than vswitchd?)", r.Method, r.URL.Path)})
 	})

@@ -21,7 +21,10 @@ type Options struct {
 	StateDir         string
 	NoDefaultNetwork bool
 	Workers          int
-	WorkerNice       int // scheduling priority of the forwarding threads
+	WorkerNice       int    // scheduling priority of the forwarding threads
+	ConntrackMax     int    // most tracked connections; 0: package nat's default
+	NATPortMin       uint16 // masquerade's port range when a flow's own port is taken;
+	NATPortMax       uint16 // 0, 0: package nat's default
 	Logger           *slog.Logger
 }
 
@@ -36,6 +39,7 @@ type Daemon struct {
 	ports   map[string]*portRT
 	uplinks map[string]*uplinkRT
 	routes  routing.Set // last route set handed to the dataplane, for `route ls`
+	aclHits hitsMap     // by ACL rule ID; kept across rebuilds, not across restarts
 	log     *slog.Logger
 	stop    chan struct{} // closed by Close: ends the namespace watcher
 	done    chan struct{}
@@ -72,8 +76,9 @@ func New(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{opts: opts, st: st, nets: map[string]*netRT{}, ports: map[string]*portRT{},
-		uplinks: map[string]*uplinkRT{}, log: opts.Logger}
-	d.dp = dataplane.New(dataplane.Options{Workers: opts.Workers, Nice: opts.WorkerNice, Logger: opts.Logger})
+		uplinks: map[string]*uplinkRT{}, aclHits: hitsMap{}, log: opts.Logger}
+	d.dp = dataplane.New(dataplane.Options{Workers: opts.Workers, Nice: opts.WorkerNice, Logger: opts.Logger,
+		ConntrackMax: opts.ConntrackMax, NATPortMin: opts.NATPortMin, NATPortMax: opts.NATPortMax})
 	if err := d.dp.Start(); err != nil {
 		return nil, fmt.Errorf("cannot start the dataplane: %v", err)
 	}
@@ -141,8 +146,9 @@ func (d *Daemon) reapPorts() {
 	}
 }
 
-// restoreLocked rebuilds the dataplane from the state: networks, then ports
-// (re-attaching persistent TAPs), then static FDB entries. A port whose
+// restoreLocked rebuilds the dataplane from the state: networks and their
+// ACLs, then ports (re-attaching persistent TAPs), static FDB entries,
+// uplinks, routes and published ports. A port whose
 // device cannot be opened stays configured but down, with the reason.
 func (d *Daemon) restoreLocked() {
 	for i := range d.st.Networks {
@@ -156,6 +162,9 @@ func (d *Daemon) restoreLocked() {
 	}
 	if err := d.syncL3Locked(); err != nil {
 		d.log.Error("cannot restore routing", "err", err)
+	}
+	for _, n := range d.nets {
+		d.syncACLLocked(n)
 	}
 	for i := range d.st.Ports {
 		p := &d.st.Ports[i]
@@ -185,6 +194,7 @@ func (d *Daemon) restoreLocked() {
 	if err := d.syncL3Locked(); err != nil {
 		d.log.Error("cannot restore routing", "err", err)
 	}
+	d.syncPublishLocked()
 	for _, n := range d.nets {
 		d.dp.SendGratuitous(n.id)
 	}

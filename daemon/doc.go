@@ -4,13 +4,14 @@
 //
 // State (state.go) is the single source of truth: networks (subnet, gateway,
 // the gateway's MAC, options, connected networks), ports, static FDB
-// entries, static routes and uplinks. Every change that succeeds is written
+// entries, static routes, uplinks, published ports and ACL rules (with the
+// counters that keep their IDs unique). Every change that succeeds is written
 // to STATE_DIR/state.json atomically (temporary file, fsync, rename), and the
 // dataplane is always rebuilt from the state, never the reverse. At start
-// New restores it: networks, then ports (persistent TAPs are re-attached by
-// name and their offloads set again), static FDB entries, uplinks and
-// routes; a port whose device cannot be opened stays configured, shown as
-// down. On the very first start, unless told not to, it creates Docker's
+// New restores it: networks and their ACLs, then ports (persistent TAPs
+// are re-attached by name and their offloads set again), static FDB
+// entries, uplinks, routes and published ports; a port whose device cannot
+// be opened stays configured, shown as down. On the very first start, unless told not to, it creates Docker's
 // default network `bridge` (172.17.0.0/16).
 //
 // Every method of Daemon takes one mutex, so API requests are serialised.
@@ -26,6 +27,10 @@
 //	ports.go    ports (TAP and AF_PACKET): naming, addresses, devices
 //	fdb.go      the MAC tables and static entries
 //	stats.go    per-port counters and drops by reason
+//	publish.go  published ports (DNAT): validation, the dataplane's rule set
+//	acl.go      per-network ACLs: validation, rebuilt into a policy.ACL
+//	            after every change, hit counters kept across rebuilds
+//	conntrack.go the connection table: listing and flush
 //	l3.go       gateways, connected networks, static routes, uplinks, ARP
 //	            listing; syncL3Locked turns them into the dataplane's router
 //	            configuration and route table

@@ -479,6 +479,9 @@ func (d *Daemon) RemoveUplink(name string) error {
 			return conflict("route %s goes via %s on uplink %s: 'route del %s' first", r.Prefix, r.Via, name, r.Prefix)
 		}
 	}
+	if ids := d.publishUsersLocked("", rt.cfg.IP.Addr()); len(ids) > 0 {
+		return conflict("publish rule(s) %v listen on %s, the address of uplink %s: 'publish rm' them first", ids, rt.cfg.IP.Addr(), name)
+	}
 	if rt.io != nil {
 		d.dp.RemovePort(rt.idx)
 		rt.io.Close()

@@ -7,6 +7,7 @@ import (
 
 	"vswitch/api"
 	"vswitch/fdb"
+	"vswitch/policy"
 )
 
 // Networks: create, list, inspect, remove. A network is an L2 domain in the
@@ -108,10 +109,16 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 	if req.ICC != nil {
 		icc = *req.ICC
 	}
+	if _, ok := policy.ParseAction(req.ACLDefault); req.ACLDefault != "" && !ok {
+		return nil, badRequest("bad --acl-default %q: want allow or deny", req.ACLDefault)
+	}
 	ns := NetworkState{
 		Name: req.Name, Subnet: subnet, Gateway: gw, GatewayMAC: randomMAC().String(),
 		Internal: req.Internal, ICC: icc, Masquerade: !req.NoMasquerade && !req.Internal,
-		MTU: mtu, FDBAging: aging, MACLimit: limit,
+		MTU: mtu, FDBAging: aging, MACLimit: limit, ACLDefault: req.ACLDefault,
+	}
+	if ns.ACLDefault == "" {
+		ns.ACLDefault = "allow"
 	}
 	id, err := d.dp.AddNetwork(ns.Name, fdbConfig(&ns))
 	if err != nil {
@@ -129,6 +136,7 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 		d.syncL3Locked()
 		return nil, err
 	}
+	d.syncACLLocked(rt)
 	d.dp.SendGratuitous(id)
 	return rt, nil
 }
@@ -152,7 +160,8 @@ func (d *Daemon) relinkLocked() {
 	}
 }
 
-// RemoveNetwork removes a network; with force its ports go first.
+// RemoveNetwork removes a network; with force its ports and the ports
+// published into it (or on its gateway) go first. Its ACL goes with it.
 func (d *Daemon) RemoveNetwork(name string, force bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -169,6 +178,10 @@ func (d *Daemon) RemoveNetwork(name string, force bool) error {
 	if len(names) > 0 && !force {
 		return conflict("network %s has %d port(s) (%v): remove them with 'port rm' or use --force", name, len(names), names)
 	}
+	pubs := d.publishUsersLocked(name, n.cfg.Gateway)
+	if len(pubs) > 0 && !force {
+		return conflict("network %s has published ports (rule(s) %v): remove them with 'publish rm' or use --force", name, pubs)
+	}
 	if err := d.checkRouteUsersLocked(name, ""); err != nil {
 		return err
 	}
@@ -177,9 +190,21 @@ func (d *Daemon) RemoveNetwork(name string, force bool) error {
 			return err
 		}
 	}
+	if len(pubs) > 0 {
+		d.st.Publish = slices.DeleteFunc(d.st.Publish, func(p PublishState) bool { return slices.Contains(pubs, p.ID) })
+		d.syncPublishLocked()
+	}
+	d.dp.SetACL(n.id, nil)
 	if err := d.dp.RemoveNetwork(n.id); err != nil {
 		return &Error{Status: 500, Msg: err.Error()}
 	}
+	d.st.ACLs = slices.DeleteFunc(d.st.ACLs, func(r ACLState) bool {
+		if r.Network == name {
+			delete(d.aclHits, r.ID)
+			return true
+		}
+		return false
+	})
 	d.st.Networks = slices.DeleteFunc(d.st.Networks, func(x NetworkState) bool { return x.Name == name })
 	delete(d.nets, name)
 	for i := range d.st.Networks {
@@ -217,7 +242,8 @@ func (d *Daemon) networkViewLocked(n *netRT) api.Network {
 	v := api.Network{
 		Name: c.Name, Subnet: c.Subnet.String(), Gateway: c.Gateway.String(), GatewayMAC: c.GatewayMAC,
 		Internal: c.Internal, ICC: c.ICC, Masquerade: c.Masquerade, MTU: c.MTU,
-		FDBAging: c.FDBAging, MACLimit: c.MACLimit, Ports: []api.Port{}, Connected: slices.Clone(c.Connected),
+		FDBAging: c.FDBAging, MACLimit: c.MACLimit, ACLDefault: aclDefault(c).String(), Ports: []api.Port{},
+		Connected: slices.Clone(c.Connected),
 	}
 	if v.Connected == nil {
 		v.Connected = []string{}

@@ -17,6 +17,37 @@ type State struct {
 	StaticFDB []StaticFDB    `json:"static_fdb,omitempty"`
 	Routes    []RouteState   `json:"routes,omitempty"`
 	Uplinks   []UplinkState  `json:"uplinks,omitempty"`
+	Publish   []PublishState `json:"publish,omitempty"`
+	ACLs      []ACLState     `json:"acls,omitempty"`
+	// The last IDs given to a publish rule and an ACL rule. IDs are never
+	// given twice by one state file, so an ID in a script or a log always
+	// means the same rule, even after it was removed.
+	LastPublishID int `json:"last_publish_id,omitempty"`
+	LastACLID     int `json:"last_acl_id,omitempty"`
+}
+
+// PublishState is a published port (`publish add`).
+type PublishState struct {
+	ID       int            `json:"id"`
+	Network  string         `json:"network"`
+	Proto    string         `json:"proto"`            // tcp | udp
+	HostIP   netip.Addr     `json:"host_ip,omitzero"` // invalid: every address of vswitchd
+	HostPort uint16         `json:"host_port"`
+	To       netip.AddrPort `json:"to"`
+}
+
+// ACLState is one rule of a network's ACL (`acl add`). Zero fields match
+// anything.
+type ACLState struct {
+	ID       int          `json:"id"`
+	Network  string       `json:"network"`
+	Action   string       `json:"action"` // allow | deny
+	Src      netip.Prefix `json:"src,omitzero"`
+	Dst      netip.Prefix `json:"dst,omitzero"`
+	Proto    string       `json:"proto,omitempty"` // tcp | udp | icmp
+	DPortMin uint16       `json:"dport_min,omitempty"`
+	DPortMax uint16       `json:"dport_max,omitempty"`
+	Priority int          `json:"priority"`
 }
 
 // RouteState is a static route (`route add`): a next hop or an egress port.
@@ -50,7 +81,8 @@ type NetworkState struct {
 	MTU        int          `json:"mtu"`
 	FDBAging   int          `json:"fdb_aging_s"`
 	MACLimit   int          `json:"mac_limit"`
-	Connected  []string     `json:"connected,omitempty"` // networks routed to (network connect)
+	Connected  []string     `json:"connected,omitempty"`   // networks routed to (network connect)
+	ACLDefault string       `json:"acl_default,omitempty"` // deny, or allow (also when empty: state files from before ACLs)
 }
 
 // PortState is one port's configuration.
@@ -88,6 +120,14 @@ func loadState(dir string) (*State, bool, error) {
 	var st State
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, false, fmt.Errorf("state file %s is damaged (%v): move it away to start empty", filepath.Join(dir, stateFile), err)
+	}
+	// A file edited by hand (or from before the counters) must still never
+	// hand out an ID in use.
+	for _, p := range st.Publish {
+		st.LastPublishID = max(st.LastPublishID, p.ID)
+	}
+	for _, a := range st.ACLs {
+		st.LastACLID = max(st.LastACLID, a.ID)
 	}
 	return &st, true, nil
 }

@@ -1,0 +1,201 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"vswitch/api"
+	"vswitch/dataplane"
+)
+
+// Published ports (`publish add`, Docker's -p): DNAT of a host address and
+// port of vswitchd to an address and port inside a network. The dataplane
+// does the translation; this file validates the rules, keeps them in the
+// state and hands the whole set to the dataplane after every change.
+
+// protoNumbers are the IP protocol numbers of the names the CLI takes.
+var protoNumbers = map[string]uint8{"icmp": 1, "tcp": 6, "udp": 17}
+
+// anyHost is how `publish ls` shows a rule bound to every address.
+const anyHost = "0.0.0.0"
+
+// AddPublish publishes a port.
+func (d *Daemon) AddPublish(req api.PublishAdd) (api.Publish, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, ok := d.nets[req.Network]
+	if !ok {
+		return api.Publish{}, notFound("no network %s: 'vswitchctl network ls' lists them", req.Network)
+	}
+	if n.cfg.Internal {
+		return api.Publish{}, conflict("network %s is internal: it has no way in or out; published ports need a network without --internal", n.cfg.Name)
+	}
+	if req.Proto != "tcp" && req.Proto != "udp" {
+		return api.Publish{}, badRequest("bad --proto %q: published ports are tcp or udp", req.Proto)
+	}
+	hostIP, hostPort, err := parseHostPort(req.Port)
+	if err != nil {
+		return api.Publish{}, err
+	}
+	if hostIP.IsValid() {
+		if own := d.ownAddrsLocked(); !slices.ContainsFunc(own, func(o ownAddr) bool { return o.ip == hostIP }) {
+			return api.Publish{}, badRequest("%s is not an address of vswitchd: give one of %s, or no address for all of them", hostIP, describeOwn(own))
+		}
+	}
+	to, err := netip.ParseAddrPort(req.To)
+	if err != nil || !to.Addr().Is4() || to.Port() == 0 {
+		return api.Publish{}, badRequest("bad --to %q: want the container's IPv4 address and port, like 172.17.0.101:8080", req.To)
+	}
+	if err := checkHostAddr(n.cfg.Subnet, to.Addr()); err != nil {
+		return api.Publish{}, badRequest("--to %s: address %s is not a host of network %s (%s): give an address inside it", to, to.Addr(), n.cfg.Name, n.cfg.Subnet)
+	}
+	if to.Addr() == n.cfg.Gateway {
+		return api.Publish{}, badRequest("--to %s is the gateway of network %s, vswitchd itself: give a container's address", to, n.cfg.Name)
+	}
+	for _, o := range d.st.Publish {
+		if o.Proto == req.Proto && o.HostPort == hostPort && (!o.HostIP.IsValid() || !hostIP.IsValid() || o.HostIP == hostIP) {
+			return api.Publish{}, conflict("%s port %d is already published on %s by rule %d (to %s): 'publish rm %d' first or pick another port",
+				o.Proto, hostPort, hostName(o.HostIP), o.ID, o.To, o.ID)
+		}
+	}
+	d.st.LastPublishID++
+	p := PublishState{ID: d.st.LastPublishID, Network: n.cfg.Name, Proto: req.Proto, HostIP: hostIP, HostPort: hostPort, To: to}
+	d.st.Publish = append(d.st.Publish, p)
+	d.syncPublishLocked()
+	if err := d.st.save(d.opts.StateDir); err != nil {
+		d.st.Publish = d.st.Publish[:len(d.st.Publish)-1]
+		d.syncPublishLocked()
+		return api.Publish{}, err
+	}
+	d.log.Info("port published", "id", p.ID, "network", p.Network, "proto", p.Proto, "host", hostName(hostIP), "port", hostPort, "to", to)
+	return publishView(p), nil
+}
+
+// parseHostPort reads --port: "HPORT" or "HOSTIP:HPORT". 0.0.0.0 is the
+// same as no address, as with Docker's -p.
+func parseHostPort(s string) (netip.Addr, uint16, error) {
+	bad := badRequest("bad --port %q: want HPORT or HOSTIP:HPORT with HPORT 1 to 65535, like 8000 or 10.0.12.15:8000", s)
+	var ip netip.Addr
+	ps := s
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		var err error
+		if ip, err = netip.ParseAddr(s[:i]); err != nil || !ip.Is4() {
+			return ip, 0, bad
+		}
+		if ip.IsUnspecified() {
+			ip = netip.Addr{}
+		}
+		ps = s[i+1:]
+	}
+	port, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil || port == 0 {
+		return ip, 0, bad
+	}
+	return ip, uint16(port), nil
+}
+
+// ownAddr is an address vswitchd answers for.
+type ownAddr struct {
+	ip   netip.Addr
+	what string
+}
+
+// ownAddrsLocked lists the addresses a port may be published on: the
+// uplinks' and the gateways' (for hairpin), except those of internal
+// networks, which have no way in.
+func (d *Daemon) ownAddrsLocked() []ownAddr {
+	var out []ownAddr
+	for _, u := range d.st.Uplinks {
+		out = append(out, ownAddr{u.IP.Addr(), "uplink " + u.Name})
+	}
+	for _, n := range d.st.Networks {
+		if !n.Internal {
+			out = append(out, ownAddr{n.Gateway, "gateway of " + n.Name})
+		}
+	}
+	return out
+}
+
+func describeOwn(own []ownAddr) string {
+	var s []string
+	for _, o := range own {
+		s = append(s, fmt.Sprintf("%s (%s)", o.ip, o.what))
+	}
+	return strings.Join(s, ", ")
+}
+
+func hostName(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return anyHost
+	}
+	return ip.String()
+}
+
+func publishView(p PublishState) api.Publish {
+	return api.Publish{ID: p.ID, Network: p.Network, Proto: p.Proto, HostIP: hostName(p.HostIP),
+		HostPort: int(p.HostPort), To: p.To.String()}
+}
+
+// Publishes lists the published ports, by ID.
+func (d *Daemon) Publishes() []api.Publish {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := []api.Publish{}
+	for _, p := range d.st.Publish {
+		out = append(out, publishView(p))
+	}
+	slices.SortFunc(out, func(a, b api.Publish) int { return a.ID - b.ID })
+	return out
+}
+
+// RemovePublish removes a published port by its ID.
+func (d *Daemon) RemovePublish(idStr string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id, err := strconv.Atoi(idStr)
+	if err != nil {
+		return badRequest("bad rule ID %q: give the number 'vswitchctl publish ls' shows", idStr)
+	}
+	i := slices.IndexFunc(d.st.Publish, func(p PublishState) bool { return p.ID == id })
+	if i < 0 {
+		return notFound("no publish rule %d: 'vswitchctl publish ls' lists them", id)
+	}
+	p := d.st.Publish[i]
+	d.st.Publish = slices.Delete(d.st.Publish, i, i+1)
+	d.syncPublishLocked()
+	if err := d.st.save(d.opts.StateDir); err != nil {
+		return err
+	}
+	d.log.Info("publish rule removed", "id", id, "network", p.Network, "port", p.HostPort)
+	return nil
+}
+
+// syncPublishLocked hands every rule to the dataplane, with the networks'
+// IDs of this run (they are not kept across restarts).
+func (d *Daemon) syncPublishLocked() {
+	rules := make([]dataplane.PublishRule, 0, len(d.st.Publish))
+	for _, p := range d.st.Publish {
+		n, ok := d.nets[p.Network]
+		if !ok || n.id == 0 {
+			continue // its network could not be restored
+		}
+		rules = append(rules, dataplane.PublishRule{ID: p.ID, Network: n.id, Proto: protoNumbers[p.Proto],
+			HostIP: p.HostIP, HostPort: p.HostPort, To: p.To})
+	}
+	d.dp.SetPublish(rules)
+}
+
+// publishUsersLocked lists the rules that go with a network (publishing
+// into it) or with one of vswitchd's addresses (bound to it).
+func (d *Daemon) publishUsersLocked(network string, addr netip.Addr) []int {
+	var ids []int
+	for _, p := range d.st.Publish {
+		if (network != "" && p.Network == network) || (addr.IsValid() && p.HostIP == addr) {
+			ids = append(ids, p.ID)
+		}
+	}
+	return ids
+}
