@@ -311,6 +311,9 @@ func TestEmptyListsAreJSONArrays(t *testing.T) {
 		{"GET /v1/routes", []string{"route", "ls"}},
 		{"GET /v1/arp", []string{"arp", "show"}},
 		{"GET /v1/uplinks", []string{"uplink", "ls"}},
+		{"GET /v1/publish", []string{"publish", "ls"}},
+		{"GET /v1/acls", []string{"acl", "ls"}},
+		{"GET /v1/conntrack", []string{"conntrack", "show"}},
 	} {
 		for _, body := range []string{`[]`, `null`, ``} {
 			f := newFakeDaemon(t)
@@ -336,7 +339,7 @@ func TestEmptyTablesPrintHeader(t *testing.T) {
 const portJSON = `{"name": "web", "network": "front", "kind": "tap", "netns": "web", "ifname": "eth0", "mac": "02:00:0a:64:00:0a", "ip": "10.100.0.10/16", "mtu": 1500, "state": "up"}`
 
 const networkJSON = `{"name": "front", "subnet": "10.100.0.0/16", "gateway": "10.100.0.1", "gateway_mac": "02:00:0a:64:00:01",
-	"internal": false, "icc": true, "masquerade": true, "mtu": 1500, "fdb_aging_s": 300, "mac_limit": 1024,
+	"internal": false, "icc": true, "masquerade": true, "mtu": 1500, "fdb_aging_s": 300, "mac_limit": 1024, "acl_default": "deny",
 	"ports": [` + portJSON + `], "connected": ["back"]}`
 
 var portKeys = []string{"name", "network", "kind", "netns", "ifname", "mac", "ip"}
@@ -354,9 +357,10 @@ func TestNetworkCreateBody(t *testing.T) {
 		},
 		{
 			"every flag",
-			[]string{"--gateway", "10.100.0.254", "--internal", "--icc=false", "--no-masquerade", "--mtu", "9000", "--fdb-aging", "60", "--mac-limit", "8"},
+			[]string{"--gateway", "10.100.0.254", "--internal", "--icc=false", "--no-masquerade", "--mtu", "9000", "--fdb-aging", "60", "--mac-limit", "8",
+				"--acl-default", "deny"},
 			map[string]any{"name": "front", "subnet": "10.100.0.0/16", "gateway": "10.100.0.254", "internal": true,
-				"icc": false, "no_masquerade": true, "mtu": 9000.0, "fdb_aging_s": 60.0, "mac_limit": 8.0},
+				"icc": false, "no_masquerade": true, "mtu": 9000.0, "fdb_aging_s": 60.0, "mac_limit": 8.0, "acl_default": "deny"},
 		},
 		{
 			"zero values given are sent",
@@ -416,7 +420,10 @@ func TestNetworkInspectIsAlwaysJSON(t *testing.T) {
 			t.Errorf("%q: not indented JSON: %q", args, stdout)
 		}
 		n := decode(t, stdout)
-		hasKeys(t, "network", n, "name", "subnet", "gateway", "gateway_mac", "internal", "icc", "masquerade", "mtu", "ports", "connected")
+		hasKeys(t, "network", n, "name", "subnet", "gateway", "gateway_mac", "internal", "icc", "masquerade", "mtu", "ports", "connected", "acl_default")
+		if got := n.(map[string]any)["acl_default"]; got != "deny" {
+			t.Errorf("acl_default = %v, want deny", got)
+		}
 		ports := n.(map[string]any)["ports"].([]any)
 		if len(ports) != 1 {
 			t.Fatalf("ports = %v", ports)

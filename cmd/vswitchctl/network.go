@@ -35,6 +35,9 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 		Args:  positional(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Name = args[0]
+			if f := cmd.Flags().Lookup("acl-default"); f.Changed && req.ACLDefault != "allow" && req.ACLDefault != "deny" {
+				return usageErrorf(cmd, "invalid --acl-default %q: use allow or deny", req.ACLDefault)
+			}
 			// Only the flags given are sent: the daemon owns the defaults.
 			if cmd.Flags().Changed("icc") {
 				req.ICC = &icc
@@ -65,6 +68,7 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 	f.IntVar(&req.MTU, "mtu", 0, "MTU of the network (default: vswitchd's)")
 	f.IntVar(&fdbAging, "fdb-aging", 0, "seconds a learned MAC address stays in the FDB (vswitchd's default: 300)")
 	f.IntVar(&macLimit, "mac-limit", 0, "most MAC addresses learned per port (vswitchd's default: 1024)")
+	f.StringVar(&req.ACLDefault, "acl-default", "", "allow or deny: what the network's ACL does with flows no rule matches (vswitchd's default: allow)")
 	_ = cmd.MarkFlagRequired("subnet")
 	return cmd
 }

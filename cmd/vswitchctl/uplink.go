@@ -27,10 +27,10 @@ func newUplinkAddCmd(a *app) *cobra.Command {
 		Long: `Take an interface as uplink, with an address owned by vswitchd.
 
 The address is vswitchd's, not the kernel's: the interface under it should have
-none. vswitchd answers ARP and ping for it and routes the traffic of
-non-internal --no-masquerade networks out through it (masquerade and
-'publish' are not built yet: masquerading networks are dropped, no-nat). With
---gateway, the default route goes via that next hop.`,
+none. vswitchd answers ARP and ping for it, routes the traffic of non-internal
+networks out through it (masquerading it to this address, unless the network
+has --no-masquerade), and forwards ports published with 'publish add' on it.
+With --gateway, the default route goes via that next hop.`,
 		Args: positional(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var u api.Uplink
