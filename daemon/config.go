@@ -3,15 +3,20 @@ package daemon
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 
 	"vswitch/api"
 )
 
-// Config is the declarative setup read with --config: the networks and ports
-// that must exist. The keys are the API's (CLI.md), e.g.
+// Config is the declarative setup read with --config: daemon settings and
+// the networks and ports that must exist. The keys are the API's (CLI.md),
+// and the settings' are the flags' with '_' for '-' (a flag given wins), e.g.
 //
+//	conntrack_max: 262144
+//	nat_ports: 32768-60999
 //	networks:
 //	  - name: web
 //	    subnet: 10.10.0.0/24
@@ -20,9 +25,11 @@ import (
 //	    netns: c1
 //	    ip: 10.10.0.10/24
 type Config struct {
-	Networks []api.NetworkCreate `json:"networks"`
-	Ports    []api.PortAdd       `json:"ports"`
-	Attach   []api.PortAttach    `json:"attach"`
+	ConntrackMax int                 `json:"conntrack_max"`
+	NATPorts     string              `json:"nat_ports"`
+	Networks     []api.NetworkCreate `json:"networks"`
+	Ports        []api.PortAdd       `json:"ports"`
+	Attach       []api.PortAttach    `json:"attach"`
 }
 
 // LoadConfig reads a YAML config file, refusing unknown keys.
@@ -35,7 +42,41 @@ func LoadConfig(path string) (*Config, error) {
 	if err := yaml.UnmarshalStrict(data, &c); err != nil {
 		return nil, fmt.Errorf("config %s: %v", path, err)
 	}
+	if c.ConntrackMax != 0 {
+		if err := CheckConntrackMax(c.ConntrackMax); err != nil {
+			return nil, fmt.Errorf("config %s: conntrack_max: %v", path, err)
+		}
+	}
+	if c.NATPorts != "" {
+		if _, _, err := ParseNATPorts(c.NATPorts); err != nil {
+			return nil, fmt.Errorf("config %s: nat_ports: %v", path, err)
+		}
+	}
 	return &c, nil
+}
+
+// MaxConntrack bounds --conntrack-max: far above what a host's flows need,
+// low enough that a typo cannot ask for tens of gigabytes.
+const MaxConntrack = 1 << 24
+
+// CheckConntrackMax validates --conntrack-max (conntrack_max in a config).
+func CheckConntrackMax(n int) error {
+	if n < 1 || n > MaxConntrack {
+		return fmt.Errorf("bad connection table size %d: want 1 to %d entries", n, MaxConntrack)
+	}
+	return nil
+}
+
+// ParseNATPorts reads --nat-ports (nat_ports in a config): LOW-HIGH, the
+// source ports masquerade picks from when a flow's own is taken.
+func ParseNATPorts(s string) (lo, hi uint16, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	x, err1 := strconv.ParseUint(a, 10, 16)
+	y, err2 := strconv.ParseUint(b, 10, 16)
+	if !ok || err1 != nil || err2 != nil || x == 0 || y < x {
+		return 0, 0, fmt.Errorf("bad port range %q: want LOW-HIGH, ports 1 to 65535 with LOW <= HIGH, e.g. 32768-60999", s)
+	}
+	return uint16(x), uint16(y), nil
 }
 
 // Apply creates what the config lists and the state lacks; what exists

@@ -369,3 +369,29 @@ func TestConntrackBadProto(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigNATSettings(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) string {
+		p := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c, err := LoadConfig(write("conntrack_max: 1000\nnat_ports: 40000-40100\n"))
+	if err != nil || c.ConntrackMax != 1000 || c.NATPorts != "40000-40100" {
+		t.Fatalf("config = %+v, %v", c, err)
+	}
+	for s, says := range map[string]string{
+		"conntrack_max: -5\n":    "conntrack_max: bad connection table size -5",
+		"nat_ports: 9-1\n":       "nat_ports: bad port range \"9-1\"",
+		"nat_ports: 40000\n":     "nat_ports: bad port range",
+		"conntrack_maxx: 1000\n": "unknown field",
+	} {
+		_, err := LoadConfig(write(s))
+		if err == nil || !strings.Contains(err.Error(), says) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("config %q: %v, want one line saying %q", s, err, says)
+		}
+	}
+}

@@ -27,10 +27,12 @@ import (
 )
 
 func main() {
-	os.Exit(run())
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run() int {
+// run parses the command line and runs the daemon; it returns the exit
+// status (2 for a bad command line, 1 when the daemon cannot run).
+func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vswitchd", flag.ContinueOnError)
 	config := fs.String("config", "", "YAML file of networks and ports to create at start")
 	socket := fs.String("socket", api.DefaultSocket, "unix socket of the API")
@@ -41,36 +43,56 @@ func run() int {
 	noDefault := fs.Bool("no-default-network", false, "do not create the default network 'bridge' (172.17.0.0/16)")
 	workers := fs.Int("workers", 0, "dataplane worker threads (default: one per CPU)")
 	nice := fs.Int("worker-nice", -5, "scheduling priority of the worker threads, -20 to 19 (0: leave as is); below 0 they forward ahead of the namespaces' processes, as the kernel's softirq does")
+	ctMax := fs.Int("conntrack-max", 0, "most connections tracked at once (default: package nat's); new flows beyond it are dropped (reason conntrack-full), established ones keep going")
+	natPorts := fs.String("nat-ports", "", "LOW-HIGH: source ports masquerade picks from when a flow's own is taken (default: package nat's)")
 	// Errors are one line; the full usage only when asked for (-h).
 	fs.SetOutput(io.Discard)
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stdout)
-			fmt.Println("usage: vswitchd [flags]   (the vswitch daemon; see docs/cli.md)")
+			fs.SetOutput(stdout)
+			fmt.Fprintln(stdout, "usage: vswitchd [flags]   (the vswitch daemon; see docs/cli.md)")
 			fs.PrintDefaults()
 			return 0
 		}
-		fmt.Fprintf(os.Stderr, "vswitchd: %v (see vswitchd -h)\n", err)
+		fmt.Fprintf(stderr, "vswitchd: %v (see vswitchd -h)\n", err)
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "vswitchd: unexpected argument %q: vswitchd takes flags only (see vswitchd -h)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "vswitchd: unexpected argument %q: vswitchd takes flags only (see vswitchd -h)\n", fs.Arg(0))
 		return 2
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(os.Stderr, "vswitchd: bad --log-level %q: want debug, info, warn or error\n", *logLevel)
+		fmt.Fprintf(stderr, "vswitchd: bad --log-level %q: want debug, info, warn or error\n", *logLevel)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *nice < -20 || *nice > 19 {
+		fmt.Fprintf(stderr, "vswitchd: bad --worker-nice %d: want -20 to 19\n", *nice)
+		return 2
+	}
+	dopts := daemon.Options{Workers: *workers, WorkerNice: *nice}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["conntrack-max"] {
+		if err := daemon.CheckConntrackMax(*ctMax); err != nil {
+			fmt.Fprintf(stderr, "vswitchd: --conntrack-max: %v\n", err)
+			return 2
+		}
+		dopts.ConntrackMax = *ctMax
+	}
+	if set["nat-ports"] {
+		lo, hi, err := daemon.ParseNATPorts(*natPorts)
+		if err != nil {
+			fmt.Fprintf(stderr, "vswitchd: --nat-ports: %v\n", err)
+			return 2
+		}
+		dopts.NATPortMin, dopts.NATPortMax = lo, hi
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
-	if *nice < -20 || *nice > 19 {
-		fmt.Fprintf(os.Stderr, "vswitchd: bad --worker-nice %d: want -20 to 19\n", *nice)
-		return 2
-	}
-	if err := serve(log, *config, *socket, *group, *stateDir, *metricsAddr, *noDefault, daemon.Options{Workers: *workers, WorkerNice: *nice}); err != nil {
-		fmt.Fprintf(os.Stderr, "vswitchd: %v\n", err)
+	if err := serve(log, *config, *socket, *group, *stateDir, *metricsAddr, *noDefault, dopts); err != nil {
+		fmt.Fprintf(stderr, "vswitchd: %v\n", err)
 		return 1
 	}
 	return 0
@@ -82,6 +104,13 @@ func serve(log *slog.Logger, config, socket, group, stateDir, metricsAddr string
 		var err error
 		if cfg, err = daemon.LoadConfig(config); err != nil {
 			return err
+		}
+		// The config's settings, unless a flag said otherwise.
+		if dopts.ConntrackMax == 0 {
+			dopts.ConntrackMax = cfg.ConntrackMax
+		}
+		if dopts.NATPortMin == 0 && cfg.NATPorts != "" {
+			dopts.NATPortMin, dopts.NATPortMax, _ = daemon.ParseNATPorts(cfg.NATPorts) // checked by LoadConfig
 		}
 	}
 	gid := 0
