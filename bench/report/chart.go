@@ -15,6 +15,7 @@ import (
 var (
 	colorMeets = color.RGBA{R: 0x2e, G: 0x8b, B: 0x57, A: 0xff} // sea green
 	colorShort = color.RGBA{R: 0xd9, G: 0x53, B: 0x4f, A: 0xff} // red
+	colorOVS   = color.RGBA{R: 0x80, G: 0x80, B: 0x80, A: 0xff} // grey
 	// extra vswitchd binaries, in --vswitchd-bin order after the primary
 	sideColors = []color.Color{
 		color.RGBA{R: 0x33, G: 0x66, B: 0xcc, A: 0xff},
@@ -45,6 +46,15 @@ func chartLabel(r Row) string {
 		dir = "lower better"
 	}
 	l := fmt.Sprintf("%s  %s (%s)", r.Scenario, r.Metric, dir)
+	switch r.OVSStatus {
+	case StatusNotSupported:
+		l += ": ovs not supported yet"
+	case StatusError:
+		l += ": ovs run failed"
+	}
+	if r.OVSRatio == nil && r.OVSStatus == StatusOK && r.KernelMedian != nil {
+		l += ": no ovs ratio"
+	}
 	switch {
 	case r.Ratio != nil:
 		return l
@@ -66,8 +76,20 @@ func (r Result) Chart() ([]byte, error) {
 		return nil, fmt.Errorf("chart: no comparable rows")
 	}
 	extras := r.extraSides()
+	ovs := r.HasOVS()
+	// bar groups: OVS (against the kernel) when it ran, then each vswitchd
+	groupNames := []string{SideVswitch + " / kernel"}
+	if ovs {
+		groupNames = append([]string{"Open vSwitch userspace / kernel"}, groupNames...)
+	}
+	for _, e := range extras {
+		groupNames = append(groupNames, e+" / kernel")
+	}
 	p := plot.New()
 	p.Title.Text = "vswitchd vs kernel bridge + iptables: ratio (≥ 1.0 = vswitchd as good or better)"
+	if ovs {
+		p.Title.Text = "kernel bridge + iptables = 1.0; Open vSwitch userspace and vswitchd against it (≥ 1.0 = as good or better)"
+	}
 	p.Title.TextStyle.Font.Size = vg.Points(13)
 	p.X.Label.Text = fmt.Sprintf("ratio: vswitch/kernel for throughput, kernel/vswitch for latency  ·  %s  ·  commit %s  ·  %s mode, %d pair(s)  ·  %d × %s",
 		r.Date, r.Commit, r.Mode, r.Pairs, r.Machine.NProc, r.Machine.CPUModel)
@@ -79,7 +101,7 @@ func (r Result) Chart() ([]byte, error) {
 	maxRatio := 1.0
 	for i, row := range rows {
 		names[n-1-i] = chartLabel(row)
-		for _, v := range ratios(row, extras) {
+		for _, v := range ratios(row, extras, ovs) {
 			if v != nil {
 				maxRatio = math.Max(maxRatio, *v)
 			}
@@ -88,13 +110,13 @@ func (r Result) Chart() ([]byte, error) {
 	p.X.Max = maxRatio * 1.55 // room on the right for the legend
 	p.NominalY(names...)
 
-	groups := 1 + len(extras)
+	groups := len(groupNames)
 	barWidth := vg.Points(14) / vg.Length(groups)
 	for g := 0; g < groups; g++ {
 		meets, short := make(plotter.Values, n), make(plotter.Values, n)
 		var labels plotter.XYLabels
 		for i, row := range rows {
-			v := ratios(row, extras)[g]
+			v := ratios(row, extras, ovs)[g]
 			if v == nil {
 				continue
 			}
@@ -121,15 +143,11 @@ func (r Result) Chart() ([]byte, error) {
 			bars.LineStyle.Width = 0
 			bars.Color = set.c
 			if groups > 1 {
-				bars.Color = sideColors[g%len(sideColors)]
+				bars.Color = groupColor(g, ovs)
 			}
 			p.Add(bars)
 			if groups > 1 {
-				name := SideVswitch
-				if g > 0 {
-					name = extras[g-1]
-				}
-				p.Legend.Add(name, bars)
+				p.Legend.Add(groupNames[g], bars)
 				break // one colour per side; meets and short are the same set
 			}
 		}
@@ -182,9 +200,25 @@ func (r Result) Chart() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// ratios of a row: the primary vswitch side, then each extra side.
-func ratios(r Row, extras []string) []*float64 {
-	out := []*float64{r.Ratio}
+// groupColor is OVS's grey, then the vswitchd sides' colours.
+func groupColor(g int, ovs bool) color.Color {
+	if ovs {
+		if g == 0 {
+			return colorOVS
+		}
+		g--
+	}
+	return sideColors[g%len(sideColors)]
+}
+
+// ratios of a row against the kernel: OVS when it ran, the primary vswitch
+// side, then each extra side.
+func ratios(r Row, extras []string, ovs bool) []*float64 {
+	var out []*float64
+	if ovs {
+		out = append(out, r.OVSRatio)
+	}
+	out = append(out, r.Ratio)
 	for _, e := range extras {
 		out = append(out, r.Extra[e].Ratio)
 	}

@@ -25,6 +25,8 @@ func cell(values []float64, median, lo, hi *float64, status string, errs []strin
 	switch {
 	case status == StatusNotApplicable:
 		return "— (vswitch only)"
+	case status == StatusNotRun:
+		return "not run"
 	case status == StatusNotSupported:
 		return "not supported yet"
 	case median == nil:
@@ -85,7 +87,12 @@ func arrow(higher bool) string {
 // table, the scale figures and the notes.
 func (r Result) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# vswitchd vs the kernel bridge + iptables\n\n")
+	ovs := r.HasOVS()
+	if ovs {
+		fmt.Fprintf(&b, "# vswitchd vs the kernel bridge + iptables and Open vSwitch (userspace datapath)\n\n")
+	} else {
+		fmt.Fprintf(&b, "# vswitchd vs the kernel bridge + iptables\n\n")
+	}
 	dirty := ""
 	if r.Dirty {
 		dirty = " (with uncommitted changes)"
@@ -95,29 +102,78 @@ func (r Result) Markdown() string {
 	m := r.Machine
 	fmt.Fprintf(&b, "machine: %d × %s, %d MiB, Linux %s, %s\n\n", m.NProc, m.CPUModel, m.MemTotalMB, m.Kernel, m.GoVersion)
 	b.WriteString("Medians of the runs, (min–max) when there were several. **ratio ≥ 1.0 means vswitchd is as good or better**: ")
-	b.WriteString("vswitch/kernel for ↑ (higher is better), kernel/vswitch for ↓ (lower is better). ")
-	b.WriteString("\"not supported yet\": vswitchd lacks the feature the scenario needs; the kernel side is still measured.\n\n")
+	b.WriteString("vswitch/kernel for ↑ (higher is better), kernel/vswitch for ↓ (lower is better)")
+	if ovs {
+		b.WriteString("; \"ratio vs ovs\" is the same against Open vSwitch")
+	}
+	b.WriteString(". \"not supported yet\": that side lacks the feature the scenario needs; the others are still measured.\n\n")
 
 	extras := r.extraSides()
-	b.WriteString("| scenario | metric | unit | kernel | vswitch | ratio | target |")
+	b.WriteString("| scenario | metric | unit | kernel |")
+	if ovs {
+		b.WriteString(" ovs |")
+	}
+	b.WriteString(" vswitch | ratio |")
+	if ovs {
+		b.WriteString(" ratio vs ovs |")
+	}
+	b.WriteString(" target |")
 	for _, e := range extras {
 		fmt.Fprintf(&b, " %s | ratio %s |", e, e)
+		if ovs {
+			fmt.Fprintf(&b, " ratio %s vs ovs |", e)
+		}
 	}
-	b.WriteString("\n|---|---|---|---:|---:|---:|---|")
+	b.WriteString("\n|---|---|---|---:|")
+	if ovs {
+		b.WriteString("---:|")
+	}
+	b.WriteString("---:|---:|")
+	if ovs {
+		b.WriteString("---:|")
+	}
+	b.WriteString("---|")
 	for range extras {
 		b.WriteString("---:|---:|")
+		if ovs {
+			b.WriteString("---:|")
+		}
 	}
 	b.WriteString("\n")
 	for _, row := range r.Rows {
 		k := cell(row.Kernel, row.KernelMedian, row.KernelMin, row.KernelMax, row.KernelStatus, row.KernelErrors)
 		v := cell(row.Vswitch, row.VswitchMedian, row.VswitchMin, row.VswitchMax, row.VswitchStatus, row.VswitchErrors)
-		fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s | %s |", row.Scenario, row.Metric, arrow(row.HigherIsBetter),
-			row.Unit, k, v, ratioCell(row.Ratio), verdict(row))
+		fmt.Fprintf(&b, "| %s | %s %s | %s | %s |", row.Scenario, row.Metric, arrow(row.HigherIsBetter), row.Unit, k)
+		if ovs {
+			fmt.Fprintf(&b, " %s |", cell(row.OVS, row.OVSMedian, row.OVSMin, row.OVSMax, row.OVSStatus, row.OVSErrors))
+		}
+		fmt.Fprintf(&b, " %s | %s |", v, ratioCell(row.Ratio))
+		if ovs {
+			fmt.Fprintf(&b, " %s |", ratioCell(row.RatioVsOVS))
+		}
+		fmt.Fprintf(&b, " %s |", verdict(row))
 		for _, e := range extras {
 			x := row.Extra[e]
 			fmt.Fprintf(&b, " %s | %s |", cell(x.Values, x.Median, x.Min, x.Max, x.Status, x.Errors), ratioCell(x.Ratio))
+			if ovs {
+				fmt.Fprintf(&b, " %s |", ratioCell(x.RatioVsOVS))
+			}
 		}
 		b.WriteString("\n")
+	}
+	if ovs {
+		b.WriteString("\nOpen vSwitch against the kernel (ovs/kernel for ↑, kernel/ovs for ↓): ")
+		var parts []string
+		for _, row := range r.Rows {
+			if row.OVSRatio != nil {
+				parts = append(parts, fmt.Sprintf("%s %s %.2f", row.Scenario, row.Metric, *row.OVSRatio))
+			}
+		}
+		if len(parts) == 0 {
+			b.WriteString("no figure.\n")
+		} else {
+			b.WriteString(strings.Join(parts, ", ") + ".\n")
+		}
 	}
 
 	if len(r.Scale) > 0 {
@@ -142,10 +198,13 @@ func ratioCell(p *float64) string {
 	return fmt.Sprintf("%.2f", *p)
 }
 
+// HasOVS says whether Open vSwitch was a side of the run.
+func (r Result) HasOVS() bool { return contains(r.Sides, SideOVS) }
+
 func (r Result) extraSides() []string {
 	var out []string
 	for _, s := range r.Sides {
-		if s != SideKernel && s != SideVswitch {
+		if s != SideKernel && s != SideVswitch && s != SideOVS {
 			out = append(out, s)
 		}
 	}

@@ -8,11 +8,17 @@ import (
 )
 
 // Side names. Extra vswitchd binaries (BENCH.md: "run the old and the new
-// vswitchd binary in the same run") are named "vswitch@LABEL".
+// vswitchd binary in the same run") are named "vswitch@LABEL". The kernel
+// and Open vSwitch's userspace datapath (issue 9) are the peers vswitchd is
+// compared with.
 const (
 	SideKernel  = "kernel"
+	SideOVS     = "ovs"
 	SideVswitch = "vswitch"
 )
+
+// Peers are the sides vswitchd is measured against, in column order.
+var Peers = []string{SideKernel, SideOVS}
 
 // Sample statuses.
 const (
@@ -21,6 +27,8 @@ const (
 	StatusNotSupported = "not supported yet"
 	// StatusNotApplicable marks the kernel side of a vswitch-only metric.
 	StatusNotApplicable = "not applicable"
+	// StatusNotRun marks a peer left out of the run (--peers).
+	StatusNotRun = "not run"
 )
 
 // Metric describes one figure of the table.
@@ -122,15 +130,28 @@ type Row struct {
 	// no ratio.
 	TargetRatio *float64 `json:"target_ratio"`
 	MeetsTarget *bool    `json:"meets_target"`
+	// Open vSwitch's userspace datapath (issue 9). RatioVsOVS is vswitchd
+	// against it by the same rule as Ratio (≥ 1.0: vswitchd as good or
+	// better); OVSRatio is OVS against the kernel, by the same rule.
+	OVS        []float64 `json:"ovs"`
+	OVSMedian  *float64  `json:"ovs_median"`
+	RatioVsOVS *float64  `json:"ratio_vs_ovs"`
+	OVSRatio   *float64  `json:"ovs_ratio_vs_kernel"`
+	OVSMin     *float64  `json:"ovs_min"`
+	OVSMax     *float64  `json:"ovs_max"`
+	OVSStatus  string    `json:"ovs_status"`
+	OVSErrors  []string  `json:"ovs_errors,omitempty"`
+
 	// Extra holds further vswitchd binaries, by side name, each with its
-	// ratio against the kernel.
+	// ratio against the kernel and against OVS.
 	Extra map[string]ExtraSide `json:"extra,omitempty"`
 }
 
 // ExtraSide is a further vswitchd binary's figures in a row.
 type ExtraSide struct {
 	SideFigures
-	Ratio *float64 `json:"ratio"`
+	Ratio      *float64 `json:"ratio"`
+	RatioVsOVS *float64 `json:"ratio_vs_ovs"`
 }
 
 // Median of xs (the mean of the middle two for an even count); NaN for none.
@@ -243,20 +264,42 @@ func dedup(xs []string) []string {
 
 // Aggregate builds the rows from the samples: one row per scenario and
 // metric that has any sample, in catalog order. sides lists the vswitch
-// sides; the first is the primary ("vswitch"), the others go to Extra.
+// sides; the first is the primary ("vswitch"), the others go to Extra. The
+// peers (kernel, ovs) are taken from the samples; a peer with no sample at
+// all was not in the run and is "not run".
 func Aggregate(samples []Sample, vswitchSides []string) []Row {
 	type key struct{ scenario, metric, side string }
 	by := map[key][]Sample{}
 	present := map[[2]string]bool{}
+	ran := map[string]bool{}
 	for _, s := range samples {
 		by[key{s.Scenario, s.Metric, s.Side}] = append(by[key{s.Scenario, s.Metric, s.Side}], s)
 		present[[2]string{s.Scenario, s.Metric}] = true
+		ran[s.Side] = true
 	}
 	scenarios := append([]string(nil), Scenarios...)
 	for _, s := range samples { // unknown scenarios keep first-seen order
 		if !contains(scenarios, s.Scenario) {
 			scenarios = append(scenarios, s.Scenario)
 		}
+	}
+	ratio := func(base, v SideFigures, m Metric) *float64 {
+		if m.VswitchOnly || base.Median == nil || v.Median == nil {
+			return nil
+		}
+		if x, ok := Ratio(*base.Median, *v.Median, m.HigherIsBetter); ok {
+			return &x
+		}
+		return nil
+	}
+	peer := func(scn string, m Metric, side string) SideFigures {
+		switch {
+		case !ran[side]:
+			return SideFigures{Status: StatusNotRun}
+		case m.VswitchOnly:
+			return SideFigures{Status: StatusNotApplicable}
+		}
+		return figures(by[key{scn, m.Name, side}])
 	}
 	var rows []Row
 	for _, scn := range scenarios {
@@ -268,26 +311,25 @@ func Aggregate(samples []Sample, vswitchSides []string) []Row {
 			if m.Target > 0 && !m.VswitchOnly {
 				r.TargetRatio = ptr(m.Target)
 			}
-			k := figures(by[key{scn, m.Name, SideKernel}])
+			k := peer(scn, m, SideKernel)
 			if m.VswitchOnly {
 				k = SideFigures{Status: StatusNotApplicable}
 			}
 			r.Kernel, r.KernelMedian, r.KernelMin, r.KernelMax = k.Values, k.Median, k.Min, k.Max
 			r.KernelStatus, r.KernelErrors = k.Status, k.Errors
+			o := peer(scn, m, SideOVS)
+			r.OVS, r.OVSMedian, r.OVSMin, r.OVSMax = o.Values, o.Median, o.Min, o.Max
+			r.OVSStatus, r.OVSErrors = o.Status, o.Errors
+			r.OVSRatio = ratio(k, o, m)
 			for i, side := range vswitchSides {
 				v := figures(by[key{scn, m.Name, side}])
-				var ratio *float64
-				if !m.VswitchOnly && k.Median != nil && v.Median != nil {
-					if x, ok := Ratio(*k.Median, *v.Median, m.HigherIsBetter); ok {
-						ratio = &x
-					}
-				}
+				vk, vo := ratio(k, v, m), ratio(o, v, m)
 				if i == 0 {
 					r.Vswitch, r.VswitchMedian, r.VswitchMin, r.VswitchMax = v.Values, v.Median, v.Min, v.Max
 					r.VswitchStatus, r.VswitchErrors = v.Status, v.Errors
-					r.Ratio = ratio
-					if ratio != nil && r.TargetRatio != nil {
-						meets := *ratio >= *r.TargetRatio
+					r.Ratio, r.RatioVsOVS = vk, vo
+					if vk != nil && r.TargetRatio != nil {
+						meets := *vk >= *r.TargetRatio
 						r.MeetsTarget = &meets
 					}
 					continue
@@ -295,7 +337,7 @@ func Aggregate(samples []Sample, vswitchSides []string) []Row {
 				if r.Extra == nil {
 					r.Extra = map[string]ExtraSide{}
 				}
-				r.Extra[side] = ExtraSide{SideFigures: v, Ratio: ratio}
+				r.Extra[side] = ExtraSide{SideFigures: v, Ratio: vk, RatioVsOVS: vo}
 			}
 			rows = append(rows, r)
 		}

@@ -320,3 +320,98 @@ func TestChartLabel(t *testing.T) {
 		}
 	}
 }
+
+// samplesOVS is a run with all three columns: OVS slower than the kernel
+// on l2, vswitchd between them, routed not supported by OVS.
+func samplesOVS() []Sample {
+	return []Sample{
+		OK(SideKernel, 0, "l2", "tcp_1_gbps", 20, nil),
+		OK(SideOVS, 0, "l2", "tcp_1_gbps", 10, nil),
+		OK(SideVswitch, 0, "l2", "tcp_1_gbps", 15, nil),
+		OK(SideKernel, 0, "l2", "rr_p50_us", 30, nil),
+		OK(SideOVS, 0, "l2", "rr_p50_us", 100, nil),
+		OK(SideVswitch, 0, "l2", "rr_p50_us", 40, nil),
+		OK(SideVswitch, 0, "l2", "cpu_per_pkt_ns", 800, nil),
+		OK(SideKernel, 0, "routed", "tcp_1_gbps", 18, nil),
+		Failed(SideOVS, 0, "routed", "tcp_1_gbps", StatusNotSupported, "no flows", nil),
+		OK(SideVswitch, 0, "routed", "tcp_1_gbps", 9, nil),
+	}
+}
+
+func TestAggregateOVS(t *testing.T) {
+	rows := Aggregate(samplesOVS(), []string{SideVswitch})
+	tcp := findRow(t, rows, "l2", "tcp_1_gbps")
+	if *tcp.OVSMedian != 10 || *tcp.Ratio != 0.75 || *tcp.RatioVsOVS != 1.5 || *tcp.OVSRatio != 0.5 || tcp.OVSStatus != StatusOK {
+		t.Errorf("l2 tcp: ovs %v ratio %v vs ovs %v ovs/kernel %v", *tcp.OVSMedian, *tcp.Ratio, *tcp.RatioVsOVS, *tcp.OVSRatio)
+	}
+	// lower is better: ovs/vswitch, as kernel/vswitch
+	rr := findRow(t, rows, "l2", "rr_p50_us")
+	if *rr.RatioVsOVS != 2.5 || *rr.OVSRatio != 0.3 {
+		t.Errorf("rr vs ovs %v, ovs vs kernel %v; want 2.5, 0.3", *rr.RatioVsOVS, *rr.OVSRatio)
+	}
+	cpu := findRow(t, rows, "l2", "cpu_per_pkt_ns")
+	if cpu.OVS != nil || cpu.RatioVsOVS != nil || cpu.OVSStatus != StatusNotApplicable {
+		t.Errorf("vswitch-only row has OVS figures: %+v", cpu)
+	}
+	routed := findRow(t, rows, "routed", "tcp_1_gbps")
+	if routed.OVSStatus != StatusNotSupported || routed.RatioVsOVS != nil || *routed.Ratio != 0.5 {
+		t.Errorf("routed: %+v", routed)
+	}
+	// a run without OVS says so instead of inventing a column
+	plain := findRow(t, Aggregate(samples(), []string{SideVswitch}), "l2", "tcp_1_gbps")
+	if plain.OVSStatus != StatusNotRun || plain.OVSMedian != nil || plain.RatioVsOVS != nil {
+		t.Errorf("no OVS in the run: %+v", plain)
+	}
+}
+
+func TestMarkdownOVS(t *testing.T) {
+	r := result()
+	r.Sides = []string{SideKernel, SideOVS, SideVswitch}
+	r.Rows = Aggregate(samplesOVS(), []string{SideVswitch})
+	md := r.Markdown()
+	for _, want := range []string{
+		"| scenario | metric | unit | kernel | ovs | vswitch | ratio | ratio vs ovs | target |",
+		"| l2 | tcp_1_gbps ↑ | Gbit/s | 20.0 | 10.0 | 15.0 | 0.75 | 1.50 | **short** of ≥ 1.00 |",
+		"| l2 | rr_p50_us ↓ | µs | 30.0 | 100 | 40.0 | 0.75 | 2.50 | **short** of ≥ 0.80 |",
+		"| l2 | cpu_per_pkt_ns ↓ | ns | — (vswitch only) | — (vswitch only) | 800 | — | — | — |",
+		"| routed | tcp_1_gbps ↑ | Gbit/s | 18.0 | not supported yet | 9.00 | 0.50 | — |",
+		"l2 tcp_1_gbps 0.50",
+		"Open vSwitch (userspace datapath)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q\n%s", want, md)
+		}
+	}
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "| l2") || strings.HasPrefix(line, "| routed") {
+			if n := strings.Count(line, "|"); n != 10 {
+				t.Errorf("%d separators in %q", n, line)
+			}
+		}
+	}
+	// without OVS in the run the table keeps its two columns
+	if strings.Contains(result().Markdown(), "ratio vs ovs") {
+		t.Error("an OVS column in a run without OVS")
+	}
+}
+
+func TestChartOVS(t *testing.T) {
+	r := result()
+	r.Sides = []string{SideKernel, SideOVS, SideVswitch}
+	r.Rows = Aggregate(samplesOVS(), []string{SideVswitch})
+	b, err := r.Chart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := os.Getenv("VSBENCH_CHART_OUT"); out != "" {
+		_ = os.WriteFile(out+"-ovs.png", b, 0o644)
+	}
+	if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	row := findRow(t, r.Rows, "l2", "tcp_1_gbps")
+	got := ratios(row, nil, true)
+	if len(got) != 2 || *got[0] != 0.5 || *got[1] != 0.75 {
+		t.Errorf("bars of l2 tcp: %v", got)
+	}
+}
