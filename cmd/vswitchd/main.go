@@ -43,8 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	noDefault := fs.Bool("no-default-network", false, "do not create the default network 'bridge' (172.17.0.0/16)")
 	workers := fs.Int("workers", 0, "dataplane worker threads (default: one per CPU)")
 	nice := fs.Int("worker-nice", -5, "scheduling priority of the worker threads, -20 to 19 (0: leave as is); below 0 they forward ahead of the namespaces' processes, as the kernel's softirq does")
-	ctMax := fs.Int("conntrack-max", 0, "most connections tracked at once (default: package nat's); new flows beyond it are dropped (reason conntrack-full), established ones keep going")
-	natPorts := fs.String("nat-ports", "", "LOW-HIGH: source ports masquerade picks from when a flow's own is taken (default: package nat's)")
+	ctMax := fs.Int("conntrack-max", 0, "most connections tracked at once (default 262144, package nat's); new flows beyond it are dropped (reason conntrack-full), established ones keep going")
+	natPorts := fs.String("nat-ports", "", "LOW-HIGH: source ports masquerade picks from when a flow's own is taken (default 1024-65535, package nat's)")
 	// Errors are one line; the full usage only when asked for (-h).
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
