@@ -31,7 +31,7 @@ func (d *Daemon) Conntrack(proto string) ([]api.ConntrackEntry, error) {
 			return nil, badRequest("bad --proto %q: want tcp, udp or icmp (or no --proto for all)", proto)
 		}
 	}
-	entries := d.dp.Conntrack().Entries(time.Now().UnixNano())
+	entries := d.dp.Conntrack().Entries(d.opts.Now().UnixNano())
 	if want != 0 {
 		entries = slices.DeleteFunc(entries, func(e nat.Entry) bool { return e.Orig.Proto != want })
 	}

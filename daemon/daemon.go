@@ -26,6 +26,9 @@ type Options struct {
 	NATPortMin       uint16 // masquerade's port range when a flow's own port is taken;
 	NATPortMax       uint16 // 0, 0: package nat's default
 	Logger           *slog.Logger
+	// Now is the clock connection listings are read at (remaining
+	// timeouts); default time.Now. Tests freeze it.
+	Now func() time.Time
 }
 
 // Daemon owns the configuration (State), the dataplane built from it, and the
@@ -67,6 +70,9 @@ func conflict(format string, a ...any) error {
 func New(opts Options) (*Daemon, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if err := os.MkdirAll(opts.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("cannot create state dir %s: %v", opts.StateDir, err)

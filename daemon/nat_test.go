@@ -2,14 +2,19 @@ package daemon
 
 import (
 	"errors"
+	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"vswitch/api"
+	"vswitch/header"
+	"vswitch/nat"
 )
 
 // wantErr checks an error's status and that it says what it should, on
@@ -393,5 +398,79 @@ func TestConfigNATSettings(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), says) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("config %q: %v, want one line saying %q", s, err, says)
 		}
+	}
+}
+
+func TestConntrackListAndFlush(t *testing.T) {
+	d := newTestDaemon(t, t.TempDir())
+	ct := d.dp.Conntrack()
+	ct.Flush()
+	t0 := time.Now()
+	now := t0.UnixNano()
+	d.opts.Now = func() time.Time { return t0.Add(1500 * time.Millisecond) }
+	a4 := func(s string) [4]byte { return netip.MustParseAddr(s).As4() }
+	uplink := a4("10.0.12.15")
+	flows := []struct {
+		orig  nat.Tuple
+		rw    nat.Rewrite
+		flags uint8
+	}{
+		// Masqueraded TCP and UDP, a plain ICMP echo, a published port.
+		{nat.Tuple{Src: a4("172.17.0.10"), Dst: a4("10.0.12.11"), SPort: 40000, DPort: 80, Proto: 6}, nat.Rewrite{SNAT: true, SrcAddr: uplink}, header.TCPFlagSYN},
+		{nat.Tuple{Src: a4("172.17.0.9"), Dst: a4("10.0.12.11"), SPort: 5353, DPort: 53, Proto: 17}, nat.Rewrite{SNAT: true, SrcAddr: uplink}, 0},
+		{nat.Tuple{Src: a4("172.17.0.10"), Dst: a4("172.17.0.2"), SPort: 7, DPort: 7, Proto: 1}, nat.Rewrite{}, 0},
+		{nat.Tuple{Src: a4("10.0.12.11"), Dst: uplink, SPort: 51000, DPort: 8000, Proto: 6},
+			nat.Rewrite{DNAT: true, DstAddr: a4("172.17.0.101"), DstPort: 8080}, header.TCPFlagSYN},
+	}
+	for _, f := range flows {
+		if _, err := ct.Create(f.orig, f.rw, f.flags, now); err != nil {
+			t.Fatalf("Create(%v): %v", f.orig, err)
+		}
+	}
+	got, err := d.Conntrack("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tu := func(src, dst string, sp, dp int) api.ConntrackTuple {
+		return api.ConntrackTuple{Src: src, Dst: dst, SPort: sp, DPort: dp}
+	}
+	// By protocol number, then original tuple; timeouts are Linux's
+	// (SYN_SENT 120 s, UDP unreplied 30 s, ICMP 30 s), 1.5 s later.
+	want := []api.ConntrackEntry{
+		{Proto: "icmp", Orig: tu("172.17.0.10", "172.17.0.2", 7, 7), Reply: tu("172.17.0.2", "172.17.0.10", 7, 7), State: "UNREPLIED", TimeoutS: 29},
+		{Proto: "tcp", Orig: tu("10.0.12.11", "10.0.12.15", 51000, 8000), Reply: tu("172.17.0.101", "10.0.12.11", 8080, 51000), State: "SYN_SENT", TimeoutS: 119},
+		{Proto: "tcp", Orig: tu("172.17.0.10", "10.0.12.11", 40000, 80), Reply: tu("10.0.12.11", "10.0.12.15", 80, 40000), State: "SYN_SENT", TimeoutS: 119},
+		{Proto: "udp", Orig: tu("172.17.0.9", "10.0.12.11", 5353, 53), Reply: tu("10.0.12.11", "10.0.12.15", 53, 5353), State: "UNREPLIED", TimeoutS: 29},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("conntrack = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("entry %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	tcp, err := d.Conntrack("tcp")
+	if err != nil || len(tcp) != 2 || tcp[0].Proto != "tcp" || tcp[1].Proto != "tcp" {
+		t.Errorf("conntrack --proto tcp = %+v, %v", tcp, err)
+	}
+	if f := d.FlushConntrack(); f.Flushed != 4 {
+		t.Errorf("flushed %d, want 4", f.Flushed)
+	}
+	if got, _ := d.Conntrack(""); len(got) != 0 {
+		t.Errorf("after flush: %+v", got)
+	}
+}
+
+// The daemon's --conntrack-max reaches the table.
+func TestConntrackMaxOption(t *testing.T) {
+	d, err := New(Options{StateDir: t.TempDir(), Workers: 1, ConntrackMax: 1000, NATPortMin: 40000, NATPortMax: 40001,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if got := d.dp.Conntrack().Max(); got != 1000 {
+		t.Fatalf("table max = %d, want 1000", got)
 	}
 }
