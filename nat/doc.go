@@ -1,4 +1,3 @@
-// Package nat will hold connection tracking, masquerade (SNAT of outbound
-// traffic to the uplink's address) and published ports (DNAT to a
-// container's address and port). It is not built yet.
+// Package nat is vswitch's connection-tracking table and NAT binding
+// allocator. It is being written; see the package's final doc.go.
 package nat
