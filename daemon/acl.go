@@ -27,42 +27,13 @@ const maxACLPriority = 65535
 func (d *Daemon) AddACL(req api.ACLAdd) (api.ACLRule, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n, ok := d.nets[req.Network]
-	if !ok {
-		return api.ACLRule{}, notFound("no network %s: 'vswitchctl network ls' lists them", req.Network)
-	}
-	if _, ok := policy.ParseAction(req.Action); !ok {
-		return api.ACLRule{}, badRequest("bad --action %q: want allow or deny", req.Action)
-	}
-	r := ACLState{Network: n.cfg.Name, Action: req.Action, Priority: DefaultACLPriority}
-	var err error
-	if r.Src, err = parseRulePrefix("--src", req.Src); err != nil {
+	r, err := d.parseACLLocked(req)
+	if err != nil {
 		return api.ACLRule{}, err
 	}
-	if r.Dst, err = parseRulePrefix("--dst", req.Dst); err != nil {
-		return api.ACLRule{}, err
-	}
-	if _, ok := protoNumbers[req.Proto]; req.Proto != "" && !ok {
-		return api.ACLRule{}, badRequest("bad --proto %q: want tcp, udp or icmp (or no --proto for any)", req.Proto)
-	}
-	r.Proto = req.Proto
-	if req.DPort != "" {
-		if r.Proto != "tcp" && r.Proto != "udp" {
-			return api.ACLRule{}, badRequest("--dport %s needs --proto tcp or udp: only they have ports", req.DPort)
-		}
-		if r.DPortMin, r.DPortMax, err = parsePortRange(req.DPort); err != nil {
-			return api.ACLRule{}, err
-		}
-	}
-	if req.Priority != nil {
-		if *req.Priority < 0 || *req.Priority > maxACLPriority {
-			return api.ACLRule{}, badRequest("bad --priority %d: want 0 to %d, lower is tried first", *req.Priority, maxACLPriority)
-		}
-		r.Priority = *req.Priority
-	}
+	n := d.nets[r.Network]
 	for _, o := range d.st.ACLs {
-		if o.Network == r.Network && o.Src == r.Src && o.Dst == r.Dst && o.Proto == r.Proto &&
-			o.DPortMin == r.DPortMin && o.DPortMax == r.DPortMax && o.Priority == r.Priority {
+		if sameMatch(o, r) {
 			return api.ACLRule{}, conflict("rule %d of network %s matches the same traffic at the same priority (%s): 'acl rm %d' first or give another --priority",
 				o.ID, o.Network, o.Action, o.ID)
 		}
@@ -80,6 +51,60 @@ func (d *Daemon) AddACL(req api.ACLAdd) (api.ACLRule, error) {
 	}
 	d.log.Info("ACL rule added", "id", r.ID, "network", r.Network, "action", r.Action, "priority", r.Priority)
 	return d.aclViewLocked(r), nil
+}
+
+// parseACLLocked validates a rule; the result has no ID yet.
+func (d *Daemon) parseACLLocked(req api.ACLAdd) (ACLState, error) {
+	n, ok := d.nets[req.Network]
+	if !ok {
+		return ACLState{}, notFound("no network %s: 'vswitchctl network ls' lists them", req.Network)
+	}
+	if _, ok := policy.ParseAction(req.Action); !ok {
+		return ACLState{}, badRequest("bad --action %q: want allow or deny", req.Action)
+	}
+	r := ACLState{Network: n.cfg.Name, Action: req.Action, Priority: DefaultACLPriority}
+	var err error
+	if r.Src, err = parseRulePrefix("--src", req.Src); err != nil {
+		return r, err
+	}
+	if r.Dst, err = parseRulePrefix("--dst", req.Dst); err != nil {
+		return r, err
+	}
+	if _, ok := protoNumbers[req.Proto]; req.Proto != "" && !ok {
+		return r, badRequest("bad --proto %q: want tcp, udp or icmp (or no --proto for any)", req.Proto)
+	}
+	r.Proto = req.Proto
+	if req.DPort != "" {
+		if r.Proto != "tcp" && r.Proto != "udp" {
+			return r, badRequest("--dport %s needs --proto tcp or udp: only they have ports", req.DPort)
+		}
+		if r.DPortMin, r.DPortMax, err = parsePortRange(req.DPort); err != nil {
+			return r, err
+		}
+	}
+	if req.Priority != nil {
+		if *req.Priority < 0 || *req.Priority > maxACLPriority {
+			return r, badRequest("bad --priority %d: want 0 to %d, lower is tried first", *req.Priority, maxACLPriority)
+		}
+		r.Priority = *req.Priority
+	}
+	return r, nil
+}
+
+// sameMatch reports two rules of one network that match the same traffic
+// at the same priority: the later could never decide anything.
+func sameMatch(a, b ACLState) bool {
+	return a.Network == b.Network && a.Src == b.Src && a.Dst == b.Dst && a.Proto == b.Proto &&
+		a.DPortMin == b.DPortMin && a.DPortMax == b.DPortMax && a.Priority == b.Priority
+}
+
+// hasACL reports a rule the same as req in every field, action included
+// (for --config, applied on every start).
+func (d *Daemon) hasACL(req api.ACLAdd) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r, err := d.parseACLLocked(req)
+	return err == nil && slices.ContainsFunc(d.st.ACLs, func(o ACLState) bool { return sameMatch(o, r) && o.Action == r.Action })
 }
 
 // parseRulePrefix reads --src/--dst: a CIDR, or an address meaning /32.

@@ -30,6 +30,8 @@ type Config struct {
 	Networks     []api.NetworkCreate `json:"networks"`
 	Ports        []api.PortAdd       `json:"ports"`
 	Attach       []api.PortAttach    `json:"attach"`
+	Publish      []api.PublishAdd    `json:"publish"`
+	ACLs         []api.ACLAdd        `json:"acls"`
 }
 
 // LoadConfig reads a YAML config file, refusing unknown keys.
@@ -80,8 +82,8 @@ func ParseNATPorts(s string) (lo, hi uint16, err error) {
 }
 
 // Apply creates what the config lists and the state lacks; what exists
-// already (same name, or a port on the same namespace and interface) is
-// left alone, so applying the same file on every start is harmless.
+// already (same name, a port on the same namespace and interface, a
+// published port or ACL rule the same in every field) is left alone, so applying the same file on every start is harmless.
 func (d *Daemon) Apply(c *Config) error {
 	for _, n := range c.Networks {
 		if _, err := d.Network(n.Name); err == nil {
@@ -105,6 +107,22 @@ func (d *Daemon) Apply(c *Config) error {
 		}
 		if _, err := d.AttachPort(p); err != nil {
 			return fmt.Errorf("config: attach %s: %v", p.Dev, err)
+		}
+	}
+	for _, p := range c.Publish {
+		if d.hasPublish(p) {
+			continue
+		}
+		if _, err := d.AddPublish(p); err != nil {
+			return fmt.Errorf("config: publish %s %s on %s: %v", p.Proto, p.Port, p.Network, err)
+		}
+	}
+	for _, r := range c.ACLs {
+		if d.hasACL(r) {
+			continue
+		}
+		if _, err := d.AddACL(r); err != nil {
+			return fmt.Errorf("config: acl on %s: %v", r.Network, err)
 		}
 	}
 	return nil

@@ -474,3 +474,52 @@ func TestConntrackMaxOption(t *testing.T) {
 		t.Fatalf("table max = %d, want 1000", got)
 	}
 }
+
+// A config's published ports and ACL rules are created once: applying the
+// same file at every start adds nothing the second time.
+func TestConfigPublishAndACLs(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	yaml := `networks:
+  - name: web
+    subnet: 10.10.0.0/24
+    acl_default: deny
+publish:
+  - network: web
+    proto: tcp
+    port: "8000"
+    to: 10.10.0.2:80
+acls:
+  - network: web
+    action: allow
+    proto: tcp
+    dport: "80"
+    priority: 10
+`
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newTestDaemon(t, t.TempDir())
+	for range 2 {
+		if err := d.Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pubs, acls := d.Publishes(), mustACLs(t, d)
+	if len(pubs) != 1 || pubs[0].To != "10.10.0.2:80" || len(acls) != 1 || acls[0].DPort != "80" || acls[0].Priority != 10 {
+		t.Fatalf("after applying twice: publish %+v, acls %+v", pubs, acls)
+	}
+	if n, _ := d.Network("web"); n.ACLDefault != "deny" {
+		t.Errorf("acl_default = %q", n.ACLDefault)
+	}
+	// A rule in the file that clashes with one in the state is an error
+	// naming it, not silently skipped.
+	c.Publish[0].To = "10.10.0.3:80"
+	if err := d.Apply(c); err == nil || !strings.Contains(err.Error(), "config: publish tcp 8000 on web: tcp port 8000 is already published") {
+		t.Errorf("clashing config rule: %v", err)
+	}
+}

@@ -26,43 +26,18 @@ const anyHost = "0.0.0.0"
 func (d *Daemon) AddPublish(req api.PublishAdd) (api.Publish, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n, ok := d.nets[req.Network]
-	if !ok {
-		return api.Publish{}, notFound("no network %s: 'vswitchctl network ls' lists them", req.Network)
-	}
-	if n.cfg.Internal {
-		return api.Publish{}, conflict("network %s is internal: it has no way in or out; published ports need a network without --internal", n.cfg.Name)
-	}
-	if req.Proto != "tcp" && req.Proto != "udp" {
-		return api.Publish{}, badRequest("bad --proto %q: published ports are tcp or udp", req.Proto)
-	}
-	hostIP, hostPort, err := parseHostPort(req.Port)
+	p, err := d.parsePublishLocked(req)
 	if err != nil {
 		return api.Publish{}, err
 	}
-	if hostIP.IsValid() {
-		if own := d.ownAddrsLocked(); !slices.ContainsFunc(own, func(o ownAddr) bool { return o.ip == hostIP }) {
-			return api.Publish{}, badRequest("%s is not an address of vswitchd: give one of %s, or no address for all of them", hostIP, describeOwn(own))
-		}
-	}
-	to, err := netip.ParseAddrPort(req.To)
-	if err != nil || !to.Addr().Is4() || to.Port() == 0 {
-		return api.Publish{}, badRequest("bad --to %q: want the container's IPv4 address and port, like 172.17.0.101:8080", req.To)
-	}
-	if err := checkHostAddr(n.cfg.Subnet, to.Addr()); err != nil {
-		return api.Publish{}, badRequest("--to %s: address %s is not a host of network %s (%s): give an address inside it", to, to.Addr(), n.cfg.Name, n.cfg.Subnet)
-	}
-	if to.Addr() == n.cfg.Gateway {
-		return api.Publish{}, badRequest("--to %s is the gateway of network %s, vswitchd itself: give a container's address", to, n.cfg.Name)
-	}
 	for _, o := range d.st.Publish {
-		if o.Proto == req.Proto && o.HostPort == hostPort && (!o.HostIP.IsValid() || !hostIP.IsValid() || o.HostIP == hostIP) {
+		if o.Proto == p.Proto && o.HostPort == p.HostPort && (!o.HostIP.IsValid() || !p.HostIP.IsValid() || o.HostIP == p.HostIP) {
 			return api.Publish{}, conflict("%s port %d is already published on %s by rule %d (to %s): 'publish rm %d' first or pick another port",
-				o.Proto, hostPort, hostName(o.HostIP), o.ID, o.To, o.ID)
+				o.Proto, p.HostPort, hostName(o.HostIP), o.ID, o.To, o.ID)
 		}
 	}
 	d.st.LastPublishID++
-	p := PublishState{ID: d.st.LastPublishID, Network: n.cfg.Name, Proto: req.Proto, HostIP: hostIP, HostPort: hostPort, To: to}
+	p.ID = d.st.LastPublishID
 	d.st.Publish = append(d.st.Publish, p)
 	d.syncPublishLocked()
 	if err := d.st.save(d.opts.StateDir); err != nil {
@@ -70,8 +45,51 @@ func (d *Daemon) AddPublish(req api.PublishAdd) (api.Publish, error) {
 		d.syncPublishLocked()
 		return api.Publish{}, err
 	}
-	d.log.Info("port published", "id", p.ID, "network", p.Network, "proto", p.Proto, "host", hostName(hostIP), "port", hostPort, "to", to)
+	d.log.Info("port published", "id", p.ID, "network", p.Network, "proto", p.Proto, "host", hostName(p.HostIP), "port", p.HostPort, "to", p.To)
 	return publishView(p), nil
+}
+
+// parsePublishLocked validates a rule; the result has no ID yet.
+func (d *Daemon) parsePublishLocked(req api.PublishAdd) (PublishState, error) {
+	n, ok := d.nets[req.Network]
+	if !ok {
+		return PublishState{}, notFound("no network %s: 'vswitchctl network ls' lists them", req.Network)
+	}
+	if n.cfg.Internal {
+		return PublishState{}, conflict("network %s is internal: it has no way in or out; published ports need a network without --internal", n.cfg.Name)
+	}
+	if req.Proto != "tcp" && req.Proto != "udp" {
+		return PublishState{}, badRequest("bad --proto %q: published ports are tcp or udp", req.Proto)
+	}
+	hostIP, hostPort, err := parseHostPort(req.Port)
+	if err != nil {
+		return PublishState{}, err
+	}
+	if hostIP.IsValid() {
+		if own := d.ownAddrsLocked(); !slices.ContainsFunc(own, func(o ownAddr) bool { return o.ip == hostIP }) {
+			return PublishState{}, badRequest("%s is not an address of vswitchd: give one of %s, or no address for all of them", hostIP, describeOwn(own))
+		}
+	}
+	to, err := netip.ParseAddrPort(req.To)
+	if err != nil || !to.Addr().Is4() || to.Port() == 0 {
+		return PublishState{}, badRequest("bad --to %q: want the container's IPv4 address and port, like 172.17.0.101:8080", req.To)
+	}
+	if err := checkHostAddr(n.cfg.Subnet, to.Addr()); err != nil {
+		return PublishState{}, badRequest("--to %s: address %s is not a host of network %s (%s): give an address inside it", to, to.Addr(), n.cfg.Name, n.cfg.Subnet)
+	}
+	if to.Addr() == n.cfg.Gateway {
+		return PublishState{}, badRequest("--to %s is the gateway of network %s, vswitchd itself: give a container's address", to, n.cfg.Name)
+	}
+	return PublishState{Network: n.cfg.Name, Proto: req.Proto, HostIP: hostIP, HostPort: hostPort, To: to}, nil
+}
+
+// hasPublish reports a rule the same as req (for --config, applied on every
+// start).
+func (d *Daemon) hasPublish(req api.PublishAdd) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, err := d.parsePublishLocked(req)
+	return err == nil && slices.ContainsFunc(d.st.Publish, func(o PublishState) bool { o.ID = 0; return o == p })
 }
 
 // parseHostPort reads --port: "HPORT" or "HOSTIP:HPORT". 0.0.0.0 is the
