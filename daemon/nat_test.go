@@ -407,7 +407,7 @@ func TestConntrackListAndFlush(t *testing.T) {
 	ct.Flush()
 	t0 := time.Now()
 	now := t0.UnixNano()
-	d.opts.Now = func() time.Time { return t0.Add(1500 * time.Millisecond) }
+	d.opts.Now = func() time.Time { return t0.Add(500 * time.Millisecond) }
 	a4 := func(s string) [4]byte { return netip.MustParseAddr(s).As4() }
 	uplink := a4("10.0.12.15")
 	flows := []struct {
@@ -435,7 +435,7 @@ func TestConntrackListAndFlush(t *testing.T) {
 		return api.ConntrackTuple{Src: src, Dst: dst, SPort: sp, DPort: dp}
 	}
 	// By protocol number, then original tuple; timeouts are Linux's
-	// (SYN_SENT 120 s, UDP unreplied 30 s, ICMP 30 s), 1.5 s later.
+	// (SYN_SENT 120 s, UDP unreplied 30 s, ICMP 30 s), half a second later.
 	want := []api.ConntrackEntry{
 		{Proto: "icmp", Orig: tu("172.17.0.10", "172.17.0.2", 7, 7), Reply: tu("172.17.0.2", "172.17.0.10", 7, 7), State: "UNREPLIED", TimeoutS: 29},
 		{Proto: "tcp", Orig: tu("10.0.12.11", "10.0.12.15", 51000, 8000), Reply: tu("172.17.0.101", "10.0.12.11", 8080, 51000), State: "SYN_SENT", TimeoutS: 119},
