@@ -36,10 +36,10 @@ const userHZ = 100
 const udpWarmup = 300 * time.Millisecond
 
 // metricsOf returns the metrics a test yields on a side.
-func metricsOf(test Test, kernel bool) []string {
+func metricsOf(test Test, peer bool) []string {
 	var out []string
 	for _, m := range test.Metrics {
-		if mm, _ := report.MetricByName(m); kernel && mm.VswitchOnly {
+		if mm, _ := report.MetricByName(m); peer && mm.VswitchOnly {
 			continue
 		}
 		out = append(out, m)
@@ -50,7 +50,7 @@ func metricsOf(test Test, kernel bool) []string {
 // failAll records the same failure for every metric of a test.
 func failAll(t *Topology, pair int, scn string, test Test, status, reason string) []report.Sample {
 	var out []report.Sample
-	for _, m := range metricsOf(test, t.Kernel()) {
+	for _, m := range metricsOf(test, t.Peer()) {
 		out = append(out, report.Failed(t.Side, pair, scn, m, status, reason, nil))
 	}
 	return out
@@ -80,8 +80,9 @@ func (h *Harness) measure(ctx context.Context, t *Topology, pair int, scn string
 	}
 
 	var cpu0 uint64
-	if t.daemon != nil {
-		cpu0, _ = daemonTicks(t)
+	cpuProc, cpuKey := t.cpuProc()
+	if cpuProc != nil {
+		cpu0, _ = procTicks(cpuProc)
 	}
 	start := time.Now()
 	var out []report.Sample
@@ -104,14 +105,14 @@ func (h *Harness) measure(ctx context.Context, t *Topology, pair int, scn string
 	default:
 		return failAll(t, pair, scn, test, report.StatusError, "unknown test "+test.Name)
 	}
-	if t.daemon != nil {
-		if cpu1, err := daemonTicks(t); err == nil && cpu1 >= cpu0 {
+	if cpuProc != nil {
+		if cpu1, err := procTicks(cpuProc); err == nil && cpu1 >= cpu0 {
 			pct := 100 * float64(cpu1-cpu0) / userHZ / time.Since(start).Seconds()
 			for i := range out {
 				if out[i].Detail == nil {
 					out[i].Detail = map[string]any{}
 				}
-				out[i].Detail["vswitchd_cpu_pct"] = report.Round(pct)
+				out[i].Detail[cpuKey] = report.Round(pct)
 			}
 		}
 	}
@@ -377,7 +378,7 @@ func (h *Harness) udp64(ctx context.Context, t *Topology, pair int, scn string) 
 }
 
 func (h *Harness) withCPU(t *Topology, pair int, scn string, out []report.Sample, cpu *report.Sample) []report.Sample {
-	if t.Kernel() {
+	if t.Peer() {
 		return out
 	}
 	if cpu == nil {
@@ -406,8 +407,11 @@ type daemonSnapshot struct {
 	err      error
 }
 
-func daemonTicks(t *Topology) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", t.daemon.Pid()))
+func daemonTicks(t *Topology) (uint64, error) { return procTicks(t.daemon) }
+
+// procTicks is a process's utime+stime, all threads, in clock ticks.
+func procTicks(p *Proc) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid()))
 	if err != nil {
 		return 0, err
 	}

@@ -28,6 +28,9 @@ type Config struct {
 	Budget    time.Duration
 	Scenarios []string
 	Tests     []string
+	// Peers are the sides vswitchd is compared with: report.SideKernel,
+	// report.SideOVS (Open vSwitch's userspace datapath), in that order.
+	Peers []string
 	// Bins are the vswitchd builds; the first is the "vswitch" column,
 	// the others extra columns named vswitch@LABEL.
 	Bins []VswitchBin
@@ -82,7 +85,11 @@ func (h *Harness) Run(ctx context.Context) (report.Result, error) {
 	res := report.Result{
 		Date: start.UTC().Format(time.RFC3339), Mode: cfg.Mode, Pairs: cfg.Pairs,
 		MeasureSecs: cfg.Duration.Seconds(),
-		Sides:       []string{report.SideKernel},
+	}
+	for _, p := range report.Peers {
+		if contains(cfg.Peers, p) {
+			res.Sides = append(res.Sides, p)
+		}
 	}
 	var vsSides []string
 	for _, b := range cfg.Bins {
@@ -164,11 +171,20 @@ type pairSide struct {
 // buildPair builds every side's topology afresh for one pair.
 func (h *Harness) buildPair(ctx context.Context, pair int) []pairSide {
 	var sides []pairSide
-	k, err := h.buildKernel(ctx, fmt.Sprintf("k%d", pair))
-	if err != nil {
-		h.logf("kernel topology: %v", err)
+	if contains(h.cfg.Peers, report.SideKernel) {
+		k, err := h.buildKernel(ctx, fmt.Sprintf("k%d", pair))
+		if err != nil {
+			h.logf("kernel topology: %v", err)
+		}
+		sides = append(sides, pairSide{k, err})
 	}
-	sides = append(sides, pairSide{k, err})
+	if contains(h.cfg.Peers, report.SideOVS) {
+		o, err := h.buildOVS(ctx, fmt.Sprintf("o%d", pair))
+		if err != nil {
+			h.logf("ovs topology: %v", err)
+		}
+		sides = append(sides, pairSide{o, err})
+	}
 	for i, b := range h.cfg.Bins {
 		v, err := h.buildVswitch(ctx, b, fmt.Sprintf("v%d%d", i, pair))
 		if err != nil {
@@ -179,19 +195,25 @@ func (h *Harness) buildPair(ctx context.Context, pair int) []pairSide {
 	return sides
 }
 
-// idle tracks the CPU the daemons of the other sides use while one side is
-// measured: a vswitchd that polls while idle would slow the kernel's runs.
+// idle tracks the CPU the switch daemons of the other sides use while one
+// side is measured: a vswitchd or ovs-vswitchd that polls while idle would
+// slow the others' runs. Recorded as idle_vswitchd_cpu_pct and
+// idle_ovs_vswitchd_cpu_pct.
 type idle struct {
-	ticks map[*Topology]uint64
+	ticks map[*Proc]uint64
+	keys  map[*Proc]string
 	start time.Time
 }
 
 func idleDaemons(sides []pairSide, measured pairSide) idle {
-	i := idle{ticks: map[*Topology]uint64{}, start: time.Now()}
+	i := idle{ticks: map[*Proc]uint64{}, keys: map[*Proc]string{}, start: time.Now()}
 	for _, s := range sides {
-		if s.topo != measured.topo && s.topo != nil && s.topo.daemon != nil && !s.topo.daemon.Exited() {
-			if t, err := daemonTicks(s.topo); err == nil {
-				i.ticks[s.topo] = t
+		if s.topo == measured.topo || s.topo == nil {
+			continue
+		}
+		if p, key := s.topo.cpuProc(); p != nil && !p.Exited() {
+			if t, err := procTicks(p); err == nil {
+				i.ticks[p], i.keys[p] = t, "idle_"+key
 			}
 		}
 	}
@@ -199,20 +221,19 @@ func idleDaemons(sides []pairSide, measured pairSide) idle {
 }
 
 func (i idle) record(samples []report.Sample) {
-	var pct float64
-	for t, t0 := range i.ticks {
-		if t1, err := daemonTicks(t); err == nil && t1 >= t0 {
-			pct += 100 * float64(t1-t0) / userHZ / time.Since(i.start).Seconds()
+	pct := map[string]float64{}
+	for p, t0 := range i.ticks {
+		if t1, err := procTicks(p); err == nil && t1 >= t0 {
+			pct[i.keys[p]] += 100 * float64(t1-t0) / userHZ / time.Since(i.start).Seconds()
 		}
-	}
-	if len(i.ticks) == 0 {
-		return
 	}
 	for j := range samples {
-		if samples[j].Detail == nil {
-			samples[j].Detail = map[string]any{}
+		for k, v := range pct {
+			if samples[j].Detail == nil {
+				samples[j].Detail = map[string]any{}
+			}
+			samples[j].Detail[k] = report.Round(v)
 		}
-		samples[j].Detail["idle_vswitchd_cpu_pct"] = report.Round(pct)
 	}
 }
 
@@ -246,6 +267,9 @@ func (h *Harness) notes(res report.Result, unsupported map[string]string) []stri
 		"kernel: Linux bridges brA/brB inside their own namespace with veths to c1, c2, c3 and ext, ip_forward, iptables-nft with Docker's rules (FORWARD DROP + conntrack accept, MASQUERADE towards the uplink, DNAT of published ports).",
 		"vswitch: vswitchd in its own namespace, TAP ports in c1, c2, c3, an uplink on a veth whose other end is ext; same addresses, MTU 1500 on both sides.",
 		fmt.Sprintf("udp64_kpps is the rate at the receiving namespace's eth0 over the window, with %d sending thread(s) (one per CPU): on the kernel side each sender's CPU also does the forwarding (offered ≈ carried), on the vswitch side the senders fill the TAP queue and share the CPUs with vswitchd (see offered_kpps and offered_exceeds_carried in runs).", h.cfg.UDPThreads),
+	}
+	if contains(res.Sides, report.SideOVS) {
+		notes = append(notes, "ovs: Open vSwitch's userspace datapath ("+res.Tools["ovs-vswitchd"]+"): its own ovsdb-server and ovs-vswitchd (private database and run directory) inside a namespace of the run, bridge datapath_type=netdev, other_config:userspace-tso-enable=true set before ovs-vswitchd starts, veth ports (AF_PACKET), access VLANs per network, OpenFlow tables "+OVSFlowFile+" (NORMAL within a network, routing by MAC rewrite and dec_ttl, ct(nat) masquerade and published ports); same addresses, MTU 1500.")
 	}
 	var keys []string
 	for k := range unsupported {

@@ -67,6 +67,14 @@ func (h *Harness) tools(ctx context.Context) map[string]string {
 		}
 		out[name] = v
 	}
+	if contains(h.cfg.Peers, report.SideOVS) {
+		r := h.run(ctx, 10*time.Second, "", "ovs-vswitchd", "--version")
+		if v := FirstLine(r.Stdout); r.Code == 0 && v != "" {
+			out["ovs-vswitchd"] = v
+		} else {
+			out["ovs-vswitchd"] = "missing: " + r.errorf("ovs-vswitchd").Error()
+		}
+	}
 	out["vsbench"] = runtime.Version() + " sendmmsg/recvmmsg generator, RST-close connection client"
 	for _, b := range h.cfg.Bins {
 		out[b.Side+"_binary"] = describeBinary(b.Daemon)

@@ -86,6 +86,9 @@ type Topology struct {
 	// srcChecked caches the source-address check per scenario
 	srcChecked map[string]error
 
+	// ovs side
+	ovs *ovsInstance
+
 	// vswitch side
 	daemon  *Proc
 	ctl     string // vswitchctl path
@@ -98,6 +101,23 @@ func (t *Topology) NS(role string) string { return t.ns[role] }
 
 // Kernel reports whether this is the kernel side.
 func (t *Topology) Kernel() bool { return t.Side == report.SideKernel }
+
+// Peer reports whether this is a side vswitchd is compared with (the
+// kernel, OVS): vswitch-only metrics are not taken there.
+func (t *Topology) Peer() bool { return t.Side == report.SideKernel || t.Side == report.SideOVS }
+
+// cpuProc is the switch's own process, whose CPU time the samples record
+// (vswitchd or ovs-vswitchd; the kernel's forwarding has none), and the
+// detail key it is recorded under.
+func (t *Topology) cpuProc() (*Proc, string) {
+	switch {
+	case t.daemon != nil:
+		return t.daemon, "vswitchd_cpu_pct"
+	case t.ovs != nil && t.ovs.vswitchd != nil:
+		return t.ovs.vswitchd, "ovs_vswitchd_cpu_pct"
+	}
+	return nil, ""
+}
 
 func (h *Harness) newTopology(ctx context.Context, side, tag string, roles ...string) (*Topology, error) {
 	t := &Topology{Side: side, ns: map[string]string{}, support: map[string]support{}, srcChecked: map[string]error{}}
@@ -401,6 +421,7 @@ func (h *Harness) closeTopology(t *Topology) {
 		return
 	}
 	h.stop(t.daemon, 5*time.Second)
+	h.stopOVS(t)
 	for _, ns := range t.ns {
 		h.delNS(ns)
 	}

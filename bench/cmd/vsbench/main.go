@@ -108,6 +108,7 @@ func cmdRun(args []string) error {
 	var bins listFlag
 	fs.Var(&bins, "vswitchd-bin", "[LABEL=]PATH of a vswitchd to compare (repeatable; vswitchctl is taken from the same directory); the first is the \"vswitch\" column (default REPO/bin/vswitchd)")
 	vsErr := fs.String("vswitchd-error", "", "record the vswitch side as failed with this reason instead of running it (bench/run.sh: the build failed)")
+	peers := fs.String("peers", "", "sides vswitchd is compared with: kernel, ovs, comma-separated (default: kernel, and ovs when Open vSwitch is installed)")
 	noScale := fs.Bool("no-scale", false, "skip the scale figures (Go benchmarks, port scale run)")
 	benchtime := fs.String("benchtime", "", "go test -benchtime for the scale benchmarks (default by mode)")
 	ports := fs.Int("ports", 500, "ports in the daemon scale run")
@@ -154,6 +155,26 @@ func cmdRun(args []string) error {
 	}
 	if cfg.Self, err = os.Executable(); err != nil {
 		return err
+	}
+	if *peers == "" {
+		cfg.Peers = []string{report.SideKernel}
+		if ok, missing := harness.OVSInstalled(); ok {
+			cfg.Peers = append(cfg.Peers, report.SideOVS)
+		} else {
+			fmt.Fprintf(os.Stderr, "vsbench: no ovs column: %s is not installed (bench/run.sh installs openvswitch-switch)\n", missing)
+		}
+	} else {
+		for _, p := range strings.Split(*peers, ",") {
+			if p = strings.TrimSpace(p); p == "" || p == "none" {
+				continue
+			}
+			if !contains(report.Peers, p) {
+				return fmt.Errorf("run: unknown peer %q in --peers (have %s)", p, strings.Join(report.Peers, ","))
+			}
+			if !contains(cfg.Peers, p) {
+				cfg.Peers = append(cfg.Peers, p)
+			}
+		}
 	}
 	for _, s := range strings.Split(*scenarios, ",") {
 		if !contains(report.Scenarios, s) {
