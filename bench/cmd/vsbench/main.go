@@ -209,6 +209,11 @@ func cmdRun(args []string) error {
 		}
 		cfg.Bins = append(cfg.Bins, harness.VswitchBin{Side: side, Daemon: path, Ctl: filepath.Join(filepath.Dir(path), "vswitchctl")})
 	}
+	if *budget <= 0 && *mode == "quick" {
+		// 90 s of traffic per side: a third column must not push the last
+		// scenarios past the budget
+		cfg.Budget = 90 * time.Second * time.Duration(max(2, len(cfg.Peers)+len(cfg.Bins)))
+	}
 	outDir := *out
 	if outDir == "" {
 		outDir = filepath.Join(cfg.Repo, "bench", "results")
