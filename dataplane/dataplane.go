@@ -15,6 +15,8 @@ import (
 	"vswitch/dataplane/port"
 	"vswitch/fdb"
 	"vswitch/header"
+	"vswitch/nat"
+	"vswitch/policy"
 	"vswitch/routing"
 )
 
@@ -28,6 +30,7 @@ type Network struct {
 	FDB   *fdb.Table // shared by every snapshot; safe for concurrent use
 	Ports []uint16   // flood set, sorted
 	L3    NetL3
+	ACL   *policy.ACL // nil: none, nothing checked or tracked
 }
 
 // NetL3 is a network's router interface: the gateway vswitchd owns on it.
@@ -76,6 +79,10 @@ type snapshot struct {
 	nets   []*Network // by ID; nil where free
 	routes *routing.Table
 	local  map[netip.Addr]uint16 // vswitchd's own addresses -> network
+
+	pubRules   []PublishRule        // as the control plane gave them
+	publish    map[pubKey]pubTarget // built from pubRules and local
+	publishRev map[pubKey]pubOrigin // the rules by target
 }
 
 func (s *snapshot) clone() *snapshot {
@@ -94,6 +101,11 @@ type Options struct {
 	Nice   int
 	Logger *slog.Logger // default: slog.Default()
 	Now    func() time.Time
+	// ConntrackMax bounds the connection table (0: nat's default), and
+	// NATPortMin..NATPortMax is where masquerade takes a source port when
+	// a flow's own is taken (0, 0: nat's default range).
+	ConntrackMax           int
+	NATPortMin, NATPortMax uint16
 }
 
 // Dataplane owns the workers and the configuration snapshot.
@@ -107,6 +119,7 @@ type Dataplane struct {
 	wg      sync.WaitGroup
 
 	arp   *arp.Table
+	ct    *nat.Table
 	drops [NumDropReasons]atomic.Uint64 // drops not tied to an ingress port (ARP gave up)
 }
 
@@ -124,14 +137,18 @@ func New(opts Options) *Dataplane {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	dp := &Dataplane{opts: opts, log: opts.Logger, stop: make(chan struct{}), arp: arp.New(arp.Config{})}
+	now := opts.Now
+	dp := &Dataplane{opts: opts, log: opts.Logger, stop: make(chan struct{}), arp: arp.New(arp.Config{}),
+		ct: nat.New(nat.Config{Max: opts.ConntrackMax, PortMin: opts.NATPortMin, PortMax: opts.NATPortMax,
+			Now: func() int64 { return now().UnixNano() }})}
 	dp.cfg.Store(&snapshot{ports: make([]*Port, 1), nets: make([]*Network, 1),
-		routes: routing.Build(nil), local: map[netip.Addr]uint16{}})
+		routes: routing.Build(nil), local: map[netip.Addr]uint16{}, publish: map[pubKey]pubTarget{}})
 	return dp
 }
 
-// Start creates the workers and the aging timer.
+// Start creates the workers, the aging timer and the conntrack sweeper.
 func (dp *Dataplane) Start() error {
+	dp.ct.Start()
 	for i := 0; i < dp.opts.Workers; i++ {
 		w, err := newWorker(dp, i)
 		if err != nil {
@@ -165,6 +182,7 @@ func (dp *Dataplane) Close() {
 	for _, w := range dp.workers {
 		w.close()
 	}
+	dp.ct.Close()
 }
 
 // ageLoop expires FDB entries once a second, off the fast path.
@@ -415,6 +433,7 @@ func (dp *Dataplane) SetL3(nets map[uint16]NetL3, routes *routing.Table) {
 	if routes != nil {
 		s.routes = routes
 	}
+	s.publish = buildPublish(s.pubRules, s.local) // rules without a host address follow the addresses
 	dp.cfg.Store(s)
 }
 

@@ -20,6 +20,8 @@
 //	                           │ gateway MAC, or ARP for a gateway
 //	                           ▼
 //	                         arpInput / routeIPv4 (l3.go)
+//	                           conntrack, DNAT, SNAT (nat.go)
+//	                           isolation, icc, ACLs (policy.go)
 //	                                           │ Verdict
 //	                                           ▼
 //	                         apply ─▶ outQueues ─▶ flush ─▶ Port.WriteBatch
@@ -51,11 +53,22 @@
 // through the views of package header, and buffers belong to the worker
 // (a receive batch, and a few buffers for frames the router makes), so the
 // per-frame path allocates nothing; TestFastPathAllocs and
-// TestRouterFastPathAllocs hold that for the switch and the router.
+// TestRouterFastPathAllocs hold that for the switch and the router, and
+// TestNATFastPathAllocs for tracked, translated flows.
+//
+// # NAT and policy
+//
+// The router tracks the flows that need it (NAT, or an ACL on either
+// network) in package nat's table, masquerades what leaves by the uplink
+// from a masquerading network, sends published ports to their targets, and
+// applies Docker's isolation between networks and each network's ACL to
+// the first packet of every flow (nat.go, policy.go); the packets of a
+// tracked flow pass. Switched frames meet the ACL of their network, and are
+// tracked for it, only when it has one.
 //
 // # What it does not do
 //
 // It opens no device (package port does, for the daemon), keeps no
 // configuration of its own beyond the snapshot (package daemon owns it), and
-// has no NAT, no ACLs, no port security and no IPv6 routing yet.
+// has no port security and no IPv6 routing yet.
 package dataplane

@@ -48,6 +48,11 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 	if net.L3.NoICC && eth.Type() != header.EtherTypeARP {
 		return drop(DropICC)
 	}
+	if net.ACL != nil && eth.Type() == header.EtherTypeIPv4 {
+		if why := w.aclSwitched(net, buf, now); why != DropNone {
+			return drop(why)
+		}
+	}
 	return switchL2(s, in, net, dst)
 }
 

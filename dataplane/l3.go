@@ -2,11 +2,11 @@ package dataplane
 
 import (
 	"net/netip"
-	"slices"
 	"time"
 
 	"vswitch/arp"
 	"vswitch/header"
+	"vswitch/nat"
 	"vswitch/routing"
 )
 
@@ -49,29 +49,18 @@ func (w *worker) arpInput(s *snapshot, in *Port, net *Network, buf []byte, now i
 	return Verdict{}, false
 }
 
-// allowed is the isolation rule between the network a packet comes from and
-// the one its route leads to.
-func allowed(src, dst *Network) bool {
-	switch {
-	case src.ID == dst.ID:
-		return true
-	case dst.L3.Uplink:
-		return !src.L3.Internal
-	case src.L3.Uplink:
-		return !dst.L3.Internal && !dst.L3.Masquerade
-	}
-	return slices.Contains(src.L3.Connected, dst.ID)
-}
-
-// routeIPv4 forwards an IPv4 packet sent to a gateway MAC (RFC 1812 5.2).
+// routeIPv4 forwards an IPv4 packet sent to a gateway MAC (RFC 1812 5.2),
+// with NAT and the isolation policy on the way (nat.go, policy.go).
 func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now int64) Verdict {
 	frame := buf[header.VirtioNetHdrLen:]
 	ip := header.IPv4(frame[header.EthernetLen:])
 	if !ip.Valid() || !ip.ChecksumValid() {
 		return drop(DropMalformed)
 	}
-	dst := ip.Dst()
-	if _, ok := s.local[dst]; ok {
+	f := parseFlow(buf, ip)
+	p := w.natPre(s, in, &f, buf, now)
+	dst := netip.AddrFrom4(p.target.Dst)
+	if _, ok := s.local[dst]; ok && !p.known && !p.published {
 		return w.localInput(in, net, buf)
 	}
 	if dst.IsMulticast() || dst == limitedBroadcast {
@@ -89,23 +78,31 @@ func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now 
 	if r.Kind == routing.Connected && isBroadcastOf(r.Prefix, dst) {
 		return drop(DropNotRoutable) // a directed broadcast (RFC 1812 5.3.5.2: off by default)
 	}
-	if !allowed(net, out) {
-		return drop(DropIsolation)
-	}
-	if out.ID == net.ID && net.L3.NoICC {
-		return drop(DropICC) // hairpin through the gateway is still container to container
-	}
-	if out.L3.Uplink && net.L3.Masquerade {
-		return drop(DropNoNAT)
+	if !p.known {
+		if why := admit(net, out, &f, &p); why != DropNone {
+			return drop(why)
+		}
+		if out.L3.Uplink && net.L3.Masquerade && !p.rw.SNAT {
+			if p.publishedAnswer(s, &f, out); p.answer == (nat.Tuple{}) {
+				p.rw.SNAT, p.rw.SrcAddr = true, out.L3.GatewayIP.As4()
+			}
+		}
 	}
 	// After the route, as Linux's ip_forward does: an unroutable packet
-	// gets "net unreachable" whatever its TTL.
+	// gets "net unreachable" whatever its TTL. The errors quote the packet
+	// as its sender sent it, so they come before any rewrite.
 	if ip.TTL() <= 1 {
 		w.icmpError(in, net, buf, header.TimeExceeded, header.TTLExceeded, 0)
 		return drop(DropTTL)
 	}
 	if v, tooBig := w.checkMTU(in, net, out, buf, ip); tooBig {
 		return v
+	}
+	if why := w.natCommit(&p, &f, net, out, now); why != DropNone {
+		return drop(why)
+	}
+	if p.target != f.t {
+		rewrite(buf, &f, &p)
 	}
 	nh := dst
 	if r.Via.IsValid() {

@@ -44,9 +44,22 @@ const (
 	// DropIsolation: the route leads to a network the source network is not
 	// connected to (Docker's DOCKER-ISOLATION chains, without iptables).
 	DropIsolation
-	// DropNoNAT: a masquerading network's packet would leave by the uplink,
-	// and masquerade is not built yet: it is not sent with a private source.
-	DropNoNAT
+	// DropInternalNet: to or from the uplink for a network created with
+	// --internal, which has no way out (Docker sets no gateway for it).
+	DropInternalNet
+	// DropACL: denied by the ACL of the network it would be delivered to
+	// (a rule, or the network's default deny).
+	DropACL
+	// DropConntrackFull: a new flow that needed tracking (NAT, an ACL), and
+	// the connection table is full of live flows; established ones go on.
+	DropConntrackFull
+	// DropNATPorts: masquerade found no free source port for a new flow
+	// (the --nat-ports range is used up toward that destination).
+	DropNATPorts
+	// DropCTInvalid: a packet that needs NAT but belongs to no flow the
+	// conntrack can start (a bare RST or SYN+ACK, a reply of nothing, a
+	// protocol without ports): sending it would leak a private address.
+	DropCTInvalid
 	// DropFragNeeded: too big for the next hop with DF set; "fragmentation
 	// needed" was sent with the next-hop MTU (RFC 1191).
 	DropFragNeeded
@@ -68,29 +81,33 @@ const (
 )
 
 var dropNames = [NumDropReasons]string{
-	DropNone:         "none",
-	DropMalformed:    "malformed",
-	DropBadSrcMAC:    "bad-src-mac",
-	DropMACLimit:     "mac-limit",
-	DropSamePort:     "same-port",
-	DropNoPort:       "port-gone",
-	DropTxError:      "tx-error",
-	DropNoDest:       "no-destination",
-	DropLinkLocal:    "link-local",
-	DropICC:          "icc",
-	DropARPTableFull: "arp-table-full",
-	DropInternal:     "internal-error",
-	DropNotOurs:      "not-ours",
-	DropTTL:          "ttl",
-	DropNoRoute:      "no-route",
-	DropIsolation:    "isolation",
-	DropNoNAT:        "no-nat",
-	DropFragNeeded:   "frag-needed",
-	DropGSOTooBig:    "gso-too-big",
-	DropARPQueueFull: "arp-queue-full",
-	DropARPFailed:    "arp-failed",
-	DropNotRoutable:  "not-routable",
-	DropLocal:        "local-unhandled",
+	DropNone:          "none",
+	DropMalformed:     "malformed",
+	DropBadSrcMAC:     "bad-src-mac",
+	DropMACLimit:      "mac-limit",
+	DropSamePort:      "same-port",
+	DropNoPort:        "port-gone",
+	DropTxError:       "tx-error",
+	DropNoDest:        "no-destination",
+	DropLinkLocal:     "link-local",
+	DropICC:           "icc",
+	DropARPTableFull:  "arp-table-full",
+	DropInternal:      "internal-error",
+	DropNotOurs:       "not-ours",
+	DropTTL:           "ttl",
+	DropNoRoute:       "no-route",
+	DropIsolation:     "isolation",
+	DropInternalNet:   "internal",
+	DropACL:           "acl",
+	DropConntrackFull: "conntrack-full",
+	DropNATPorts:      "nat-ports-exhausted",
+	DropCTInvalid:     "invalid",
+	DropFragNeeded:    "frag-needed",
+	DropGSOTooBig:     "gso-too-big",
+	DropARPQueueFull:  "arp-queue-full",
+	DropARPFailed:     "arp-failed",
+	DropNotRoutable:   "not-routable",
+	DropLocal:         "local-unhandled",
 }
 
 func (r DropReason) String() string {
