@@ -485,22 +485,25 @@ func (t *Table) allocLocked(now int64) uint32 {
 }
 
 // makeRoomLocked frees one place in a full table near the new tuple, as
-// Linux's early_drop does: it samples a few shards from the new key's one,
-// removes the expired conns it meets, and failing that evicts one conn that
-// was never assured (or is closing). Established flows are never evicted.
+// Linux's early_drop does: it samples about 256 conns in the shards from the
+// new key's one on (32 per shard; in a small table that reaches every
+// shard), removes the expired conns it meets, and failing that evicts one
+// that was never assured (or is closing). Established flows are never
+// evicted.
 func (t *Table) makeRoomLocked(orig Tuple, now int64) bool {
-	const shardsToScan, perShard = 8, 32
+	const samples, perShard = 256, 32
 	start := int(orig.hash(t.seed) & shardMask)
 	var victim *Conn
 	freed := false
-	for i := range shardsToScan {
+	seen := 0
+	for i := 0; i < numShards && seen < samples; i++ {
 		sh := &t.shards[(start+i)&shardMask]
-		seen := 0
+		inShard := 0
 		for _, v := range sh.m {
-			if seen == perShard {
+			if inShard == perShard {
 				break
 			}
-			seen++
+			inShard++
 			c := t.conn(v >> 1)
 			w := c.st.Load()
 			if w&wDead != 0 {
@@ -516,6 +519,7 @@ func (t *Table) makeRoomLocked(orig Tuple, now int64) bool {
 				victim = c
 			}
 		}
+		seen += inShard
 		if freed {
 			return true
 		}
