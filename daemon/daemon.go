@@ -166,9 +166,10 @@ func (d *Daemon) restoreLocked() {
 		}
 		d.nets[n.Name] = &netRT{cfg: n, id: id}
 	}
-	if err := d.syncL3Locked(); err != nil {
-		d.log.Error("cannot restore routing", "err", err)
-	}
+	// The gateways before any port is plugged in. Static routes via an
+	// uplink cannot resolve until the uplinks are back: the sync at the end
+	// says what is wrong, this one stays quiet.
+	_ = d.syncL3Locked()
 	for _, n := range d.nets {
 		d.syncACLLocked(n)
 	}

@@ -54,6 +54,9 @@ func (d *Daemon) syncL3Locked() error {
 	for i := range d.st.Uplinks {
 		u := &d.st.Uplinks[i]
 		rt := d.uplinks[u.Name]
+		if rt == nil {
+			continue // restoring: the networks' routes come before the uplinks are re-opened
+		}
 		mac, _ := header.ParseMAC(u.MAC)
 		nets[rt.netID] = dataplane.NetL3{GatewayIP: u.IP.Addr(), GatewayMAC: mac, Subnet: u.IP.Masked(),
 			MTU: rt.mtu, Uplink: true}
@@ -120,8 +123,8 @@ func (d *Daemon) netOfAddrLocked(a netip.Addr) (uint16, bool) {
 		}
 	}
 	for _, u := range d.st.Uplinks {
-		if u.IP.Masked().Contains(a) {
-			return d.uplinks[u.Name].netID, true
+		if rt := d.uplinks[u.Name]; rt != nil && u.IP.Masked().Contains(a) {
+			return rt.netID, true
 		}
 	}
 	return 0, false

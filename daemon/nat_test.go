@@ -2,10 +2,13 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -521,5 +524,46 @@ acls:
 	c.Publish[0].To = "10.10.0.3:80"
 	if err := d.Apply(c); err == nil || !strings.Contains(err.Error(), "config: publish tcp 8000 on web: tcp port 8000 is already published") {
 		t.Errorf("clashing config rule: %v", err)
+	}
+}
+
+// TestRestartWithUplink restarts a daemon whose state has an uplink, a
+// static route via its gateway and a port published on its address: all
+// come back (the restore once dereferenced the uplink before re-opening it).
+func TestRestartWithUplink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a namespace of its own")
+	}
+	ns := fmt.Sprintf("vst-%d-up", rand.IntN(1<<30))
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	if out, err := exec.Command("ip", "-n", ns, "link", "add", "up0", "type", "veth", "peer", "name", "far0").CombinedOutput(); err != nil {
+		t.Fatalf("ip link add: %v %s", err, out)
+	}
+	dir := t.TempDir()
+	d := newTestDaemon(t, dir)
+	if _, err := d.AddUplink(api.UplinkAdd{Dev: "up0", Netns: ns, IP: "10.0.12.15/24", Gateway: "10.0.12.11"}); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, d, api.PublishAdd{Network: "bridge", Proto: "tcp", Port: "10.0.12.15:8000", To: "172.17.0.101:8080"})
+	wantErr(t, "RemoveUplink with a rule on its address", d.RemoveUplink("uplink"), 409, "publish rule(s) [1] listen on 10.0.12.15")
+	if _, err := d.AddRoute(api.RouteAdd{Prefix: "192.168.50.0/24", Via: "10.0.12.11"}); err != nil {
+		t.Fatal(err)
+	}
+	routes := d.Routes()
+	d.Close()
+
+	d2 := newTestDaemon(t, dir)
+	ups := d2.Uplinks()
+	if len(ups) != 1 || ups[0].State != "up" {
+		t.Fatalf("uplinks after restart = %+v", ups)
+	}
+	if got := d2.Routes(); !reflect.DeepEqual(got, routes) {
+		t.Errorf("routes after restart = %+v\nbefore %+v", got, routes)
+	}
+	if p := d2.Publishes(); len(p) != 1 || p[0].HostIP != "10.0.12.15" {
+		t.Errorf("publish after restart = %+v", p)
 	}
 }
