@@ -202,7 +202,7 @@ type ACLRule struct {
 	Proto    string `json:"proto"`  // tcp | udp | icmp
 	DPort    string `json:"dport"`  // N or N-M
 	Priority int    `json:"priority"`
-	Hits     uint64 `json:"hits"` // flows the rule decided since vswitchd started
+	Hits     uint64 `json:"hits"` // since vswitchd started: first packets of flows it allowed, packets it denied
 }
 
 // ACLAdd is the body of POST /v1/acls. Priority nil: the default (100).
