@@ -2,58 +2,70 @@ package nat
 
 import "time"
 
-// SweepShardsPerCall is how much of the table one Sweep call scans: 1/32
-// of the shards, so 32 calls cover the whole table.
-const SweepShardsPerCall = numShards / 32
+// SweepFraction: one Sweep call scans 1/SweepFraction of the slab, so that
+// many calls cover the whole table.
+const SweepFraction = 32
 
-// Sweep removes expired conns from the next 1/32 of the table (the shards
-// after those the previous call scanned) and returns how many it removed.
-// Every call removes every expired conn in its part, so repeated calls on a
-// fully expired table empty it in 32 calls. Lookups already treat expired
-// conns as misses; sweeping returns their places and slots.
+// sweepBatch bounds how many slots one hold of the writers' lock scans, so a
+// Create waits at most that long (4096 slots are about 200 KiB of slab).
+const sweepBatch = chunkSize
+
+// Sweep removes expired conns from the next 1/32 of the slab (the slots
+// after those the previous call scanned, wrapping around) and returns how
+// many it removed. Every call removes every expired conn in its part, so
+// repeated calls on a fully expired table empty it within 32 calls.
+// Lookups already treat expired conns as misses; sweeping returns their
+// places in the table and their slots.
+//
+// The scan walks the slab in slot order rather than the key maps: the slab
+// is contiguous, so checking a conn's deadline costs a sequential read
+// instead of a cache miss per conn.
 func (t *Table) Sweep(now int64) int {
 	_, removed := t.sweepStep(now)
 	return removed
 }
 
-// sweepStep scans SweepShardsPerCall shards, taking the writers' lock once
-// per shard so a Create waits at most one shard's scan.
 func (t *Table) sweepStep(now int64) (scanned, removed int) {
-	for range SweepShardsPerCall {
-		s, r := t.sweepShard(now)
+	t.mu.Lock()
+	total := int(t.nextSlot)
+	t.mu.Unlock()
+	want := max((total+SweepFraction-1)/SweepFraction, 1)
+	for scanned < want {
+		s, r, wrapped := t.sweepSlots(now, min(want-scanned, sweepBatch))
 		scanned += s
 		removed += r
+		if wrapped && scanned >= total {
+			break
+		}
 	}
 	return scanned, removed
 }
 
-func (t *Table) sweepShard(now int64) (scanned, removed int) {
+// sweepSlots scans up to n slots from the cursor under the writers' lock.
+func (t *Table) sweepSlots(now int64, n int) (scanned, removed int, wrapped bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	sh := &t.shards[t.cursor]
-	t.cursor = (t.cursor + 1) & shardMask
-	list := t.scratch[:0]
-	// Each conn is visited through its Original key only, so a full pass
-	// sees it once whichever shard holds its Reply key.
-	for _, v := range sh.m {
-		if v&1 != uint32(Original) {
-			continue
+	for range n {
+		if t.cursor >= t.nextSlot {
+			t.cursor = 0
+			wrapped = true
+			if t.nextSlot == 0 {
+				return
+			}
 		}
+		c := t.conn(t.cursor)
+		t.cursor++
 		scanned++
-		c := t.conn(v >> 1)
+		if c.st.Load()&wDead != 0 {
+			continue // free, quarantined, or never used
+		}
 		if c.deadline.Load() <= now {
-			list = append(list, v>>1)
+			t.removeLocked(c, now)
+			removed++
 		}
 	}
-	for _, idx := range list {
-		t.removeLocked(t.conn(idx), now)
-	}
-	t.expired.Add(uint64(len(list)))
-	if cap(list) > 4096 {
-		list = nil // do not keep a burst's buffer forever
-	}
-	t.scratch = list
-	return scanned, len(list)
+	t.expired.Add(uint64(removed))
+	return
 }
 
 // Sweeper pacing. One call covers 1/32 of the table; at the base interval

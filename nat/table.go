@@ -139,8 +139,7 @@ type Table struct {
 	nextSlot uint32
 	free     []freeSlot // FIFO: release order is time order
 	freeHead int
-	cursor   int        // next shard Sweep scans
-	scratch  []uint32   // Sweep's list of expired slots
+	cursor   uint32     // next slot Sweep scans
 	rng      *rand.Rand // port search offsets
 
 	startOnce sync.Once
@@ -476,6 +475,7 @@ func (t *Table) allocLocked(now int64) uint32 {
 		ch := new(chunk)
 		for i := range ch {
 			ch[i].idx = idx + uint32(i)
+			ch[i].st.Store(wDead) // unused slots look free to the sweeper
 		}
 		d = append(d, ch)
 		t.dir.Store(&d)

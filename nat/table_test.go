@@ -62,7 +62,7 @@ func TestExpiryLookupAndSweep(t *testing.T) {
 		t.Fatalf("Len %d before sweeping, want 100 (expired but unswept count)", tb.Len())
 	}
 	removed := 0
-	for range numShards / SweepShardsPerCall {
+	for range SweepFraction {
 		removed += tb.Sweep(clk.Now())
 	}
 	if removed != 50 || tb.Len() != 50 {
