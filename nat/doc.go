@@ -1,3 +1,137 @@
 // Package nat is vswitch's connection-tracking table and NAT binding
-// allocator. It is being written; see the package's final doc.go.
+// allocator: it remembers every flow the router has seen, in which direction
+// each packet travels, what its TCP/UDP/ICMP state is, when it expires, and
+// which translated tuple a masqueraded or published flow uses.
+//
+// It does not parse or rewrite packets: the dataplane extracts a Tuple and
+// the TCP flags, asks the table, and rewrites addresses, ports and checksums
+// itself to Conn.Target(dir). It does not choose which flows are NATed
+// (publish rules and masquerade settings live in the dataplane's config
+// snapshot), and it does not handle ICMP errors: the dataplane inverts the
+// embedded tuple and looks that up.
+//
+// # Use per packet
+//
+//	c, d, ok := t.LookupAt(k, now)   // or Lookup(k): reads the clock itself
+//	if ok && !t.Track(c, d, flags, now) {
+//		ok = false                   // SYN on a TIME_WAIT/CLOSE conn: a new flow
+//	}
+//	if !ok {
+//		c, err = t.Create(k, rewrite, flags, now)  // ErrFull, ErrPortsExhausted, ErrClash, ErrInvalid
+//		d, _ = c.DirOf(k)            // Original, unless another worker committed the other side first
+//	}
+//	rewrite the packet to c.Target(d)
+//
+// # Keys: one conn, two keys
+//
+// A Conn has the Original tuple (the first packet as it arrived) and the
+// Reply tuple (the first packet after DNAT and SNAT, reversed: what the
+// answer will carry). Both are keys of the index, so a packet from either
+// side finds the conn with one lookup, and the key says the direction.
+// Because every conn claims its reply tuple, also a conn without NAT (a
+// "null binding", as Linux makes), a masqueraded flow can never be given an
+// external tuple another flow already answers on, and an un-NATed flow that
+// would collide with a masqueraded one gets ErrClash instead of stealing its
+// replies. The reply key is inserted only after all translation is decided,
+// as gVisor's finalize and Linux's confirm do.
+//
+// # Memory: a slab and pointer-free maps
+//
+// Conns live in a slab of 4096-conn chunks; the index maps Tuple to a
+// uint32 (slot<<1 | direction). Neither the maps nor the chunks hold
+// pointers, so a million conns cost the garbage collector nothing to scan
+// (Tailscale's flowtrack keeps its tuples pointer-free for the same
+// reason). A Conn is 48 bytes; with its two map entries a conn costs about
+// 130 bytes of heap (BenchmarkLookup1M reports B/entry).
+//
+// # Locking
+//
+// The index is 256 shards, each a Go map under a sync.RWMutex, chosen by a
+// seeded hash of the tuple. Lookup takes one shard's read lock around one
+// map read: no allocation, and the two workers contend only when they hit
+// the same shard at the same moment. Track changes a conn's state with a
+// CAS on one 32-bit word and its deadline with an atomic store, so the two
+// directions of a flow can be tracked on two workers at once without a
+// lock. The deadline is written only when it moves by more than a second,
+// so a busy flow does not bounce its cache line between the workers on
+// every packet; a state change always writes it, and a refresh cannot
+// overwrite the shorter deadline of a concurrent state change (it uses CAS
+// and re-checks the state).
+//
+// All writers (Create, Delete, Sweep, Flush, Entries) serialise on one
+// mutex, as Open vSwitch's ct_lock: Create re-checks the tuple under it (a
+// second worker that missed the same flow gets the conn the first one
+// made), and the port search and the insertion of both keys happen in one
+// critical section, so two concurrent Creates can never pick the same
+// external tuple. Readers never take that mutex.
+//
+// # Slot reuse: the rule for *Conn
+//
+// A *Conn returned by Lookup or Create is valid for the packet at hand. A
+// removed conn is first marked dead (lookups that raced with the removal
+// see a miss; Track on it does nothing), and its slot is reused only after
+// SlotQuarantine (1 s of table time). So a worker that holds a *Conn for
+// the microseconds a packet takes can never change another flow's state,
+// even if the conn is swept or replaced meanwhile. Do not keep a *Conn
+// across packets; keep the Tuple and look it up again.
+//
+// # Expiry
+//
+// Each conn carries an atomic deadline (unix ns); Lookup treats a conn past
+// its deadline as a miss, so expiry is exact whatever the sweeper's pace.
+// Sweep returns the places and slots of expired conns: each call walks the
+// next 1/32 of the slab in slot order (sequential memory, a few ns per
+// conn; the writers' lock is taken per 4096 slots), so 32 calls cover the
+// table and every call makes progress. The goroutine Start runs calls it
+// every 1/32 s (a full pass per second); when a call finds nothing it backs
+// off to a full pass per 8 s, and when more than half of what it scanned
+// had expired, or the table is within 1/8 of its limit, it comes back after
+// 10 ms, as gVisor's reaper speeds up. Create also removes an expired conn
+// it meets at its own tuple or at a reply tuple it probes.
+//
+// # States and timeouts
+//
+// Timeouts default to Linux's (nf_conntrack_proto_*.c): TCP SYN_SENT 2m,
+// SYN_RECV 60s, ESTABLISHED 5d, FIN_WAIT 2m, CLOSE_WAIT 60s, LAST_ACK 30s,
+// TIME_WAIT 2m, CLOSE 10s; UDP 30s unreplied, 120s once replied; ICMP 30s.
+// TCP follows Linux's table closely enough for those timeouts, without its
+// sequence-window checks (as tcp_be_liberal): a SYN opens (SYN_SENT), the
+// SYN+ACK in reply gives SYN_RECV, the originator's ACK ESTABLISHED. The
+// first FIN (either side) gives FIN_WAIT; the other side's ACK of it
+// CLOSE_WAIT (half-closed); the second FIN LAST_ACK; an ACK from the side
+// that did not send the second FIN TIME_WAIT. Any RST gives CLOSE. A SYN in
+// the Original direction on a TIME_WAIT or CLOSE conn makes Track return
+// false, and Create then replaces the finished conn, as Linux reopens it.
+// Any TCP packet but a SYN+ACK or a RST may create a conn, a non-SYN one as
+// ESTABLISHED (nf_conntrack_tcp_loose=1): flows survive a daemon restart.
+// UDP and ICMP are UNREPLIED until a packet goes the Reply direction, then
+// ASSURED. (Linux gives a replied UDP flow 120 s only once it is still
+// active 2 s after its first packet; here it gets 120 s at the first reply.)
+//
+// A conn is assured once answered (TCP: once established with a reply
+// seen). Only conns that are not assured, or TCP conns already closing,
+// may be evicted.
+//
+// # Port search
+//
+// With SNAT, the translated tuple keeps the original source port (ICMP:
+// the echo id) when its reply tuple is free, as Linux does: a flow whose
+// conn was lost maps to the same external tuple again. Otherwise the port
+// is searched in [PortMin, PortMax] from a random offset, linear probing
+// with wrap-around, every probe one index lookup of the candidate reply
+// tuple; the whole range is probed when it has at most 4096 ports, else at
+// most 4096 probes (Linux and OVS give up after 128 probes, halving; this
+// table holds the writers' lock anyway and a probe is a map read, so it
+// probes further before failing a flow). No free tuple is ErrPortsExhausted;
+// a taken port is never reused. For ICMP the id sits in both port fields of
+// a tuple, so a remapped id changes both.
+//
+// # A full table
+//
+// When Len() >= Max, Create first looks near the new tuple, as Linux's
+// early_drop: it samples about 256 conns from the shards following the new
+// key's, removes the expired ones it meets and, failing that, evicts one
+// conn that is not assured or is a closing TCP conn. If there is none the
+// flow is refused with ErrFull and counted; Lookup and Track of existing
+// conns are unaffected, so established flows keep working.
 package nat

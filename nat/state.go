@@ -138,7 +138,6 @@ const (
 	wFinReply  = 1 << 7 // FIN seen in the Reply direction
 	wLastFin   = 1 << 8 // the second FIN travelled in the Reply direction
 	wDead      = 1 << 9 // removed from the table; lookups treat it as a miss
-	wFins      = wFinOrig | wFinReply
 	flagsMask  = header.TCPFlagSYN | header.TCPFlagACK | header.TCPFlagFIN | header.TCPFlagRST
 	synNoAck   = header.TCPFlagSYN
 	synAck     = header.TCPFlagSYN | header.TCPFlagACK
