@@ -433,7 +433,7 @@ func (dp *Dataplane) SetL3(nets map[uint16]NetL3, routes *routing.Table) {
 	if routes != nil {
 		s.routes = routes
 	}
-	s.publish = buildPublish(s.pubRules, s.local) // rules without a host address follow the addresses
+	s.publish = buildPublish(s.pubRules, s) // rules without a host address follow the addresses
 	dp.cfg.Store(s)
 }
 

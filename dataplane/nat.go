@@ -77,8 +77,9 @@ func buildPublishRev(rules []PublishRule) map[pubKey]pubOrigin {
 }
 
 // buildPublish indexes the rules by the (address, port, protocol) a client
-// sends to; a rule without a host address is bound to every local address.
-func buildPublish(rules []PublishRule, local map[netip.Addr]uint16) map[pubKey]pubTarget {
+// sends to; a rule without a host address is bound to every local address
+// but the gateways of internal networks, which must stay without a way out.
+func buildPublish(rules []PublishRule, s *snapshot) map[pubKey]pubTarget {
 	m := make(map[pubKey]pubTarget, len(rules))
 	for _, r := range rules {
 		t := pubTarget{net: r.Network}
@@ -87,8 +88,8 @@ func buildPublish(rules []PublishRule, local map[netip.Addr]uint16) map[pubKey]p
 			m[pubKey{r.HostIP.As4(), r.HostPort, r.Proto}] = t
 			continue
 		}
-		for a := range local {
-			if a.Is4() {
+		for a, id := range s.local {
+			if n := s.network(id); a.Is4() && (n == nil || !n.L3.Internal) {
 				m[pubKey{a.As4(), r.HostPort, r.Proto}] = t
 			}
 		}
@@ -102,7 +103,7 @@ func (dp *Dataplane) SetPublish(rules []PublishRule) {
 	defer dp.mu.Unlock()
 	s := dp.cfg.Load().clone()
 	s.pubRules = slices.Clone(rules)
-	s.publish = buildPublish(s.pubRules, s.local)
+	s.publish = buildPublish(s.pubRules, s)
 	s.publishRev = buildPublishRev(s.pubRules)
 	dp.cfg.Store(s)
 }

@@ -569,3 +569,121 @@ func TestNATFastPathAllocs(t *testing.T) {
 		}
 	}
 }
+
+// l4Sound reports whether an unfragmented, complete TCP or UDP packet has
+// a right L4 checksum (a UDP checksum of 0, "none", counts as right), and
+// whether the question applies at all.
+func l4Sound(buf []byte) (sound, applies bool) {
+	if len(buf) < ethIPOff || header.Ethernet(buf[header.VirtioNetHdrLen:]).Type() != header.EtherTypeIPv4 ||
+		header.VirtioNetHdr(buf).Flags()&header.VirtioNetHdrFNeedsCsum != 0 {
+		return false, false
+	}
+	ip := header.IPv4(buf[ethIPOff:])
+	if !ip.Valid() || ip.IsFragment() {
+		return false, false
+	}
+	l4 := ip.Payload()
+	switch ip.Protocol() {
+	case header.ProtoTCP:
+		if len(l4) < header.TCPMinLen {
+			return false, false
+		}
+		return header.TCP(l4).Checksum() == freshL4(ip.Src(), ip.Dst(), header.ProtoTCP, l4), true
+	case header.ProtoUDP:
+		if len(l4) < header.UDPLen {
+			return false, false
+		}
+		c := header.UDP(l4).Checksum()
+		return c == 0 || c == freshL4(ip.Src(), ip.Dst(), header.ProtoUDP, l4), true
+	case header.ProtoICMP:
+		return len(l4) >= header.ICMPv4MinLen && fold16(sum16(l4, 0)) == 0xffff, true
+	}
+	return false, false
+}
+
+// FuzzNAT feeds arbitrary IPv4 packets, from the masquerading network or
+// from the uplink, through a router with a masqueraded flow already tracked
+// and two published ports. Nothing may panic; every IPv4 packet sent has a
+// sound header; and NAT keeps checksums right: a TCP, UDP or ICMP packet
+// that came in with a right checksum leaves with one.
+func FuzzNAT(f *testing.F) {
+	seed := func(buf []byte, fromUplink bool) {
+		f.Add(buf[:header.VirtioNetHdrLen], fromUplink, buf[ethIPOff:])
+	}
+	toX := from(macA1, gwMACA, hostA1, hostB1)
+	seed(udpPkt(f, toX, 40000, 9, []byte("out")), false)
+	seed(tcpPkt(f, toX, 41000, 80, true, false, nil), false)
+	seed(toX.icmp(f, header.Echo, 0, 0x00050001, []byte("ping")), false)
+	seed(toX.partialUDP(f, pattern(200, 1)), false)
+	seed(toX.gsoTCP(f, 1000, 3), false)
+	back := pkt{dstMAC: gwMACB, srcMAC: macB1, src: hostB1, dst: gwIPB, ttl: 64}
+	seed(udpPkt(f, back, 9, 40000, []byte("in")), true)
+	seed(tcpPkt(f, back, 33000, 8000, true, false, nil), true)
+	seed(udpPkt(f, back, 33000, 8000, []byte("pub")), true)
+	q := checkIPv4(f, udpPkt(f, toX, 40000, 9, []byte("out")))
+	seed(back.icmp(f, header.DestUnreachable, header.PortUnreachable, 0, q[:q.HeaderLen()+8]), true)
+
+	rw := newMasqWorker(f)
+	rw.dp.SetPublish([]PublishRule{
+		{ID: 1, Network: rw.a1.Net, Proto: header.ProtoTCP, HostPort: 8000, To: netip.AddrPortFrom(hostA1, 8080)},
+		{ID: 2, Network: rw.a1.Net, Proto: header.ProtoUDP, HostPort: 8000, To: netip.AddrPortFrom(hostA1, 8080)},
+	})
+	s := rw.dp.cfg.Load()
+	f.Fuzz(func(t *testing.T, vh []byte, fromUplink bool, payload []byte) {
+		in, gw, src := rw.a1, gwMACA, macA1
+		if fromUplink {
+			in, gw, src = rw.b1, gwMACB, macB1
+		}
+		n := ethIPOff + len(payload)
+		if n > port.BufSize {
+			return
+		}
+		// The tracked flow, afresh for every input.
+		rw.dp.ct.Flush()
+		bufs, sizes := rw.batch(udpPkt(t, toX, 40000, 9, []byte("out")), 1)
+		rw.w.forwardBatch(s, rw.a1, bufs, sizes)
+		rw.ca.Recv()
+		rw.cb.Recv()
+
+		buf := rw.w.bufs[0][:n]
+		clear(buf[:header.VirtioNetHdrLen])
+		copy(buf[:header.VirtioNetHdrLen], vh)
+		eth := header.Ethernet(buf[header.VirtioNetHdrLen:])
+		eth.SetDst(gw)
+		eth.SetSrc(src)
+		eth.SetType(header.EtherTypeIPv4)
+		copy(buf[ethIPOff:], payload)
+		wasSound, applies := l4Sound(buf)
+		rw.w.icmpLimit = rateLimit{}
+		rw.w.sizes[0] = n
+		rw.w.forwardBatch(s, in, rw.w.bufs[:1], rw.w.sizes[:1])
+		for _, c := range []*port.Chan{rw.ca, rw.cb} {
+			for _, fr := range c.Recv() {
+				if len(fr) < ethIPOff || header.Ethernet(fr[header.VirtioNetHdrLen:]).Type() != header.EtherTypeIPv4 {
+					continue
+				}
+				ip := header.IPv4(fr[ethIPOff:])
+				if !ip.Valid() || !ip.ChecksumValid() {
+					t.Fatalf("sent an IPv4 packet with a bad header: % x", clip(fr))
+				}
+				if sound, ok := l4Sound(fr); ok && applies && wasSound && !sound && ip.Protocol() == header.IPv4(buf[ethIPOff:]).Protocol() {
+					t.Fatalf("a packet with a right checksum left with a wrong one:\n in % x\nout % x", clip(buf), clip(fr))
+				}
+			}
+		}
+	})
+}
+
+// An internal network's gateway publishes nothing, and its containers reach
+// no published port of another network: it has no way out.
+func TestNATInternalPublishesNothing(t *testing.T) {
+	nb := newNATBed(t, Options{})
+	nb.setNAT(NetL3{Internal: true}, NetL3{})
+	nb.dp.SetPublish([]PublishRule{{ID: 1, Network: nb.netB, Proto: header.ProtoTCP, HostPort: 8000,
+		To: netip.AddrPortFrom(hostB1, 8080)}})
+	nb.none(t, nb.a1, tcpPkt(t, from(macA1, gwMACA, hostA1, gwIPA), 40000, 8000, true, false, nil), DropLocal)
+	nb.none(t, nb.a1, tcpPkt(t, from(macA1, gwMACA, hostA1, gwIPB), 40001, 8000, true, false, nil), DropInternalNet)
+	// B's own gateway still publishes.
+	in := nb.one(t, nb.b2, nb.b1, tcpPkt(t, from(macB2, gwMACB, hostB2, gwIPB), 40002, 8000, true, false, nil))
+	wantAddrs(t, in, gwMACB, macB1, gwIPB, hostB1, 40002, 8080)
+}

@@ -46,6 +46,9 @@ func isolation(src, dst *Network) DropReason {
 // (ARCHITECTURE.md, "Isolation").
 func admit(src, out *Network, f *flow, p *natPlan) DropReason {
 	why := DropNone
+	if p.published && src.L3.Internal && out.ID != src.ID {
+		return DropInternalNet // an internal network has no way out, not even to a published port
+	}
 	if !p.published {
 		why = isolation(src, out)
 		if why == DropNone && out.ID == src.ID && src.L3.NoICC {
