@@ -106,8 +106,8 @@ const (
 // line prefetch) so two workers reading different shards never share one.
 type shard struct {
 	mu sync.RWMutex
-	m  map[Tuple]uint32 // key -> slot<<1 | Dir
-	_  [128 - 32]byte
+	x  index // key -> slot<<1 | Dir
+	_  [128 - 24 - 40]byte
 }
 
 type chunk [chunkSize]Conn
@@ -180,14 +180,14 @@ func New(cfg Config) *Table {
 		t.now = func() int64 { return time.Now().UnixNano() }
 	}
 	for i := range t.shards {
-		t.shards[i].m = make(map[Tuple]uint32)
+		t.shards[i].x = newIndex()
 	}
 	d := make([]*chunk, 0, 16)
 	t.dir.Store(&d)
 	return t
 }
 
-func (t *Table) shardOf(k Tuple) *shard { return &t.shards[k.hash(t.seed)&shardMask] }
+func (t *Table) shardOf(h uint64) *shard { return &t.shards[h>>(64-8)] }
 
 func (t *Table) conn(idx uint32) *Conn {
 	d := *t.dir.Load()
@@ -212,9 +212,10 @@ func (t *Table) Lookup(k Tuple) (c *Conn, d Dir, ok bool) {
 // misses. It takes one shard's read lock around one map read: no
 // allocation, and two workers contend only when they hit the same shard.
 func (t *Table) LookupAt(k Tuple, now int64) (c *Conn, d Dir, ok bool) {
-	sh := t.shardOf(k)
+	h := k.hash(t.seed)
+	sh := t.shardOf(h)
 	sh.mu.RLock()
-	v, found := sh.m[k]
+	v, found := sh.x.get(k, h)
 	sh.mu.RUnlock()
 	if !found {
 		return nil, Original, false
@@ -407,7 +408,8 @@ func (t *Table) freeLocked(k, orig Tuple, now int64) bool {
 // getLocked reads the index without the shard lock: only holders of t.mu
 // write the maps, and concurrent reads are safe.
 func (t *Table) getLocked(k Tuple) (*Conn, Dir, bool) {
-	v, ok := t.shardOf(k).m[k]
+	h := k.hash(t.seed)
+	v, ok := t.shardOf(h).x.get(k, h)
 	if !ok {
 		return nil, Original, false
 	}
@@ -419,18 +421,18 @@ func (t *Table) liveLocked(c *Conn, now int64) bool {
 }
 
 func (t *Table) insertLocked(k Tuple, v uint32) {
-	sh := t.shardOf(k)
+	h := k.hash(t.seed)
+	sh := t.shardOf(h)
 	sh.mu.Lock()
-	sh.m[k] = v
+	sh.x.put(k, h, v, t.seed)
 	sh.mu.Unlock()
 }
 
 func (t *Table) deleteKeyLocked(k Tuple, v uint32) {
-	sh := t.shardOf(k)
+	h := k.hash(t.seed)
+	sh := t.shardOf(h)
 	sh.mu.Lock()
-	if cur, ok := sh.m[k]; ok && cur == v {
-		delete(sh.m, k)
-	}
+	sh.x.del(k, h, v, t.seed)
 	sh.mu.Unlock()
 }
 
@@ -492,19 +494,25 @@ func (t *Table) allocLocked(now int64) uint32 {
 // evicted.
 func (t *Table) makeRoomLocked(orig Tuple, now int64) bool {
 	const samples, perShard = 256, 32
-	start := int(orig.hash(t.seed) & shardMask)
+	start := int(orig.hash(t.seed) >> (64 - 8))
 	var victim *Conn
 	freed := false
 	seen := 0
 	for i := 0; i < numShards && seen < samples; i++ {
 		sh := &t.shards[(start+i)&shardMask]
 		inShard := 0
-		for _, v := range sh.m {
+		es := sh.x.e
+		off := t.rng.IntN(len(es))
+		for j := range es {
 			if inShard == perShard {
 				break
 			}
+			e := &es[(off+j)&(len(es)-1)]
+			if e.key.Proto == 0 {
+				continue
+			}
 			inShard++
-			c := t.conn(v >> 1)
+			c := t.conn(e.val >> 1)
 			w := c.st.Load()
 			if w&wDead != 0 {
 				continue
@@ -544,27 +552,24 @@ func (t *Table) Flush() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	for i := range t.shards {
-		sh := &t.shards[i]
-		for _, v := range sh.m {
-			if v&1 != uint32(Original) {
-				continue
+	for i := range t.nextSlot {
+		c := t.conn(i)
+		for {
+			w := c.st.Load()
+			if w&wDead != 0 {
+				break
 			}
-			c := t.conn(v >> 1)
-			for {
-				w := c.st.Load()
-				if c.st.CompareAndSwap(w, w|wDead) {
-					break
-				}
+			if c.st.CompareAndSwap(w, w|wDead) {
+				t.free = append(t.free, freeSlot{c.idx, now})
+				t.n.Add(-1)
+				break
 			}
-			t.free = append(t.free, freeSlot{c.idx, now})
-			t.n.Add(-1)
 		}
 	}
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		sh.m = make(map[Tuple]uint32)
+		sh.x = newIndex()
 		sh.mu.Unlock()
 	}
 }
@@ -582,20 +587,15 @@ func (t *Table) Entries(now int64) []Entry {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]Entry, 0, t.Len())
-	for i := range t.shards {
-		for _, v := range t.shards[i].m {
-			if v&1 != uint32(Original) {
-				continue
-			}
-			c := t.conn(v >> 1)
-			if !t.liveLocked(c, now) {
-				continue
-			}
-			out = append(out, Entry{
-				Orig: c.Orig, Reply: c.Reply, State: c.State(), NAT: c.NAT,
-				Timeout: time.Duration(c.deadline.Load() - now),
-			})
+	for i := range t.nextSlot {
+		c := t.conn(i)
+		if !t.liveLocked(c, now) {
+			continue
 		}
+		out = append(out, Entry{
+			Orig: c.Orig, Reply: c.Reply, State: c.State(), NAT: c.NAT,
+			Timeout: time.Duration(c.deadline.Load() - now),
+		})
 	}
 	return out
 }

@@ -61,5 +61,7 @@ func (t Tuple) hash(seed uint64) uint64 {
 	h ^= h >> 31
 	h = (h ^ b) * 0xbf58476d1ce4e5b9
 	h ^= h >> 29
+	h *= 0x94d049bb133111eb
+	h ^= h >> 32
 	return h
 }
