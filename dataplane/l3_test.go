@@ -60,6 +60,7 @@ type routerbed struct {
 	*testbed
 	netA, netB     uint16
 	a1, a2, b1, b2 *tport
+	extra          []*tport // ports a bed built on this one adds
 }
 
 func newRouterbed(t *testing.T, connected bool) *routerbed {
@@ -105,7 +106,7 @@ func (rb *routerbed) setL3(connected bool) {
 	}))
 }
 
-func (rb *routerbed) all() []*tport { return []*tport{rb.a1, rb.a2, rb.b1, rb.b2} }
+func (rb *routerbed) all() []*tport { return append([]*tport{rb.a1, rb.a2, rb.b1, rb.b2}, rb.extra...) }
 
 // outputs settles and returns what each port received since the last call.
 func (rb *routerbed) outputs() map[*tport][][]byte {

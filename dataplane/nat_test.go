@@ -65,6 +65,7 @@ func newNATBed(t *testing.T, opts Options) *natbed {
 	nb.a1, nb.a2 = nb.port("a1", nb.netA), nb.port("a2", nb.netA)
 	nb.b1, nb.b2 = nb.port("b1", nb.netB), nb.port("b2", nb.netB)
 	nb.up = nb.port("up", nb.netU)
+	nb.extra = []*tport{nb.up}
 	nb.setNAT(NetL3{}, NetL3{})
 	now := nb.clock.Now().UnixNano()
 	for _, h := range []struct {
@@ -107,19 +108,6 @@ func (nb *natbed) setNAT(extraA, extraB NetL3) {
 		{Prefix: subnetU, Network: nb.netU, Kind: routing.Connected},
 		{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Network: nb.netU, Kind: routing.Default, Via: hostX},
 	}))
-}
-
-func (nb *natbed) all() []*tport { return []*tport{nb.a1, nb.a2, nb.b1, nb.b2, nb.up} }
-
-func (nb *natbed) outputs() map[*tport][][]byte {
-	nb.settle()
-	got := map[*tport][][]byte{}
-	for _, p := range nb.all() {
-		if f := p.ch.Recv(); len(f) > 0 {
-			got[p] = f
-		}
-	}
-	return got
 }
 
 // one sends frame in by port in and returns the single frame that came out
