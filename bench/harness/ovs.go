@@ -37,6 +37,40 @@ func OVSInstalled() (bool, string) {
 	return true, ""
 }
 
+// ParsePeers reads --peers: a comma-separated subset of report.Peers, in
+// column order whatever the order given. Empty means the kernel, and OVS
+// when it is installed.
+func ParsePeers(s string, ovsInstalled bool) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		if ovsInstalled {
+			return []string{report.SideKernel, report.SideOVS}, nil
+		}
+		return []string{report.SideKernel}, nil
+	}
+	want := map[string]bool{}
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" || p == "none" {
+			continue
+		}
+		known := false
+		for _, k := range report.Peers {
+			known = known || k == p
+		}
+		if !known {
+			return nil, fmt.Errorf("unknown peer %q in --peers (have %s)", p, strings.Join(report.Peers, ","))
+		}
+		want[p] = true
+	}
+	var out []string
+	for _, k := range report.Peers {
+		if want[k] {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
 // ovsSchemas are where Debian (and a source build) put the database schema.
 var ovsSchemas = []string{"/usr/share/openvswitch/vswitch.ovsschema", "/usr/local/share/openvswitch/vswitch.ovsschema"}
 

@@ -76,3 +76,25 @@ func TestOVSEnv(t *testing.T) {
 		t.Errorf("db socket %q", o.dbSock())
 	}
 }
+
+func TestParsePeers(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		ovs   bool
+		want  string
+		fails bool
+	}{
+		{"", true, "kernel,ovs", false},
+		{"", false, "kernel", false},
+		{"ovs,kernel", false, "kernel,ovs", false}, // asked for: the run says why it fails
+		{"kernel", true, "kernel", false},
+		{" ovs ", true, "ovs", false},
+		{"none", true, "", false},
+		{"kernel,vpp", true, "", true},
+	} {
+		got, err := ParsePeers(tc.in, tc.ovs)
+		if (err != nil) != tc.fails || (err == nil && strings.Join(got, ",") != tc.want) {
+			t.Errorf("ParsePeers(%q, %v) = %v, %v; want %q (fails %v)", tc.in, tc.ovs, got, err, tc.want, tc.fails)
+		}
+	}
+}

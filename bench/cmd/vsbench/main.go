@@ -156,25 +156,12 @@ func cmdRun(args []string) error {
 	if cfg.Self, err = os.Executable(); err != nil {
 		return err
 	}
-	if *peers == "" {
-		cfg.Peers = []string{report.SideKernel}
-		if ok, missing := harness.OVSInstalled(); ok {
-			cfg.Peers = append(cfg.Peers, report.SideOVS)
-		} else {
-			fmt.Fprintf(os.Stderr, "vsbench: no ovs column: %s is not installed (bench/run.sh installs openvswitch-switch)\n", missing)
-		}
-	} else {
-		for _, p := range strings.Split(*peers, ",") {
-			if p = strings.TrimSpace(p); p == "" || p == "none" {
-				continue
-			}
-			if !contains(report.Peers, p) {
-				return fmt.Errorf("run: unknown peer %q in --peers (have %s)", p, strings.Join(report.Peers, ","))
-			}
-			if !contains(cfg.Peers, p) {
-				cfg.Peers = append(cfg.Peers, p)
-			}
-		}
+	ovsOK, ovsMissing := harness.OVSInstalled()
+	if cfg.Peers, err = harness.ParsePeers(*peers, ovsOK); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	if *peers == "" && !ovsOK {
+		fmt.Fprintf(os.Stderr, "vsbench: no ovs column: %s is not installed (bench/run.sh installs openvswitch-switch)\n", ovsMissing)
 	}
 	for _, s := range strings.Split(*scenarios, ",") {
 		if !contains(report.Scenarios, s) {
