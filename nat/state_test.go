@@ -1,6 +1,8 @@
 package nat
 
 import (
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -351,5 +353,44 @@ func TestNextPure(t *testing.T) {
 	w, _ = next(6, w, Reply, fRST)
 	if !earlyDroppable(6, w) {
 		t.Fatal("a reset conn is not early-droppable")
+	}
+}
+
+// TestConcurrentTrackKeepsDeadlineOfState: one worker forwards data (each
+// packet would extend the deadline by days) while the other forwards a
+// reset. Whatever the interleaving, the conn must end with CLOSE's 10 s,
+// never ESTABLISHED's 5 days: a refresh computed from the old state may
+// not overwrite the state change's deadline.
+func TestConcurrentTrackKeepsDeadlineOfState(t *testing.T) {
+	tb, clk := newTestTable(t, Config{})
+	for trial := range 300 {
+		c := mustCreate(t, tb, tcp(client, uint16(trial), server, 80), Rewrite{}, fACK, clk.Now())
+		tb.Track(c, Reply, fACK, clk.Now())
+		base := clk.Now()
+		var wg sync.WaitGroup
+		var progress atomic.Int64
+		const n = 4000
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				progress.Store(int64(i))
+				tb.Track(c, Original, fPSHACK, base+int64(i)*int64(2*time.Second))
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			// Reset while the data worker is mid-stream, so the two overlap.
+			for progress.Load() < int64(trial%50)*10 {
+			}
+			tb.Track(c, Reply, fRST, base+progress.Load()*int64(2*time.Second))
+		}()
+		wg.Wait()
+		if c.State() != Close {
+			t.Fatalf("trial %d: state %v", trial, c.State())
+		}
+		if left := time.Duration(c.Deadline() - base); left > n*2*time.Second+DefaultTimeouts.TCPClose {
+			t.Fatalf("trial %d: a CLOSE conn got %v", trial, left)
+		}
 	}
 }

@@ -336,7 +336,11 @@ func (t *Table) Create(orig Tuple, rw Rewrite, tcpFlags uint8, now int64) (*Conn
 		return nil, err
 	}
 
-	idx := t.allocLocked(now)
+	idx, ok := t.allocLocked(now)
+	if !ok {
+		t.full.Add(1)
+		return nil, ErrFull
+	}
 	c := t.conn(idx)
 	c.Orig, c.Reply, c.NAT = orig, reply, natFlags
 	w, _ := next(orig.Proto, w0, Original, tcpFlags)
@@ -456,8 +460,10 @@ func (t *Table) removeLocked(c *Conn, now int64) {
 }
 
 // allocLocked returns a slot for a new conn: the oldest released one if its
-// quarantine is over, else a fresh one (adding a chunk to the slab).
-func (t *Table) allocLocked(now int64) uint32 {
+// quarantine is over, else a fresh one (adding a chunk to the slab). It
+// fails only if the slab would outgrow the index's 31-bit slot numbers
+// (released slots piling up faster than their quarantine ends).
+func (t *Table) allocLocked(now int64) (uint32, bool) {
 	if t.freeHead < len(t.free) && now-t.free[t.freeHead].at >= int64(SlotQuarantine) {
 		idx := t.free[t.freeHead].idx
 		t.freeHead++
@@ -467,9 +473,12 @@ func (t *Table) allocLocked(now int64) uint32 {
 			n := copy(t.free, t.free[t.freeHead:])
 			t.free, t.freeHead = t.free[:n], 0
 		}
-		return idx
+		return idx, true
 	}
 	idx := t.nextSlot
+	if idx >= 1<<31-chunkSize {
+		return 0, false
+	}
 	if idx>>chunkShift >= uint32(len(*t.dir.Load())) {
 		old := *t.dir.Load()
 		d := make([]*chunk, len(old), len(old)+1+len(old)/2)
@@ -483,7 +492,7 @@ func (t *Table) allocLocked(now int64) uint32 {
 		t.dir.Store(&d)
 	}
 	t.nextSlot++
-	return idx
+	return idx, true
 }
 
 // makeRoomLocked frees one place in a full table near the new tuple, as
