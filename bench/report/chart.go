@@ -25,6 +25,11 @@ var (
 	}
 )
 
+// chartCap is the longest bar: one noisy latency pair (a 90 ms p99 on a
+// loaded machine) would otherwise squash every other bar to a sliver. The
+// label still gives the real ratio.
+const chartCap = 3.0
+
 // chartRows are the rows that have a ratio to draw: every comparable
 // metric, whether or not it was measured, so a missing bar says why.
 func chartRows(rows []Row) []Row {
@@ -103,7 +108,7 @@ func (r Result) Chart() ([]byte, error) {
 		names[n-1-i] = chartLabel(row)
 		for _, v := range ratios(row, extras, ovs) {
 			if v != nil {
-				maxRatio = math.Max(maxRatio, *v)
+				maxRatio = math.Max(maxRatio, math.Min(*v, chartCap))
 			}
 		}
 	}
@@ -122,12 +127,16 @@ func (r Result) Chart() ([]byte, error) {
 			}
 			y := n - 1 - i
 			if groups == 1 && row.MeetsTarget != nil && !*row.MeetsTarget {
-				short[y] = *v
+				short[y] = math.Min(*v, chartCap)
 			} else {
-				meets[y] = *v
+				meets[y] = math.Min(*v, chartCap)
 			}
-			labels.XYs = append(labels.XYs, plotter.XY{X: *v, Y: float64(y)})
-			labels.Labels = append(labels.Labels, fmt.Sprintf(" %.2f", *v))
+			text := fmt.Sprintf(" %.2f", *v)
+			if *v > chartCap {
+				text += " (bar cut at " + Num(chartCap) + ")"
+			}
+			labels.XYs = append(labels.XYs, plotter.XY{X: math.Min(*v, chartCap), Y: float64(y)})
+			labels.Labels = append(labels.Labels, text)
 		}
 		offset := (vg.Length(g) - vg.Length(groups-1)/2) * barWidth
 		for _, set := range []struct {

@@ -415,3 +415,20 @@ func TestChartOVS(t *testing.T) {
 		t.Errorf("bars of l2 tcp: %v", got)
 	}
 }
+
+// An outlier ratio is drawn cut at chartCap and labelled with its value.
+func TestChartCap(t *testing.T) {
+	r := result()
+	r.Rows = Aggregate([]Sample{
+		OK(SideKernel, 0, "l2", "rr_p99_us", 90000, nil),
+		OK(SideVswitch, 0, "l2", "rr_p99_us", 300, nil),
+		OK(SideKernel, 0, "l2", "tcp_1_gbps", 10, nil),
+		OK(SideVswitch, 0, "l2", "tcp_1_gbps", 7, nil),
+	}, []string{SideVswitch})
+	if _, err := r.Chart(); err != nil {
+		t.Fatal(err)
+	}
+	if *findRow(t, r.Rows, "l2", "rr_p99_us").Ratio != 300 {
+		t.Error("the ratio itself must not be capped")
+	}
+}
