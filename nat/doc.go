@@ -102,8 +102,10 @@
 // that did not send the second FIN TIME_WAIT. Any RST gives CLOSE. A SYN in
 // the Original direction on a TIME_WAIT or CLOSE conn makes Track return
 // false, and Create then replaces the finished conn, as Linux reopens it.
-// Any TCP packet but a SYN+ACK or a RST may create a conn, a non-SYN one as
-// ESTABLISHED (nf_conntrack_tcp_loose=1): flows survive a daemon restart.
+// A SYN creates a conn; so does any packet carrying ACK (but a SYN+ACK or a
+// RST), as ESTABLISHED (nf_conntrack_tcp_loose=1): flows survive a daemon
+// restart. Packets with neither SYN nor ACK (null and FIN scans) or with
+// impossible flags (SYN+FIN, SYN+RST) never create one (ErrInvalid).
 // UDP and ICMP are UNREPLIED until a packet goes the Reply direction, then
 // ASSURED. (Linux gives a replied UDP flow 120 s only once it is still
 // active 2 s after its first packet; here it gets 120 s at the first reply.)

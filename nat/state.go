@@ -151,12 +151,14 @@ func finBit(d Dir) uint32 {
 }
 
 // firstState is the state a new conn starts in before its first packet is
-// applied, or false when that packet may not create a conn. A SYN opens;
-// any other TCP packet but a reset or a SYN+ACK picks up a running
-// connection as ESTABLISHED (Linux with nf_conntrack_tcp_loose=1), so flows
-// survive a daemon restart. A SYN+ACK or a reset never creates state: they
-// answer something this table never saw, and creating from them would let
-// a scanner fill the table with backscatter.
+// applied, or false when that packet may not create a conn. A SYN opens; a
+// packet carrying ACK (data, a FIN+ACK) picks up a running connection as
+// ESTABLISHED, as Linux with nf_conntrack_tcp_loose=1, so flows survive a
+// daemon restart. A SYN+ACK or a reset never creates state: they answer
+// something this table never saw, and creating from them would let a
+// scanner's backscatter fill the table. Flag combinations no TCP sends
+// (SYN with FIN or RST; no SYN and no ACK, as a null or FIN scan) are
+// refused too, as Linux's tcp_error drops them.
 func firstState(proto uint8, tcpFlags uint8) (uint32, bool) {
 	switch proto {
 	case header.ProtoTCP:
@@ -165,7 +167,12 @@ func firstState(proto uint8, tcpFlags uint8) (uint32, bool) {
 		case f&header.TCPFlagRST != 0, f&synAck == synAck:
 			return 0, false
 		case f&header.TCPFlagSYN != 0:
+			if f&header.TCPFlagFIN != 0 {
+				return 0, false
+			}
 			return uint32(SynSent), true
+		case f&header.TCPFlagACK == 0:
+			return 0, false
 		}
 		return uint32(Established), true
 	case header.ProtoUDP, header.ProtoICMP:

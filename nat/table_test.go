@@ -3,6 +3,8 @@ package nat
 import (
 	"testing"
 	"time"
+
+	"vswitch/header"
 )
 
 func TestCreateLookupBothDirections(t *testing.T) {
@@ -123,7 +125,7 @@ func TestCreateReturnsExisting(t *testing.T) {
 
 func TestCreateInvalid(t *testing.T) {
 	tb, clk := newTestTable(t, Config{})
-	for _, f := range []uint8{fRST, fRST | fACK, fSYNACK, fSYN | fRST} {
+	for _, f := range []uint8{fRST, fRST | fACK, fSYNACK, fSYN | fRST, fSYN | fFIN, 0, fFIN, header.TCPFlagPSH} {
 		if _, err := tb.Create(tcp(client, 1, server, 2), Rewrite{}, f, clk.Now()); err != ErrInvalid {
 			t.Errorf("flags %#x: %v, want ErrInvalid", f, err)
 		}
@@ -131,7 +133,7 @@ func TestCreateInvalid(t *testing.T) {
 	if _, err := tb.Create(Tuple{Src: client, Dst: server, Proto: 47}, Rewrite{}, 0, clk.Now()); err != ErrInvalid {
 		t.Errorf("GRE: %v", err)
 	}
-	if tb.Len() != 0 || tb.Stats().Invalid != 5 {
+	if tb.Len() != 0 || tb.Stats().Invalid != 9 {
 		t.Fatalf("Len %d stats %+v", tb.Len(), tb.Stats())
 	}
 }
