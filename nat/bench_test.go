@@ -243,3 +243,32 @@ func BenchmarkLookupHot(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLookupHotParallel: both workers look up the same 1024 in-cache
+// flows, the case where a read lock's shared counter would bounce between
+// the cores.
+func BenchmarkLookupHotParallel(b *testing.B) {
+	t := New(Config{})
+	now := time.Now().UnixNano()
+	keys := make([]Tuple, 1024)
+	for i := range keys {
+		c, err := t.Create(benchTuple(i), masq, 0, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys[i] = c.Reply
+	}
+	var seq atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(seq.Add(1) * 331)
+		for pb.Next() {
+			if _, _, ok := t.LookupAt(keys[i&1023], now); !ok {
+				b.Error("miss")
+				return
+			}
+			i++
+		}
+	})
+}

@@ -79,9 +79,11 @@ type Rewrite struct {
 
 const (
 	DefaultMax = 262144
-	// maxConns keeps a slot index, shifted left by one for the direction
-	// bit, inside the uint32 map value.
-	maxConns = 1 << 30
+	// maxConns keeps a slot number, shifted left by one for the direction
+	// bit, inside the index's 30-bit values, with room for quarantined
+	// slots.
+	maxConns = 1 << 28
+	maxSlots = 1 << (valBits - 1)
 
 	numShards = 256
 	shardMask = numShards - 1
@@ -105,9 +107,8 @@ const (
 // shard is one part of the key index. Padded to two cache lines (adjacent
 // line prefetch) so two workers reading different shards never share one.
 type shard struct {
-	mu sync.RWMutex
-	x  index // key -> slot<<1 | Dir
-	_  [128 - 24 - 40]byte
+	x index // key -> slot<<1 | Dir
+	_ [128 - 24 - 8 - 8 - 8]byte
 }
 
 type chunk [chunkSize]Conn
@@ -180,7 +181,7 @@ func New(cfg Config) *Table {
 		t.now = func() int64 { return time.Now().UnixNano() }
 	}
 	for i := range t.shards {
-		t.shards[i].x = newIndex()
+		t.shards[i].x.init()
 	}
 	d := make([]*chunk, 0, 16)
 	t.dir.Store(&d)
@@ -212,11 +213,12 @@ func (t *Table) Lookup(k Tuple) (c *Conn, d Dir, ok bool) {
 // misses. It takes one shard's read lock around one map read: no
 // allocation, and two workers contend only when they hit the same shard.
 func (t *Table) LookupAt(k Tuple, now int64) (c *Conn, d Dir, ok bool) {
-	h := k.hash(t.seed)
-	sh := t.shardOf(h)
-	sh.mu.RLock()
-	v, found := sh.x.get(k, h)
-	sh.mu.RUnlock()
+	pk, valid := pack(k)
+	if !valid {
+		return nil, Original, false
+	}
+	h := pk.hash(t.seed)
+	v, found := t.shardOf(h).x.get(pk, h)
 	if !found {
 		return nil, Original, false
 	}
@@ -412,8 +414,12 @@ func (t *Table) freeLocked(k, orig Tuple, now int64) bool {
 // getLocked reads the index without the shard lock: only holders of t.mu
 // write the maps, and concurrent reads are safe.
 func (t *Table) getLocked(k Tuple) (*Conn, Dir, bool) {
-	h := k.hash(t.seed)
-	v, ok := t.shardOf(h).x.get(k, h)
+	pk, valid := pack(k)
+	if !valid {
+		return nil, Original, false
+	}
+	h := pk.hash(t.seed)
+	v, ok := t.shardOf(h).x.getLocked(pk, h)
 	if !ok {
 		return nil, Original, false
 	}
@@ -425,19 +431,15 @@ func (t *Table) liveLocked(c *Conn, now int64) bool {
 }
 
 func (t *Table) insertLocked(k Tuple, v uint32) {
-	h := k.hash(t.seed)
-	sh := t.shardOf(h)
-	sh.mu.Lock()
-	sh.x.put(k, h, v, t.seed)
-	sh.mu.Unlock()
+	pk, _ := pack(k) // Create admits only packable protocols
+	h := pk.hash(t.seed)
+	t.shardOf(h).x.putLocked(pk, h, v, t.seed)
 }
 
 func (t *Table) deleteKeyLocked(k Tuple, v uint32) {
-	h := k.hash(t.seed)
-	sh := t.shardOf(h)
-	sh.mu.Lock()
-	sh.x.del(k, h, v, t.seed)
-	sh.mu.Unlock()
+	pk, _ := pack(k)
+	h := pk.hash(t.seed)
+	t.shardOf(h).x.delLocked(pk, h, v, t.seed)
 }
 
 // removeLocked takes c out of the table. It is marked dead first, so a
@@ -461,7 +463,7 @@ func (t *Table) removeLocked(c *Conn, now int64) {
 
 // allocLocked returns a slot for a new conn: the oldest released one if its
 // quarantine is over, else a fresh one (adding a chunk to the slab). It
-// fails only if the slab would outgrow the index's 31-bit slot numbers
+// fails only if the slab would outgrow the index's 29-bit slot numbers
 // (released slots piling up faster than their quarantine ends).
 func (t *Table) allocLocked(now int64) (uint32, bool) {
 	if t.freeHead < len(t.free) && now-t.free[t.freeHead].at >= int64(SlotQuarantine) {
@@ -476,7 +478,7 @@ func (t *Table) allocLocked(now int64) (uint32, bool) {
 		return idx, true
 	}
 	idx := t.nextSlot
-	if idx >= 1<<31-chunkSize {
+	if idx >= maxSlots-chunkSize {
 		return 0, false
 	}
 	if idx>>chunkShift >= uint32(len(*t.dir.Load())) {
@@ -503,39 +505,29 @@ func (t *Table) allocLocked(now int64) (uint32, bool) {
 // evicted.
 func (t *Table) makeRoomLocked(orig Tuple, now int64) bool {
 	const samples, perShard = 256, 32
-	start := int(orig.hash(t.seed) >> (64 - 8))
+	pk, _ := pack(orig)
+	start := int(pk.hash(t.seed) >> (64 - 8))
 	var victim *Conn
 	freed := false
 	seen := 0
 	for i := 0; i < numShards && seen < samples; i++ {
 		sh := &t.shards[(start+i)&shardMask]
-		inShard := 0
-		es := sh.x.e
-		off := t.rng.IntN(len(es))
-		for j := range es {
-			if inShard == perShard {
-				break
-			}
-			e := &es[(off+j)&(len(es)-1)]
-			if e.key.Proto == 0 {
-				continue
-			}
-			inShard++
-			c := t.conn(e.val >> 1)
+		inShard := sh.x.sampleLocked(t.rng.IntN(1<<20), perShard, func(v uint32) {
+			c := t.conn(v >> 1)
 			w := c.st.Load()
 			if w&wDead != 0 {
-				continue
+				return
 			}
 			if c.deadline.Load() <= now {
 				t.expired.Add(1)
 				t.removeLocked(c, now)
 				freed = true
-				continue
+				return
 			}
 			if victim == nil && earlyDroppable(c.Orig.Proto, w) {
 				victim = c
 			}
-		}
+		})
 		seen += inShard
 		if freed {
 			return true
@@ -576,10 +568,7 @@ func (t *Table) Flush() {
 		}
 	}
 	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		sh.x = newIndex()
-		sh.mu.Unlock()
+		t.shards[i].x.resetLocked()
 	}
 }
 

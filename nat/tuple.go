@@ -1,7 +1,6 @@
 package nat
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 
@@ -48,20 +47,4 @@ func ProtoName(p uint8) string {
 		return "icmp"
 	}
 	return fmt.Sprintf("proto-%d", p)
-}
-
-// hash spreads tuples over the shards. The map inside a shard hashes the key
-// again with its own seed; this one only has to be cheap and mix every field,
-// so neighbouring ports of one client land on different shards. The seed
-// keeps a sender from choosing tuples that pile into one shard.
-func (t Tuple) hash(seed uint64) uint64 {
-	a := uint64(binary.LittleEndian.Uint32(t.Src[:]))<<32 | uint64(binary.LittleEndian.Uint32(t.Dst[:]))
-	b := uint64(t.SPort)<<32 | uint64(t.DPort)<<16 | uint64(t.Proto)
-	h := (a ^ seed) * 0x9e3779b97f4a7c15
-	h ^= h >> 31
-	h = (h ^ b) * 0xbf58476d1ce4e5b9
-	h ^= h >> 29
-	h *= 0x94d049bb133111eb
-	h ^= h >> 32
-	return h
 }
