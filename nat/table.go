@@ -210,8 +210,8 @@ func (t *Table) Lookup(k Tuple) (c *Conn, d Dir, ok bool) {
 }
 
 // LookupAt is Lookup at time now (unix ns). Expired and removed conns are
-// misses. It takes one shard's read lock around one map read: no
-// allocation, and two workers contend only when they hit the same shard.
+// misses. It takes no lock and writes no shared memory (see index.go): no
+// allocation, and the two workers never bounce a cache line between them.
 func (t *Table) LookupAt(k Tuple, now int64) (c *Conn, d Dir, ok bool) {
 	pk, valid := pack(k)
 	if !valid {
@@ -349,8 +349,8 @@ func (t *Table) Create(orig Tuple, rw Rewrite, tcpFlags uint8, now int64) (*Conn
 	c.st.Store(w)
 	c.deadline.Store(now + t.to.of(orig.Proto, State(w&wState)))
 
-	// The fields above are written before the keys go in under the shard
-	// locks, so a reader that finds a key sees them (the mutex orders it).
+	// The fields above are written before the keys go in; the atomic store
+	// of an index entry publishes them to a reader that finds the key.
 	t.insertLocked(orig, idx<<1|uint32(Original))
 	t.insertLocked(reply, idx<<1|uint32(Reply))
 	t.n.Add(1)
@@ -411,8 +411,8 @@ func (t *Table) freeLocked(k, orig Tuple, now int64) bool {
 	return true
 }
 
-// getLocked reads the index without the shard lock: only holders of t.mu
-// write the maps, and concurrent reads are safe.
+// getLocked reads the index without the seqlock dance: only holders of t.mu
+// write it.
 func (t *Table) getLocked(k Tuple) (*Conn, Dir, bool) {
 	pk, valid := pack(k)
 	if !valid {
