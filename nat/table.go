@@ -598,12 +598,16 @@ func (t *Table) Entries(now int64) []Entry {
 	return out
 }
 
-// Stats are the table's counters.
+// Stats are the table's counters: Conns in the table now; Created since
+// New; Expired conns removed (by Sweep, or by Create meeting them); Create
+// refusals by reason (Full, PortsExhausted, Clashes, Invalid); EarlyDrops,
+// live conns evicted by a full table.
 type Stats struct {
 	Conns, Created, Expired, Full, PortsExhausted, Clashes uint64
 	EarlyDrops, Invalid                                    uint64
 }
 
+// Stats reads the counters (atomics; callable any time).
 func (t *Table) Stats() Stats {
 	return Stats{
 		Conns:          uint64(max(t.n.Load(), 0)),
