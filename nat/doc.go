@@ -85,7 +85,8 @@
 // SlotQuarantine (1 s of table time). So a worker that holds a *Conn for
 // the microseconds a packet takes can never change another flow's state,
 // even if the conn is swept or replaced meanwhile. Do not keep a *Conn
-// across packets; keep the Tuple and look it up again.
+// across packets; keep the Tuple and look it up again. The price is that the
+// slab holds, beyond Max live conns, the slots released in the last second.
 //
 // # Expiry
 //
