@@ -340,7 +340,7 @@ func (w *worker) natCommit(p *natPlan, f *flow, from, out *Network, now int64) D
 		if err != nil {
 			return DropCTInvalid
 		}
-		p.target = c.Target(nat.Reply)
+		p.target = c.Target(dirOf(c, f.t, nat.Reply))
 		return DropNone
 	case !f.create:
 		if nated {
@@ -351,7 +351,7 @@ func (w *worker) natCommit(p *natPlan, f *flow, from, out *Network, now int64) D
 	c, err := w.dp.ct.Create(f.t, p.rw, f.flags, now)
 	switch {
 	case err == nil:
-		p.target = c.Target(nat.Original)
+		p.target = c.Target(dirOf(c, f.t, nat.Original))
 		return DropNone
 	case errors.Is(err, nat.ErrFull):
 		return DropConntrackFull
@@ -361,6 +361,15 @@ func (w *worker) natCommit(p *natPlan, f *flow, from, out *Network, now int64) D
 		return DropCTInvalid
 	}
 	return DropNone // a flow that needs no NAT goes on untracked
+}
+
+// dirOf is the direction of tuple t in c: Create may return a conn that
+// another worker committed a moment before from the flow's other side.
+func dirOf(c *nat.Conn, t nat.Tuple, want nat.Dir) nat.Dir {
+	if d, ok := c.DirOf(t); ok {
+		return d
+	}
+	return want
 }
 
 // rewrite translates the packet in buf from f.t to p.target (and, for an
