@@ -102,6 +102,9 @@ func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now 
 		return drop(why)
 	}
 	if p.target != f.t {
+		if ip.MF() && f.kind == flowL4 && (p.target.Src != f.t.Src || p.target.Dst != f.t.Dst) {
+			w.dp.frags.remember(fragKeyOf(&f, ip), p.target, now) // for the datagram's other fragments
+		}
 		rewrite(buf, &f, &p)
 	}
 	nh := dst

@@ -289,6 +289,11 @@ func (w *worker) natPre(s *snapshot, in *Port, f *flow, buf []byte, now int64) (
 				p.rw.SNAT, p.rw.SrcAddr = true, n.L3.GatewayIP.As4()
 			}
 		}
+	case flowFragment:
+		if src, dst, ok := w.dp.frags.lookup(fragKeyOf(f, header.IPv4(buf[ethIPOff:])), now); ok {
+			p.known = true
+			p.target.Src, p.target.Dst = src, dst
+		}
 	case flowICMPErr:
 		q, off, ok := quoted(buf, f)
 		if !ok || q.Src != f.t.Dst {

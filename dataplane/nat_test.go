@@ -675,3 +675,54 @@ func TestNATInternalPublishesNothing(t *testing.T) {
 	in := nb.one(t, nb.b2, nb.b1, tcpPkt(t, from(macB2, gwMACB, hostB2, gwIPB), 40002, 8000, true, false, nil))
 	wantAddrs(t, in, gwMACB, macB1, gwIPB, hostB1, 40002, 8080)
 }
+
+// splitIP cuts an unfragmented IPv4 packet in buf into two fragments at
+// byte off of its payload (a multiple of 8).
+func splitIP(t *testing.T, buf []byte, off int) (first, second []byte) {
+	t.Helper()
+	ip := checkIPv4(t, buf)
+	hl := ip.HeaderLen()
+	pl := ip.Payload()
+	mk := func(data []byte, fragOff int, mf bool) []byte {
+		b := append([]byte(nil), buf[:ethIPOff+hl]...)
+		b = append(b, data...)
+		fip := header.IPv4(b[ethIPOff:])
+		fip.SetTotalLen(uint16(hl + len(data)))
+		var fl uint8
+		if mf {
+			fl = header.IPv4FlagMF
+		}
+		fip.SetFlagsFragOffset(fl, uint16(fragOff/8))
+		fip.SetChecksum(fip.ComputeChecksum())
+		return b
+	}
+	return mk(pl[:off], 0, true), mk(pl[off:], off, false)
+}
+
+// A fragmented datagram to a published port: both fragments reach the
+// target, and the datagram they make has a right checksum.
+func TestNATFragmentsFollowTheirFirst(t *testing.T) {
+	nb := publishBed(t, header.ProtoUDP)
+	whole := udpPkt(t, fromX(uplinkIP), 5000, 8000, pattern(2000, 7))
+	f1, f2 := splitIP(t, whole, 1480)
+	o1 := nb.one(t, nb.up, nb.a1, f1)
+	o2 := nb.one(t, nb.up, nb.a1, f2)
+	ip1, ip2 := checkIPv4(t, o1), checkIPv4(t, o2)
+	for _, ip := range []header.IPv4{ip1, ip2} {
+		if ip.Src() != hostX || ip.Dst() != hostA1 {
+			t.Fatalf("fragment %v -> %v, want x -> a1", ip.Src(), ip.Dst())
+		}
+	}
+	data := append(append([]byte(nil), ip1.Payload()...), ip2.Payload()...)
+	r := reassembled(ip1, data)
+	if s, d := ports(r); s != 5000 || d != 8080 {
+		t.Errorf("reassembled ports %d -> %d, want 5000 -> 8080", s, d)
+	}
+	checkL4(t, r)
+	// A lone non-first fragment for vswitchd's address reaches nobody.
+	_, g2 := splitIP(t, udpPkt(t, fromX(uplinkIP), 5001, 8000, pattern(2000, 8)), 1480)
+	header.IPv4(g2[ethIPOff:]).SetID(0x9999)
+	ipg := header.IPv4(g2[ethIPOff:])
+	ipg.SetChecksum(ipg.ComputeChecksum())
+	nb.none(t, nb.up, g2, DropLocal)
+}
