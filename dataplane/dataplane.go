@@ -120,7 +120,7 @@ type Dataplane struct {
 
 	arp   *arp.Table
 	ct    *nat.Table
-	frags fragTable // NAT of fragments (fragnat.go)
+	frags fragTable                     // NAT of fragments (fragnat.go)
 	drops [NumDropReasons]atomic.Uint64 // drops not tied to an ingress port (ARP gave up)
 }
 
