@@ -179,6 +179,7 @@ func TestNATPublishedPortsAndHairpin(t *testing.T) {
 		}
 	}
 	e.mustNotGet(ext, upIP, 8000, "after publish rm")
+	e.noPacketFilter()
 }
 
 // iperf3 TCP through masquerade (c1 -> host2) and through a published port
@@ -250,6 +251,7 @@ func TestNATRouterContainer(t *testing.T) {
 	e.mustPing(h1, "172.17.0.2")
 	e.mustPing(h2, "172.22.0.2")
 	e.mustGet(h1, "172.17.0.2", 8080, "h2 172.22.0.2", "h1 -> h2 via router1")
+	e.noPacketFilter()
 	if after := d.drops()["isolation"]; after != before {
 		t.Errorf("isolation drops went %d -> %d while h1 and h2 talked through router1 (frames to router1's MAC stay at L2)", before, after)
 	}
@@ -292,6 +294,7 @@ func TestNATInternalNetwork(t *testing.T) {
 		t.Errorf("publish ls after a refused publish on an internal network: %+v", pubs)
 	}
 	e.mustNotGet(ext, upIP, 8000, "refused publish")
+	e.noPacketFilter()
 }
 
 // --icc=false: n1 and n2 cannot reach each other (counted icc), n1 reaches
@@ -313,6 +316,7 @@ func TestNATICCFalse(t *testing.T) {
 	e.mustGet(n1, extIP, 8080, "host2 "+upIP, "icc=false: n1 -> outside")
 	d.mustCtl("publish", "add", "quiet", "--proto", "tcp", "--port", "8000", "--to", p2.addr()+":8080")
 	e.mustGet(ext, upIP, 8000, "n2 "+extIP, "icc=false: host2 -> n2's published port")
+	e.noPacketFilter()
 }
 
 // --acl-default deny, an allow rule for tcp to c1:8080 and a deny rule for
@@ -364,6 +368,7 @@ func TestNATACLDefaultDenyAndAllow(t *testing.T) {
 		t.Errorf("acl ls: the deny rule is %+v, want src %s/32, priority 10 and hits > 0 after c3 tried", *deny, p3.addr())
 	}
 	t.Logf("acl hits: allow %d, deny %d", allow.Hits, deny.Hits)
+	e.noPacketFilter()
 }
 
 // 10,000 short TCP connections from c1 to host2 in a row through masquerade
