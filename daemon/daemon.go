@@ -21,10 +21,11 @@ type Options struct {
 	StateDir         string
 	NoDefaultNetwork bool
 	Workers          int
-	WorkerNice       int    // scheduling priority of the forwarding threads
-	ConntrackMax     int    // most tracked connections; 0: package nat's default
-	NATPortMin       uint16 // masquerade's port range when a flow's own port is taken;
-	NATPortMax       uint16 // 0, 0: package nat's default
+	WorkerNice       int           // scheduling priority of the forwarding threads
+	WorkerSpin       time.Duration // how long an idle worker polls before it sleeps
+	ConntrackMax     int           // most tracked connections; 0: package nat's default
+	NATPortMin       uint16        // masquerade's port range when a flow's own port is taken;
+	NATPortMax       uint16        // 0, 0: package nat's default
 	Logger           *slog.Logger
 	// Now is the clock connection listings are read at (remaining
 	// timeouts); default time.Now. Tests freeze it.
@@ -83,7 +84,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, st: st, nets: map[string]*netRT{}, ports: map[string]*portRT{},
 		uplinks: map[string]*uplinkRT{}, aclHits: hitsMap{}, log: opts.Logger}
-	d.dp = dataplane.New(dataplane.Options{Workers: opts.Workers, Nice: opts.WorkerNice, Logger: opts.Logger,
+	d.dp = dataplane.New(dataplane.Options{Workers: opts.Workers, Nice: opts.WorkerNice, Spin: opts.WorkerSpin, Logger: opts.Logger,
 		ConntrackMax: opts.ConntrackMax, NATPortMin: opts.NATPortMin, NATPortMax: opts.NATPortMax})
 	if err := d.dp.Start(); err != nil {
 		return nil, fmt.Errorf("cannot start the dataplane: %v", err)

@@ -98,7 +98,11 @@ type Options struct {
 	// Nice is the scheduling priority of the worker threads (-20..19; 0
 	// leaves them as they are). See worker.run for why they run above the
 	// namespaces' own processes.
-	Nice   int
+	Nice int
+	// Spin is how long a worker keeps polling its ports (epoll_wait with
+	// no timeout) after it last found work, before it sleeps; 0 sleeps at
+	// once. See docs/performance.md for what it buys and costs.
+	Spin   time.Duration
 	Logger *slog.Logger // default: slog.Default()
 	Now    func() time.Time
 	// ConntrackMax bounds the connection table (0: nat's default), and

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -96,6 +97,11 @@ func newWorker(dp *Dataplane, id int) (*worker, error) {
 	return w, nil
 }
 
+var monoStart = time.Now()
+
+// nanotime is a monotonic clock reading (no allocation, vDSO).
+func nanotime() int64 { return int64(time.Since(monoStart)) }
+
 func (w *worker) watch(fd int, idx uint16) error {
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(idx)}
 	return unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
@@ -135,8 +141,21 @@ func (w *worker) run() {
 			w.dp.log.Warn("cannot raise the workers' priority (needs CAP_SYS_NICE); forwarding competes with the namespaces for the CPU", "nice", n, "err", err)
 		}
 	}
+	spin := w.dp.opts.Spin.Nanoseconds()
+	var idleSince int64 // when the worker last found work, while it spins
 	for !w.stopping.Load() {
-		n, err := unix.EpollWait(w.epfd, w.events, -1)
+		timeout := -1
+		if spin > 0 && idleSince != 0 {
+			if nanotime()-idleSince < spin {
+				timeout = 0 // poll: the next frame of a request/response is due within microseconds
+			} else {
+				idleSince = 0
+			}
+		}
+		n, err := unix.EpollWait(w.epfd, w.events, timeout)
+		if spin > 0 && n > 0 {
+			idleSince = nanotime()
+		}
 		if err != nil && err != unix.EINTR {
 			w.dp.log.Error("epoll_wait failed; worker stops", "worker", w.id, "err", err)
 			return

@@ -43,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	noDefault := fs.Bool("no-default-network", false, "do not create the default network 'bridge' (172.17.0.0/16)")
 	workers := fs.Int("workers", 0, "dataplane worker threads (default: one per CPU)")
 	nice := fs.Int("worker-nice", -5, "scheduling priority of the worker threads, -20 to 19 (0: leave as is); below 0 they forward ahead of the namespaces' processes, as the kernel's softirq does")
+	spin := fs.Duration("worker-spin", 0, "how long an idle worker keeps polling its ports before it sleeps, e.g. 50us (0: sleep at once); trades CPU for latency, see docs/performance.md")
 	ctMax := fs.Int("conntrack-max", 0, "most connections tracked at once (default 262144, package nat's); new flows beyond it are dropped (reason conntrack-full), established ones keep going")
 	natPorts := fs.String("nat-ports", "", "LOW-HIGH: source ports masquerade picks from when a flow's own is taken (default 1024-65535, package nat's)")
 	// Errors are one line; the full usage only when asked for (-h).
@@ -70,7 +71,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vswitchd: bad --worker-nice %d: want -20 to 19\n", *nice)
 		return 2
 	}
-	dopts := daemon.Options{Workers: *workers, WorkerNice: *nice}
+	if *spin < 0 || *spin > time.Second {
+		fmt.Fprintf(stderr, "vswitchd: bad --worker-spin %v: want 0 to 1s, e.g. 50us\n", *spin)
+		return 2
+	}
+	dopts := daemon.Options{Workers: *workers, WorkerNice: *nice, WorkerSpin: *spin}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if set["conntrack-max"] {
