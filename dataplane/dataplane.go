@@ -125,6 +125,7 @@ type Dataplane struct {
 	arp   *arp.Table
 	ct    *nat.Table
 	frags fragTable                     // NAT of fragments (fragnat.go)
+	hints queueHints                    // the queue each flow uses on multi-queue TAPs (steer.go)
 	drops [NumDropReasons]atomic.Uint64 // drops not tied to an ingress port (ARP gave up)
 }
 

@@ -53,7 +53,7 @@ func (w *worker) icmpError(in *Port, net *Network, buf []byte, typ, code uint8, 
 		return
 	}
 	n := buildICMPError(g, buf, net.L3.GatewayMAC, net.L3.GatewayIP, typ, code, mtu)
-	w.out.add(in.Index, g[:n], n-header.VirtioNetHdrLen, false)
+	w.out.add(in.Index, w.id, g[:n], n-header.VirtioNetHdrLen, false)
 }
 
 func mayAnswerWithError(buf []byte) bool {

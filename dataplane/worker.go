@@ -52,12 +52,14 @@ const (
 	genBufSize = 16 << 10
 )
 
-// outQueues gathers a batch's frames per egress port, so each egress gets
-// one WriteBatch per input batch.
+// outQueues gathers a batch's frames per egress queue, so each egress gets
+// one WriteBatch per input batch. A frame goes to the worker's own queue of
+// a multi-queue port, unless steer chose the queue its flow lives on.
 type outQueues struct {
-	worker  int      // the owning worker's id: picks each egress's queue
-	q       []txq    // by port index
-	touched []uint16 // ports with frames waiting
+	worker  int     // the owning worker's id: its own queue of each egress
+	nq      int     // queues a port may have: one per worker
+	q       []txq   // by slot: port index × nq + queue
+	touched []int32 // slots with frames waiting
 }
 
 type txq struct {
@@ -83,7 +85,7 @@ func newWorker(dp *Dataplane, id int) (*worker, error) {
 		return nil, err
 	}
 	w := &worker{dp: dp, id: id, epfd: epfd, wakefd: wfd, events: make([]unix.EpollEvent, 64)}
-	w.out.worker = id
+	w.out.worker, w.out.nq = id, max(dp.opts.Workers, 1)
 	w.bufs = make([][]byte, dp.opts.Batch)
 	w.sizes = make([]int, dp.opts.Batch)
 	for i := range w.bufs {
@@ -210,8 +212,8 @@ func (w *worker) survive(in *Port) {
 	}
 	w.dp.log.Error("BUG: panic while forwarding; batch dropped", "port", in.Name, "panic", r, "stack", string(debug.Stack()))
 	in.Stats.Drops[DropInternal].Add(1)
-	for _, idx := range w.out.touched {
-		q := &w.out.q[idx]
+	for _, slot := range w.out.touched {
+		q := &w.out.q[slot]
 		clear(q.frames)
 		q.frames, q.bytes, q.gso = q.frames[:0], 0, 0
 	}
@@ -234,6 +236,9 @@ func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int)
 		rxBytes += uint64(len(buf) - header.VirtioNetHdrLen)
 		if header.VirtioNetHdr(buf).IsGSO() {
 			rxGSO++
+		}
+		if in.multiQueue() {
+			w.dp.hints.note(buf, w.id)
 		}
 		v := w.decide(s, in, buf, now)
 		if v.Action == ActDrop {
@@ -262,7 +267,7 @@ func (w *worker) apply(s *snapshot, in *Port, buf []byte, v Verdict) {
 	gso := header.VirtioNetHdr(buf).IsGSO()
 	switch v.Action {
 	case ActForward:
-		w.out.add(v.Port, buf, frameLen, gso)
+		w.out.add(v.Port, w.steer(s, in, v.Port, buf), buf, frameLen, gso)
 	case ActFlood:
 		net := s.network(v.Port) // the network, for a flood
 		if net == nil {
@@ -270,7 +275,7 @@ func (w *worker) apply(s *snapshot, in *Port, buf []byte, v Verdict) {
 		}
 		for _, p := range net.Ports {
 			if in == nil || p != in.Index {
-				w.out.add(p, buf, frameLen, gso)
+				w.out.add(p, w.id, buf, frameLen, gso)
 			}
 		}
 	}
@@ -291,14 +296,15 @@ func (w *worker) genBuf() []byte {
 	return g
 }
 
-func (o *outQueues) add(idx uint16, buf []byte, frameLen int, gso bool) {
-	if int(idx) >= len(o.q) {
+func (o *outQueues) add(idx uint16, queue int, buf []byte, frameLen int, gso bool) {
+	slot := int(idx)*o.nq + queue%o.nq
+	if slot >= len(o.q) {
 		// Grows only when a port index is seen the first time.
-		o.q = append(o.q, make([]txq, int(idx)+1-len(o.q))...)
+		o.q = append(o.q, make([]txq, (int(idx)+1)*o.nq-len(o.q))...)
 	}
-	q := &o.q[idx]
+	q := &o.q[slot]
 	if len(q.frames) == 0 {
-		o.touched = append(o.touched, idx)
+		o.touched = append(o.touched, int32(slot))
 	}
 	q.frames = append(q.frames, buf)
 	q.bytes += uint64(frameLen)
@@ -308,10 +314,10 @@ func (o *outQueues) add(idx uint16, buf []byte, frameLen int, gso bool) {
 }
 
 func (o *outQueues) flush(s *snapshot) {
-	for _, idx := range o.touched {
-		q := &o.q[idx]
-		if p := s.port(idx); p != nil {
-			sent, _ := p.queueFor(o.worker).WriteBatch(q.frames)
+	for _, slot := range o.touched {
+		q := &o.q[slot]
+		if p := s.port(uint16(int(slot) / o.nq)); p != nil {
+			sent, _ := p.queueFor(int(slot) % o.nq).WriteBatch(q.frames)
 			p.Stats.TxPackets.Add(uint64(sent))
 			if sent == len(q.frames) {
 				p.Stats.TxBytes.Add(q.bytes)
