@@ -57,3 +57,55 @@ func TestPeerServeAsk(t *testing.T) {
 		t.Error("a non-address answer was accepted")
 	}
 }
+
+func TestFlowsOf(t *testing.T) {
+	for _, c := range []struct{ flows, threads int }{{64, 2}, {65, 2}, {1, 1}, {3, 2}, {7, 3}} {
+		sum := 0
+		for i := 0; i < c.threads; i++ {
+			n := FlowsOf(c.flows, c.threads, i)
+			if n < c.flows/c.threads || n > c.flows/c.threads+1 {
+				t.Errorf("FlowsOf(%d, %d, %d) = %d: not an even share", c.flows, c.threads, i, n)
+			}
+			sum += n
+		}
+		if sum != c.flows {
+			t.Errorf("%d flows over %d threads: shares add up to %d", c.flows, c.threads, sum)
+		}
+	}
+}
+
+// Each flow is its own source port: a switch that spreads flows by their
+// 5-tuple must see as many as were asked for.
+func TestGenerateFlowsAreSourcePorts(t *testing.T) {
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ports := map[int]bool{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			_ = pc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			_, from, err := pc.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			ports[from.Port] = true
+		}
+	}()
+	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(pc.LocalAddr().(*net.UDPAddr).Port))
+	res, err := Generate(GenConfig{Dst: dst, Payload: Payload64, Batch: 4, Threads: 2, Flows: 5, Duration: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if res.Flows != 5 || res.Threads != 2 || res.Sent == 0 {
+		t.Errorf("result %+v: want 5 flows, 2 threads, some sent", res)
+	}
+	if len(ports) != 5 {
+		t.Errorf("receiver saw %d source ports, want 5", len(ports))
+	}
+}

@@ -32,10 +32,14 @@ type mmsghdr struct {
 
 // GenConfig is what the UDP generator offers.
 type GenConfig struct {
-	Dst      netip.AddrPort
-	Payload  int // UDP payload bytes
-	Batch    int // messages per sendmmsg
-	Threads  int // sending OS threads, one socket each
+	Dst     netip.AddrPort
+	Payload int // UDP payload bytes
+	Batch   int // messages per sendmmsg
+	Threads int // sending OS threads
+	// Flows is the number of connected sockets, each its own source port
+	// (so its own 5-tuple), spread over the threads; each thread sends one
+	// batch on each of its sockets in turn. At least one per thread.
+	Flows    int
 	Duration time.Duration
 }
 
@@ -46,6 +50,7 @@ type GenResult struct {
 	Seconds    float64 `json:"seconds"`
 	PPS        float64 `json:"offered_pps"`
 	Threads    int     `json:"threads"`
+	Flows      int     `json:"flows"`
 	Payload    int     `json:"payload_bytes"`
 	FirstError string  `json:"first_error,omitempty"`
 }
@@ -67,6 +72,7 @@ func Generate(cfg GenConfig) (GenResult, error) {
 	if cfg.Threads <= 0 {
 		cfg.Threads = 1
 	}
+	cfg.Flows = max(cfg.Flows, cfg.Threads)
 	sa, err := sockaddr(cfg.Dst)
 	if err != nil {
 		return GenResult{}, err
@@ -78,19 +84,29 @@ func Generate(cfg GenConfig) (GenResult, error) {
 	deadline := start.Add(cfg.Duration)
 	setup := make(chan error, cfg.Threads)
 	for t := 0; t < cfg.Threads; t++ {
+		nsock := FlowsOf(cfg.Flows, cfg.Threads, t)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			runtime.LockOSThread()
-			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				setup <- err
-				return
-			}
-			defer unix.Close(fd)
-			if err := unix.Connect(fd, sa); err != nil {
-				setup <- fmt.Errorf("connect %v: %w", cfg.Dst, err)
-				return
+			fds := make([]int, 0, nsock)
+			defer func() {
+				for _, fd := range fds {
+					unix.Close(fd)
+				}
+			}()
+			for range nsock {
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					setup <- err
+					return
+				}
+				fds = append(fds, fd)
+				// connect picks a distinct ephemeral source port per socket
+				if err := unix.Connect(fd, sa); err != nil {
+					setup <- fmt.Errorf("connect %v: %w", cfg.Dst, err)
+					return
+				}
 			}
 			setup <- nil
 			payload := make([]byte, cfg.Payload)
@@ -107,6 +123,7 @@ func Generate(cfg GenConfig) (GenResult, error) {
 				if i%16 == 0 && time.Now().After(deadline) {
 					break
 				}
+				fd := fds[i%len(fds)]
 				r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd),
 					uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), 0, 0, 0)
 				if errno != 0 {
@@ -131,12 +148,22 @@ func Generate(cfg GenConfig) (GenResult, error) {
 	}
 	wg.Wait()
 	secs := time.Since(start).Seconds()
-	res := GenResult{Sent: sent.Load(), SendErrors: errs.Load(), Seconds: secs, Threads: cfg.Threads, Payload: cfg.Payload}
+	res := GenResult{Sent: sent.Load(), SendErrors: errs.Load(), Seconds: secs, Threads: cfg.Threads, Flows: cfg.Flows, Payload: cfg.Payload}
 	res.PPS = float64(res.Sent) / secs
 	if s, ok := firstErr.Load().(string); ok {
 		res.FirstError = s
 	}
 	return res, nil
+}
+
+// FlowsOf is how many of flows sockets thread t of threads owns: an even
+// share, the first flows%threads threads one more.
+func FlowsOf(flows, threads, t int) int {
+	n := flows / threads
+	if t < flows%threads {
+		n++
+	}
+	return n
 }
 
 // SinkConfig says where the sink listens and which window it measures.
