@@ -20,8 +20,9 @@ func Num(v float64) string {
 	}
 }
 
-// cell renders one side of a row: "median (min–max)", or its status.
-func cell(values []float64, median, lo, hi *float64, status string, errs []string) string {
+// cell renders one side of a row: "median (min–max)", then offered (" of
+// N offered" or nothing), or its status.
+func cell(values []float64, median, lo, hi *float64, status string, errs []string, offered string) string {
 	switch {
 	case status == StatusNotApplicable:
 		return "— (vswitch only)"
@@ -36,6 +37,7 @@ func cell(values []float64, median, lo, hi *float64, status string, errs []strin
 	if len(values) > 1 {
 		s += fmt.Sprintf(" (%s–%s)", Num(*lo), Num(*hi))
 	}
+	s += offered
 	if len(errs) > 0 {
 		s += fmt.Sprintf(" [%d failed]", len(errs))
 	}
@@ -141,11 +143,11 @@ func (r Result) Markdown() string {
 	}
 	b.WriteString("\n")
 	for _, row := range r.Rows {
-		k := cell(row.Kernel, row.KernelMedian, row.KernelMin, row.KernelMax, row.KernelStatus, row.KernelErrors)
-		v := cell(row.Vswitch, row.VswitchMedian, row.VswitchMin, row.VswitchMax, row.VswitchStatus, row.VswitchErrors)
+		k := cell(row.Kernel, row.KernelMedian, row.KernelMin, row.KernelMax, row.KernelStatus, row.KernelErrors, offeredCell(row, SideKernel))
+		v := cell(row.Vswitch, row.VswitchMedian, row.VswitchMin, row.VswitchMax, row.VswitchStatus, row.VswitchErrors, offeredCell(row, SideVswitch))
 		fmt.Fprintf(&b, "| %s | %s %s | %s | %s |", row.Scenario, row.Metric, arrow(row.HigherIsBetter), row.Unit, k)
 		if ovs {
-			fmt.Fprintf(&b, " %s |", cell(row.OVS, row.OVSMedian, row.OVSMin, row.OVSMax, row.OVSStatus, row.OVSErrors))
+			fmt.Fprintf(&b, " %s |", cell(row.OVS, row.OVSMedian, row.OVSMin, row.OVSMax, row.OVSStatus, row.OVSErrors, offeredCell(row, SideOVS)))
 		}
 		fmt.Fprintf(&b, " %s | %s |", v, ratioCell(row.Ratio))
 		if ovs {
@@ -154,7 +156,7 @@ func (r Result) Markdown() string {
 		fmt.Fprintf(&b, " %s |", verdict(row))
 		for _, e := range extras {
 			x := row.Extra[e]
-			fmt.Fprintf(&b, " %s | %s |", cell(x.Values, x.Median, x.Min, x.Max, x.Status, x.Errors), ratioCell(x.Ratio))
+			fmt.Fprintf(&b, " %s | %s |", cell(x.Values, x.Median, x.Min, x.Max, x.Status, x.Errors, offeredCell(row, e)), ratioCell(x.Ratio))
 			if ovs {
 				fmt.Fprintf(&b, " %s |", ratioCell(x.RatioVsOVS))
 			}
@@ -176,6 +178,15 @@ func (r Result) Markdown() string {
 		}
 	}
 
+	if ov := r.overloadLines(); len(ov) > 0 {
+		b.WriteString("\n## Overload (64-byte UDP, a sender thread per CPU)\n\n")
+		b.WriteString("Delivered of offered (the generator's own send rate), kpps; the switch daemon's busiest threads' CPU during each flood; ")
+		b.WriteString("one sender just before the floods and right after them (after/before ≈ 1: the old rate is back).\n\n")
+		for _, l := range ov {
+			fmt.Fprintf(&b, "- %s\n", l)
+		}
+	}
+
 	if len(r.Scale) > 0 {
 		b.WriteString("\n## Scale (vswitch only)\n\n| figure | value |\n|---|---|\n")
 		for _, e := range r.Scale {
@@ -189,6 +200,126 @@ func (r Result) Markdown() string {
 		}
 	}
 	return b.String()
+}
+
+// overloadLines say, per scenario, side and pair, what the overload runs
+// found: one line each, from the runs' details.
+func (r Result) overloadLines() []string {
+	type key struct {
+		scn, side string
+		pair      int
+	}
+	by := map[key]map[string]Sample{}
+	var order []key
+	for _, s := range r.Runs {
+		switch s.Metric {
+		case "udp64_overload_kpps", "udp64_overload_flows_kpps", "udp64_after_overload_kpps":
+		default:
+			continue
+		}
+		k := key{s.Scenario, s.Side, s.Pair}
+		if by[k] == nil {
+			by[k] = map[string]Sample{}
+			order = append(order, k)
+		}
+		by[k][s.Metric] = s
+	}
+	var out []string
+	for _, k := range order {
+		m := by[k]
+		var parts []string
+		for _, name := range []string{"udp64_overload_kpps", "udp64_overload_flows_kpps"} {
+			s, ok := m[name]
+			if !ok {
+				continue
+			}
+			flows := "1 flow"
+			if f, ok := number(s.Detail["flows"]); ok && f != 1 {
+				flows = fmt.Sprintf("%.0f flows", f)
+			}
+			parts = append(parts, flows+" "+delivered(s)+workersText(s))
+		}
+		if s, ok := m["udp64_after_overload_kpps"]; ok {
+			after := "error: " + short(s.Error)
+			if s.Status == StatusOK {
+				after = Num(*s.Value)
+			}
+			before := "?"
+			if v, ok := number(s.Detail["before_kpps"]); ok {
+				before = Num(v)
+			} else if e, ok := s.Detail["before_error"].(string); ok {
+				before = "error: " + short(e)
+			}
+			line := "one sender " + before + " before, " + after + " after"
+			if x, ok := number(s.Detail["after_over_before"]); ok {
+				line += fmt.Sprintf(" (%.2f)", x)
+			}
+			parts = append(parts, line)
+		}
+		out = append(out, fmt.Sprintf("%s, %s, pair %d: %s", k.scn, k.side, k.pair+1, strings.Join(parts, "; ")))
+	}
+	return out
+}
+
+// delivered is "195 of 310 offered", or the error.
+func delivered(s Sample) string {
+	if s.Status != StatusOK || s.Value == nil {
+		return "error: " + short(s.Error)
+	}
+	d := Num(*s.Value)
+	if s.Offered != nil {
+		d += " of " + Num(*s.Offered) + " offered"
+	}
+	return d
+}
+
+// workersText is ", workers 95%, 3% CPU" from a flood's worker_cpu_pct.
+func workersText(s Sample) string {
+	raw, ok := s.Detail["worker_cpu_pct"]
+	if !ok {
+		return ""
+	}
+	var pct []string
+	switch v := raw.(type) {
+	case []float64:
+		for _, x := range v {
+			pct = append(pct, fmt.Sprintf("%.0f%%", x))
+		}
+	case []any: // read back from JSON
+		for _, x := range v {
+			if f, ok := number(x); ok {
+				pct = append(pct, fmt.Sprintf("%.0f%%", f))
+			}
+		}
+	}
+	if len(pct) == 0 {
+		return " (no busy worker thread)"
+	}
+	return " (threads " + strings.Join(pct, ", ") + " CPU)"
+}
+
+// number is a detail value as a float64, whether set by the harness or
+// read back from JSON.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	}
+	return 0, false
+}
+
+// offeredCell is " of N offered" after a delivered figure whose side
+// recorded what its source offered (the median over the same runs).
+func offeredCell(r Row, side string) string {
+	o, ok := r.Offered[side]
+	if !ok || o.Median == nil {
+		return ""
+	}
+	return " of " + Num(*o.Median) + " offered"
 }
 
 func ratioCell(p *float64) string {

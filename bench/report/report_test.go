@@ -432,3 +432,85 @@ func TestChartCap(t *testing.T) {
 		t.Error("the ratio itself must not be capped")
 	}
 }
+
+// udp64 rows carry what the generator offered on each side, and the table
+// shows it beside the delivered figure.
+func TestOffered(t *testing.T) {
+	off := func(s Sample, v float64) Sample { s.Offered = &v; return s }
+	var runs []Sample
+	for pair, x := range [][4]float64{{300, 310, 150, 900}, {320, 330, 160, 950}, {310, 305, 155, 1000}} {
+		runs = append(runs,
+			off(OK(SideKernel, pair, "l2", "udp64_kpps", x[0], nil), x[1]),
+			off(OK(SideVswitch, pair, "l2", "udp64_kpps", x[2], nil), x[3]),
+			OK(SideKernel, pair, "l2", "tcp_1_gbps", 20, nil),
+			OK(SideVswitch, pair, "l2", "tcp_1_gbps", 10, nil))
+	}
+	// a failed run's offered figure, if any, is not counted
+	runs = append(runs, off(Failed(SideVswitch, 3, "l2", "udp64_kpps", StatusError, "udpsink: no packet", nil), 5))
+	rows := Aggregate(runs, []string{SideVswitch})
+	udp := findRow(t, rows, "l2", "udp64_kpps")
+	if k := udp.Offered[SideKernel]; k.Median == nil || *k.Median != 310 || len(k.Values) != 3 {
+		t.Errorf("kernel offered %+v, want median 310 of 3 values", k)
+	}
+	if v := udp.Offered[SideVswitch]; v.Median == nil || *v.Median != 950 || *v.Min != 900 || *v.Max != 1000 || len(v.Values) != 3 {
+		t.Errorf("vswitch offered %+v, want median 950 (900–1000) of 3 values", v)
+	}
+	if _, ok := udp.Offered[SideOVS]; ok {
+		t.Error("ovs has an offered figure without a run")
+	}
+	if tcp := findRow(t, rows, "l2", "tcp_1_gbps"); tcp.Offered != nil {
+		t.Errorf("tcp row has offered figures %+v", tcp.Offered)
+	}
+	b, _ := json.Marshal(udp)
+	if !strings.Contains(string(b), `"offered":{"kernel":{"values":[300,320,310]`) && !strings.Contains(string(b), `"offered":{"kernel":{"values":[310,330,305]`) {
+		t.Errorf("row JSON lacks the offered sub-object: %s", b)
+	}
+	res := Result{Sides: []string{SideKernel, SideVswitch}, Rows: rows, Runs: runs}
+	md := res.Markdown()
+	if !strings.Contains(md, "| 310 (300–320) of 310 offered | 155 (150–160) of 950 offered [1 failed] |") {
+		t.Errorf("udp64 row does not show offered beside delivered:\n%s", md)
+	}
+	for _, l := range strings.Split(md, "\n") {
+		if strings.Contains(l, "tcp_1_gbps") && strings.Contains(l, "offered") {
+			t.Errorf("tcp row shows an offered figure: %s", l)
+		}
+	}
+}
+
+// The overload section says per side what the floods delivered of what
+// was offered, how busy the workers were, and whether one sender got its
+// rate back; the same from a result read back from JSON.
+func TestOverloadSection(t *testing.T) {
+	off := func(s Sample, v float64) Sample { s.Offered = &v; return s }
+	runs := []Sample{
+		off(OK(SideVswitch, 0, "l2", "udp64_overload_kpps", 150, map[string]any{"flows": 1, "worker_cpu_pct": []float64{95, 2}}), 900),
+		off(OK(SideVswitch, 0, "l2", "udp64_overload_flows_kpps", 260, map[string]any{"flows": 64, "worker_cpu_pct": []float64{90, 85}}), 1000),
+		off(OK(SideVswitch, 0, "l2", "udp64_after_overload_kpps", 148, map[string]any{"before_kpps": 150.0, "after_over_before": 0.987}), 600),
+		off(OK(SideKernel, 0, "l2", "udp64_overload_kpps", 800, map[string]any{"flows": 1}), 810),
+		Failed(SideKernel, 0, "l2", "udp64_overload_flows_kpps", StatusError, "udpgen: exit 1", map[string]any{"flows": 64}),
+		off(OK(SideKernel, 0, "l2", "udp64_after_overload_kpps", 400, map[string]any{"before_error": "udpsink: no packet"}), 410),
+	}
+	res := Result{Sides: []string{SideKernel, SideVswitch}, Rows: Aggregate(runs, []string{SideVswitch}), Runs: runs}
+	js, err := res.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Result
+	if err := json.Unmarshal(js, &back); err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]Result{"in memory": res, "from JSON": back} {
+		md := r.Markdown()
+		for _, want := range []string{
+			"- l2, vswitch, pair 1: 1 flow 150 of 900 offered (threads 95%, 2% CPU); 64 flows 260 of 1000 offered (threads 90%, 85% CPU); one sender 150 before, 148 after (0.99)",
+			"- l2, kernel, pair 1: 1 flow 800 of 810 offered; 64 flows error: udpgen: exit 1; one sender error: udpsink: no packet before, 400 after",
+		} {
+			if !strings.Contains(md, want) {
+				t.Errorf("%s: no line %q in\n%s", name, want, md)
+			}
+		}
+	}
+	if strings.Contains(Result{Runs: samples()}.Markdown(), "## Overload") {
+		t.Error("an overload section without overload runs")
+	}
+}
