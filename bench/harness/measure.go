@@ -17,15 +17,23 @@ import (
 type Test struct {
 	Name    string
 	Metrics []string
+	// Scenarios the test runs in; none means every one.
+	Scenarios []string
 }
+
+// In says whether the test runs in scenario scn.
+func (t Test) In(scn string) bool { return len(t.Scenarios) == 0 || contains(t.Scenarios, scn) }
 
 // Tests in the order they run within a scenario.
 var Tests = []Test{
-	{"tcp1", []string{"tcp_1_gbps"}},
-	{"tcp4", []string{"tcp_4_gbps"}},
-	{"udp64", []string{"udp64_kpps", "cpu_per_pkt_ns"}},
-	{"rr", []string{"rr_p50_us", "rr_p99_us"}},
-	{"conn", []string{"conn_per_s"}},
+	{"tcp1", []string{"tcp_1_gbps"}, nil},
+	{"tcp4", []string{"tcp_4_gbps"}, nil},
+	{"udp64", []string{"udp64_kpps", "cpu_per_pkt_ns"}, nil},
+	{"rr", []string{"rr_p50_us", "rr_p99_us"}, nil},
+	{"conn", []string{"conn_per_s"}, nil},
+	// Last in a scenario, so nothing else runs on the heels of a flood;
+	// l2 and routed only, to keep the run's time (issue 17 asks for them).
+	{"overload", []string{"udp64_overload_kpps", "udp64_overload_flows_kpps", "udp64_after_overload_kpps"}, []string{"l2", "routed"}},
 }
 
 // userHZ is the unit of utime/stime in /proc/PID/stat (USER_HZ, 100 on
@@ -96,6 +104,8 @@ func (h *Harness) measure(ctx context.Context, t *Topology, pair int, scn string
 		out = append(out, sample(t, pair, scn, test.Metrics[0], v, d, err))
 	case "udp64":
 		out = h.udp64(ctx, t, pair, scn)
+	case "overload":
+		out = h.overload(ctx, t, pair, scn)
 	case "rr":
 		p50, p99, d, err := h.sockperf(ctx, t, scn)
 		out = append(out, sample(t, pair, scn, "rr_p50_us", p50, d, err), sample(t, pair, scn, "rr_p99_us", p99, d, err))
@@ -313,46 +323,47 @@ func (h *Harness) sockperf(ctx context.Context, t *Topology, scn string) (float6
 	return res.P50, res.P99, detail, nil
 }
 
-// udp64 floods 64-byte frames from the client and counts what reaches the
-// server's interface. On the vswitch side it also takes vswitchd's CPU
-// time over the flood and divides by the packets it forwarded.
-func (h *Harness) udp64(ctx context.Context, t *Topology, pair int, scn string) []report.Sample {
+// flood is one run of the UDP generator against the sink.
+type flood struct {
+	threads, flows int
+	warmup, window time.Duration
+	// around is called once the sink is ready, just before the generator
+	// starts; what it returns is called as soon as the generator ends.
+	around func() func()
+}
+
+// udpFlood runs the sink in the scenario's server and the generator in its
+// client, and returns the rate delivered at the sink's eth0 over the
+// window and the rate the generator handed to the kernel over its whole
+// run (both kpps). It records how in detail.
+func (h *Harness) udpFlood(ctx context.Context, t *Topology, scn string, f flood, detail map[string]any) (delivered, offered float64, err error) {
 	ep := endpointFor(scn)
-	gen := udpWarmup + h.cfg.Duration + 400*time.Millisecond
-	detail := map[string]any{"tool": "vsbench udpgen/udpsink", "payload_bytes": traffic.Payload64, "frame_bytes": 64,
-		"sender_threads": h.cfg.UDPThreads, "window_s": h.cfg.Duration.Seconds(), "generator_s": gen.Seconds(),
-		"dst": fmt.Sprintf("%s:%d", ep.dst, ep.port(portUDP)), "figure": "rx packets of the sink's eth0 over the window"}
-	kpps := func(v float64, err error) []report.Sample {
-		out := []report.Sample{sample(t, pair, scn, "udp64_kpps", v, detail, err)}
-		return out
-	}
+	gen := f.warmup + f.window + 400*time.Millisecond
+	detail["sender_threads"] = f.threads
+	detail["flows"] = f.flows
+	detail["window_s"] = f.window.Seconds()
+	detail["generator_s"] = gen.Seconds()
 	sink, err := h.startNS("udpsink", t.NS(ep.server), nil, h.cfg.Self, "udpsink", "--port", strconv.Itoa(portUDP),
-		"--if", "eth0", "--warmup", udpWarmup.String(), "--window", h.cfg.Duration.String())
+		"--if", "eth0", "--warmup", f.warmup.String(), "--window", f.window.String())
 	if err != nil {
-		return h.withCPU(t, pair, scn, kpps(0, err), nil)
+		return 0, 0, err
 	}
 	defer h.stop(sink, 2*time.Second)
 	if err := sink.waitFor("ready", 5*time.Second); err != nil {
-		return h.withCPU(t, pair, scn, kpps(0, err), nil)
+		return 0, 0, err
 	}
-	var before *daemonSnapshot
-	if t.daemon != nil {
-		before, err = h.snapshot(ctx, t)
-		if err != nil {
-			before = &daemonSnapshot{err: err}
-		}
+	after := func() {}
+	if f.around != nil {
+		after = f.around()
 	}
 	r := h.nsExec(ctx, t.NS(ep.client), gen+15*time.Second, h.cfg.Self, "udpgen",
 		"--dst", fmt.Sprintf("%s:%d", ep.dst, ep.port(portUDP)), "--duration", gen.String(),
-		"--payload", strconv.Itoa(traffic.Payload64), "--threads", strconv.Itoa(h.cfg.UDPThreads))
-	var cpuSample *report.Sample
-	if t.daemon != nil {
-		s := h.cpuPerPacket(ctx, t, pair, scn, before)
-		cpuSample = &s
-	}
+		"--payload", strconv.Itoa(traffic.Payload64), "--threads", strconv.Itoa(f.threads),
+		"--flows", strconv.Itoa(f.flows))
+	after()
 	var g traffic.GenResult
 	if r.Code != 0 || json.Unmarshal([]byte(lastJSON(r.Stdout)), &g) != nil {
-		return h.withCPU(t, pair, scn, kpps(0, r.errorf("udpgen")), cpuSample)
+		return 0, 0, r.errorf("udpgen")
 	}
 	detail["offered_kpps"] = report.Round(g.PPS / 1000)
 	detail["sent"] = g.Sent
@@ -361,11 +372,11 @@ func (h *Harness) udp64(ctx context.Context, t *Topology, pair int, scn string) 
 		detail["send_first_error"] = g.FirstError
 	}
 	if err := sink.Wait(5 * time.Second); err != nil {
-		return h.withCPU(t, pair, scn, kpps(0, fmt.Errorf("udpsink: %s", FirstLine(sink.stderr.String()+err.Error()))), cpuSample)
+		return 0, 0, fmt.Errorf("udpsink: %s", FirstLine(sink.stderr.String()+err.Error()))
 	}
 	var s traffic.SinkResult
 	if err := json.Unmarshal([]byte(lastJSON(sink.stdout.String())), &s); err != nil {
-		return h.withCPU(t, pair, scn, kpps(0, fmt.Errorf("udpsink output: %v", err)), cpuSample)
+		return 0, 0, fmt.Errorf("udpsink output: %v", err)
 	}
 	detail["sink_if_rx_packets"] = s.IfPackets
 	detail["sink_app_kpps"] = report.Round(s.AppPPS / 1000)
@@ -374,7 +385,135 @@ func (h *Harness) udp64(ctx context.Context, t *Topology, pair int, scn string) 
 	// sender's own CPU forwards them (veth) it cannot offer more than it
 	// carries. Say so rather than claim an overload that did not happen.
 	detail["offered_exceeds_carried"] = g.PPS > s.IfPPS*1.02
-	return h.withCPU(t, pair, scn, kpps(s.IfPPS/1000, nil), cpuSample)
+	return s.IfPPS / 1000, g.PPS / 1000, nil
+}
+
+// withOffered records the offered rate beside a successful figure.
+func withOffered(s report.Sample, offered float64) report.Sample {
+	if s.Status == report.StatusOK && offered > 0 {
+		o := report.Round(offered)
+		s.Offered = &o
+	}
+	return s
+}
+
+// udp64 floods 64-byte frames from the client and counts what reaches the
+// server's interface. On the vswitch side it also takes vswitchd's CPU
+// time over the flood and divides by the packets it forwarded.
+func (h *Harness) udp64(ctx context.Context, t *Topology, pair int, scn string) []report.Sample {
+	ep := endpointFor(scn)
+	detail := map[string]any{"tool": "vsbench udpgen/udpsink", "payload_bytes": traffic.Payload64, "frame_bytes": 64,
+		"dst": fmt.Sprintf("%s:%d", ep.dst, ep.port(portUDP)), "figure": "rx packets of the sink's eth0 over the window"}
+	var cpuSample *report.Sample
+	f := flood{threads: h.cfg.UDPThreads, flows: h.cfg.UDPThreads, warmup: udpWarmup, window: h.cfg.Duration}
+	if t.daemon != nil {
+		f.around = func() func() {
+			before, err := h.snapshot(ctx, t)
+			if err != nil {
+				before = &daemonSnapshot{err: err}
+			}
+			return func() {
+				s := h.cpuPerPacket(ctx, t, pair, scn, before)
+				cpuSample = &s
+			}
+		}
+	}
+	v, offered, err := h.udpFlood(ctx, t, scn, f, detail)
+	s := withOffered(sample(t, pair, scn, "udp64_kpps", v, detail, err), offered)
+	return h.withCPU(t, pair, scn, []report.Sample{s}, cpuSample)
+}
+
+// afterWarmup is the sink's warm-up of the one-sender run that follows
+// the overload: short, so its window starts right after the flood (ARP
+// and the path are warm by then).
+const afterWarmup = 100 * time.Millisecond
+
+// oneSenderWindow is the window of the one-sender runs before and after
+// the overload.
+const oneSenderWindow = time.Second
+
+// overload floods the path from a sender thread per CPU, first on one flow
+// and then on many (each its own source port), far above what it carries,
+// and records delivered and offered rates and how busy each worker of the
+// switch daemon was. A one-sender run just before and one right after the
+// floods show whether the path gets its old rate back.
+func (h *Harness) overload(ctx context.Context, t *Topology, pair int, scn string) []report.Sample {
+	ep := endpointFor(scn)
+	base := func(what string) map[string]any {
+		return map[string]any{"tool": "vsbench udpgen/udpsink", "payload_bytes": traffic.Payload64, "frame_bytes": 64,
+			"dst": fmt.Sprintf("%s:%d", ep.dst, ep.port(portUDP)), "figure": "rx packets of the sink's eth0 over the window", "run": what}
+	}
+	one := flood{threads: 1, flows: 1, warmup: udpWarmup, window: oneSenderWindow}
+	beforeDetail := base("one sender, before the flood")
+	beforeKpps, beforeOffered, beforeErr := h.udpFlood(ctx, t, scn, one, beforeDetail)
+
+	var out []report.Sample
+	for _, run := range []struct {
+		metric string
+		flows  int
+	}{{"udp64_overload_kpps", 1}, {"udp64_overload_flows_kpps", h.cfg.OverloadFlows}} {
+		d := base(fmt.Sprintf("%d sender threads, %d flow(s)", h.cfg.UDPThreads, run.flows))
+		f := flood{threads: h.cfg.UDPThreads, flows: run.flows, warmup: udpWarmup, window: h.cfg.Duration}
+		if p, _ := t.cpuProc(); p != nil {
+			f.around = func() func() {
+				b, at := taskStats(p.Pid()), time.Now()
+				return func() {
+					secs := time.Since(at).Seconds()
+					w, how := Workers(b, taskStats(p.Pid()), p.Pid(), secs)
+					pct := make([]float64, len(w))
+					for i, l := range w {
+						pct[i] = l.CPUPct
+					}
+					d["worker_cpu_pct"] = pct
+					d["workers"] = w
+					d["workers_by"] = how
+					d["workers_over_s"] = report.Round(secs)
+				}
+			}
+		}
+		v, offered, err := h.udpFlood(ctx, t, scn, f, d)
+		out = append(out, withOffered(sample(t, pair, scn, run.metric, v, d, err), offered))
+	}
+
+	after := one
+	after.warmup = afterWarmup
+	d := base("one sender, right after the flood")
+	v, offered, err := h.udpFlood(ctx, t, scn, after, d)
+	if beforeErr != nil {
+		d["before_error"] = beforeErr.Error()
+	} else {
+		d["before_kpps"] = report.Round(beforeKpps)
+		d["before_offered_kpps"] = report.Round(beforeOffered)
+		if err == nil && beforeKpps > 0 {
+			d["after_over_before"] = report.Round(v / beforeKpps)
+		}
+	}
+	return append(out, withOffered(sample(t, pair, scn, "udp64_after_overload_kpps", v, d, err), offered))
+}
+
+// taskStats reads every thread of pid; threads that vanish while it reads
+// are left out.
+func taskStats(pid int) map[int]TaskStat {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	out := make(map[int]TaskStat, len(ents))
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		if s, err := ParseTaskStat(string(b)); err == nil {
+			out[tid] = s
+		}
+	}
+	return out
 }
 
 func (h *Harness) withCPU(t *Topology, pair int, scn string, out []report.Sample, cpu *report.Sample) []report.Sample {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -350,4 +351,96 @@ func LastLines(s string, n int) string {
 		ls = ls[len(ls)-n:]
 	}
 	return strings.Join(ls, " / ")
+}
+
+// TaskStat is what the harness reads of one thread's /proc/PID/task/TID/stat.
+type TaskStat struct {
+	Comm  string
+	Nice  int
+	Ticks uint64 // utime + stime, clock ticks (USER_HZ)
+}
+
+// ParseTaskStat reads comm (field 2), utime and stime (14, 15) and nice
+// (19) of a /proc/PID/task/TID/stat line. comm may hold spaces and
+// parentheses, so the fields are counted from its last ')'.
+func ParseTaskStat(stat string) (TaskStat, error) {
+	open, end := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
+	if open < 0 || end < open {
+		return TaskStat{}, errors.New("task stat: no (comm)")
+	}
+	f := strings.Fields(stat[end+1:])
+	// f[0] is field 3 (state): utime f[11], stime f[12], nice f[16]
+	if len(f) < 17 {
+		return TaskStat{}, errors.New("task stat: too few fields")
+	}
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	nice, err3 := strconv.Atoi(f[16])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return TaskStat{}, fmt.Errorf("task stat: bad utime/stime/nice %q %q %q", f[11], f[12], f[16])
+	}
+	return TaskStat{Comm: stat[open+1 : end], Nice: nice, Ticks: ut + st}, nil
+}
+
+// ThreadLoad is one thread's share of a CPU over a measurement.
+type ThreadLoad struct {
+	TID    int     `json:"tid"`
+	Comm   string  `json:"comm"`
+	Nice   int     `json:"nice"`
+	CPUPct float64 `json:"cpu_pct"`
+}
+
+// busyPct is the share of a CPU above which a thread counts as one that
+// worked during the measurement: Go's sysmon and the control plane stay
+// well under it, a forwarding worker is far above.
+const busyPct = 2.0
+
+// Workers picks the forwarding threads of a switch daemon from its threads'
+// stats before and after a measurement of secs seconds, and says how it
+// chose them. vswitchd raises the priority of its dataplane worker threads
+// only (dataplane Options.Nice, -5 by default), so the threads whose nice
+// differs from the main thread's (tid == pid) are its workers, idle ones
+// included (an idle worker under many flows is the finding). Failing that
+// (nice 0, or Open vSwitch, whose threads share one nice), the workers are
+// the threads that used more than busyPct of a CPU. Threads that started
+// during the measurement count from zero; those that ended are left out.
+// The result is busiest first.
+func Workers(before, after map[int]TaskStat, mainTID int, secs float64) ([]ThreadLoad, string) {
+	if secs <= 0 {
+		return nil, "no measurement"
+	}
+	var all []ThreadLoad
+	for tid, a := range after {
+		b := before[tid] // zero if it started since
+		if a.Ticks < b.Ticks {
+			b.Ticks = 0 // a reused TID
+		}
+		all = append(all, ThreadLoad{TID: tid, Comm: a.Comm, Nice: a.Nice,
+			CPUPct: math.Round(1000*float64(a.Ticks-b.Ticks)/userHZ/secs) / 10})
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].CPUPct != all[j].CPUPct {
+			return all[i].CPUPct > all[j].CPUPct
+		}
+		return all[i].TID < all[j].TID
+	})
+	main, ok := after[mainTID]
+	if ok {
+		var out []ThreadLoad
+		for _, l := range all {
+			if l.TID != mainTID && l.Nice != main.Nice {
+				out = append(out, l)
+			}
+		}
+		if len(out) > 0 {
+			return out, fmt.Sprintf("nice %d, unlike the main thread's %d (vswitchd raises only its dataplane workers)", out[0].Nice, main.Nice)
+		}
+	}
+	var out []ThreadLoad
+	for _, l := range all {
+		if l.CPUPct > busyPct {
+			out = append(out, l)
+		}
+	}
+	return out, fmt.Sprintf("threads that used more than %.0f%% of a CPU during the measurement", busyPct)
 }

@@ -210,3 +210,51 @@ PASS
 		t.Errorf("no B/entry: %+v", e)
 	}
 }
+
+func TestParseTaskStat(t *testing.T) {
+	// a comm with a space and a ')' in it, as prctl(PR_SET_NAME) allows
+	line := "4242 (dp w)rk 0) S 1 4240 4240 0 -1 4194624 100 0 0 0 1234 567 0 0 15 -5 9 0 5000 1000000 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0"
+	s, err := ParseTaskStat(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Comm != "dp w)rk 0" || s.Ticks != 1234+567 || s.Nice != -5 {
+		t.Errorf("got %+v, want comm %q, ticks %d, nice -5", s, "dp w)rk 0", 1234+567)
+	}
+	for _, bad := range []string{"", "4242 vswitchd S 1", "4242 (vswitchd) S 1 2 3", "4242 (x) S 1 4240 4240 0 -1 0 0 0 0 0 x 5 0 0 20 0 1"} {
+		if _, err := ParseTaskStat(bad); err == nil {
+			t.Errorf("ParseTaskStat(%q) accepted", bad)
+		}
+	}
+}
+
+func TestWorkersByNice(t *testing.T) {
+	// main thread 100 at nice 0, two workers at -5 (one idle), a runtime
+	// thread at 0 that used a little CPU; 2 s, 100 ticks a second
+	before := map[int]TaskStat{100: {"vswitchd", 0, 50}, 101: {"vswitchd", -5, 10}, 102: {"vswitchd", -5, 0}, 103: {"vswitchd", 0, 3}}
+	after := map[int]TaskStat{100: {"vswitchd", 0, 52}, 101: {"vswitchd", -5, 200}, 102: {"vswitchd", -5, 0}, 103: {"vswitchd", 0, 9}}
+	w, how := Workers(before, after, 100, 2)
+	if len(w) != 2 || w[0].TID != 101 || w[0].CPUPct != 95 || w[1].TID != 102 || w[1].CPUPct != 0 {
+		t.Errorf("workers %+v, want tid 101 at 95%% then idle tid 102", w)
+	}
+	if !strings.Contains(how, "nice -5") {
+		t.Errorf("how = %q, want it to name the nice", how)
+	}
+}
+
+func TestWorkersByCPU(t *testing.T) {
+	// every thread at one nice (Open vSwitch, or vswitchd with nice 0): the
+	// busy threads are the workers; one started during the measurement
+	before := map[int]TaskStat{7: {"ovs-vswitchd", 0, 10}, 8: {"handler1", 0, 5}}
+	after := map[int]TaskStat{7: {"ovs-vswitchd", 0, 190}, 8: {"handler1", 0, 6}, 9: {"pmd-c01", 0, 60}}
+	w, how := Workers(before, after, 7, 2)
+	if len(w) != 2 || w[0].TID != 7 || w[0].CPUPct != 90 || w[1].TID != 9 || w[1].CPUPct != 30 {
+		t.Errorf("workers %+v, want tid 7 at 90%% and the new tid 9 at 30%%", w)
+	}
+	if !strings.Contains(how, "used more than") {
+		t.Errorf("how = %q", how)
+	}
+	if w, _ := Workers(before, after, 7, 0); w != nil {
+		t.Errorf("zero-length measurement gave %+v", w)
+	}
+}

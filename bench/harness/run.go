@@ -43,8 +43,11 @@ type Config struct {
 	BenchTimeout time.Duration
 	Ports        int // ports of the daemon scale run
 
-	UDPThreads  int
-	ConnWorkers int
+	UDPThreads int
+	// OverloadFlows is the number of flows (source ports) of the
+	// many-flow overload run.
+	OverloadFlows int
+	ConnWorkers   int
 
 	Self     string // this binary, run inside namespaces for the generators
 	Log      io.Writer
@@ -116,6 +119,9 @@ func (h *Harness) Run(ctx context.Context) (report.Result, error) {
 		sides := h.buildPair(mctx, pair)
 		for _, scn := range cfg.Scenarios {
 			for _, test := range tests {
+				if !test.In(scn) {
+					continue
+				}
 				for _, s := range sides {
 					var got []report.Sample
 					if s.err != nil {
@@ -240,7 +246,14 @@ func (i idle) record(samples []report.Sample) {
 func describe(s report.Sample) string {
 	if s.Status == report.StatusOK {
 		m, _ := report.MetricByName(s.Metric)
-		return report.Num(*s.Value) + " " + m.Unit
+		d := report.Num(*s.Value) + " " + m.Unit
+		if s.Offered != nil {
+			d += " of " + report.Num(*s.Offered) + " offered"
+		}
+		if w, ok := s.Detail["worker_cpu_pct"].([]float64); ok {
+			d += fmt.Sprintf(", workers %v %% CPU", w)
+		}
+		return d
 	}
 	if s.Status == report.StatusNotSupported {
 		return s.Status // the reason is in the notes
@@ -252,13 +265,16 @@ func describe(s report.Sample) string {
 func (h *Harness) load() map[string]string {
 	d := h.seconds()
 	return map[string]string{
-		"tcp_1_gbps":     fmt.Sprintf("iperf3 -P 1 -t %d, unlimited rate, MTU 1500", d),
-		"tcp_4_gbps":     fmt.Sprintf("iperf3 -P 4 -t %d, unlimited rate, MTU 1500", d),
-		"udp64_kpps":     fmt.Sprintf("%d sendmmsg thread(s), 64-byte frames (18-byte UDP payload), batches of 64, as fast as the socket takes them; %v warm-up then a %v window at the sink", h.cfg.UDPThreads, udpWarmup, h.cfg.Duration),
-		"rr_p50_us":      fmt.Sprintf("sockperf ping-pong --tcp --full-rtt -t %d, one 14-byte message in flight", d),
-		"rr_p99_us":      fmt.Sprintf("sockperf ping-pong --tcp --full-rtt -t %d, one 14-byte message in flight", d),
-		"conn_per_s":     fmt.Sprintf("%d workers, each back to back: connect, 1 byte each way, close with RST, for %v", h.cfg.ConnWorkers, h.cfg.Duration),
-		"cpu_per_pkt_ns": "vswitchd utime+stime over the udp64 flood ÷ packets it transmitted",
+		"tcp_1_gbps":                fmt.Sprintf("iperf3 -P 1 -t %d, unlimited rate, MTU 1500", d),
+		"tcp_4_gbps":                fmt.Sprintf("iperf3 -P 4 -t %d, unlimited rate, MTU 1500", d),
+		"udp64_kpps":                fmt.Sprintf("%d sendmmsg thread(s), 64-byte frames (18-byte UDP payload), batches of 64, as fast as the socket takes them; %v warm-up then a %v window at the sink", h.cfg.UDPThreads, udpWarmup, h.cfg.Duration),
+		"rr_p50_us":                 fmt.Sprintf("sockperf ping-pong --tcp --full-rtt -t %d, one 14-byte message in flight", d),
+		"rr_p99_us":                 fmt.Sprintf("sockperf ping-pong --tcp --full-rtt -t %d, one 14-byte message in flight", d),
+		"conn_per_s":                fmt.Sprintf("%d workers, each back to back: connect, 1 byte each way, close with RST, for %v", h.cfg.ConnWorkers, h.cfg.Duration),
+		"cpu_per_pkt_ns":            "vswitchd utime+stime over the udp64 flood ÷ packets it transmitted",
+		"udp64_overload_kpps":       fmt.Sprintf("%d sendmmsg threads (one per CPU), one flow (one source port), as fast as the sockets take them; %v warm-up then a %v window (l2, routed)", h.cfg.UDPThreads, udpWarmup, h.cfg.Duration),
+		"udp64_overload_flows_kpps": fmt.Sprintf("%d sendmmsg threads (one per CPU), %d flows (source ports, round robin per batch), as fast as the sockets take them; %v warm-up then a %v window (l2, routed)", h.cfg.UDPThreads, h.cfg.OverloadFlows, udpWarmup, h.cfg.Duration),
+		"udp64_after_overload_kpps": fmt.Sprintf("1 sendmmsg thread, one flow, started right after the many-flow flood; %v warm-up then a %v window; compared with the same run just before the floods (detail before_kpps)", afterWarmup, oneSenderWindow),
 	}
 }
 
@@ -266,7 +282,8 @@ func (h *Harness) notes(res report.Result, unsupported map[string]string) []stri
 	notes := []string{
 		"kernel: Linux bridges brA/brB inside their own namespace with veths to c1, c2, c3 and ext, ip_forward, iptables-nft with Docker's rules (FORWARD DROP + conntrack accept, MASQUERADE towards the uplink, DNAT of published ports).",
 		"vswitch: vswitchd in its own namespace, TAP ports in c1, c2, c3, an uplink on a veth whose other end is ext; same addresses, MTU 1500 on both sides.",
-		fmt.Sprintf("udp64_kpps is the rate at the receiving namespace's eth0 over the window, with %d sending thread(s) (one per CPU): on the kernel side each sender's CPU also does the forwarding (offered ≈ carried), on the vswitch side the senders fill the TAP queue and share the CPUs with vswitchd (see offered_kpps and offered_exceeds_carried in runs).", h.cfg.UDPThreads),
+		fmt.Sprintf("udp64_kpps is the rate at the receiving namespace's eth0 over the window, with %d sending thread(s) (one per CPU): on the kernel side each sender's CPU also does the forwarding (offered ≈ carried), on the vswitch side the senders fill the TAP queue and share the CPUs with vswitchd (see offered_kpps and offered_exceeds_carried in runs). The figure after \"of\" is the generator's own send rate (datagrams the kernel accepted per second over its run): delivered close to it means the generator, not the switch, was the limit.", h.cfg.UDPThreads),
+		fmt.Sprintf("overload (l2, routed; last in each scenario): one sender for %v, then %d sender threads on 1 flow and on %d flows, then one sender again right after (udp64_after_overload_kpps, against the run before: before_kpps, after_over_before). worker_cpu_pct is each worker thread's CPU over a flood, from /proc/PID/task/TID/stat of the switch daemon (workers_by says how they were told apart).", oneSenderWindow, h.cfg.UDPThreads, h.cfg.OverloadFlows),
 	}
 	if contains(res.Sides, report.SideOVS) {
 		notes = append(notes, "ovs: Open vSwitch's userspace datapath ("+res.Tools["ovs-vswitchd"]+"): its own ovsdb-server and ovs-vswitchd (private database and run directory) inside a namespace of the run, bridge datapath_type=netdev, other_config:userspace-tso-enable=true set before ovs-vswitchd starts, veth ports (AF_PACKET), access VLANs per network, OpenFlow tables "+OVSFlowFile+" (NORMAL within a network, routing by MAC rewrite and dec_ttl, ct(nat) masquerade and published ports); same addresses, MTU 1500.")

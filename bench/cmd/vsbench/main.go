@@ -113,6 +113,7 @@ func cmdRun(args []string) error {
 	benchtime := fs.String("benchtime", "", "go test -benchtime for the scale benchmarks (default by mode)")
 	ports := fs.Int("ports", 500, "ports in the daemon scale run")
 	udpThreads := fs.Int("udp-threads", 0, "sending threads of the UDP generator (default: one per CPU)")
+	overloadFlows := fs.Int("overload-flows", 64, "flows (source ports) of the many-flow overload run")
 	connWorkers := fs.Int("conn-workers", 4, "concurrent connections of the connection-rate client")
 	verbose := fs.Bool("v", false, "log every command")
 	keep := fs.Bool("keep-work", false, "keep /tmp/vsbench-ID (daemon logs, state) after the run")
@@ -124,7 +125,7 @@ func cmdRun(args []string) error {
 	if *udpThreads <= 0 {
 		*udpThreads = runtime.NumCPU()
 	}
-	cfg := harness.Config{Mode: *mode, Ports: *ports, UDPThreads: *udpThreads, ConnWorkers: *connWorkers,
+	cfg := harness.Config{Mode: *mode, Ports: *ports, UDPThreads: *udpThreads, OverloadFlows: max(*overloadFlows, 1), ConnWorkers: *connWorkers,
 		VswitchError: *vsErr, Scale: !*noScale, Log: os.Stderr, Verbose: *verbose, KeepWork: *keep}
 	switch *mode {
 	case "full":
@@ -197,9 +198,9 @@ func cmdRun(args []string) error {
 		cfg.Bins = append(cfg.Bins, harness.VswitchBin{Side: side, Daemon: path, Ctl: filepath.Join(filepath.Dir(path), "vswitchctl")})
 	}
 	if *budget <= 0 && *mode == "quick" {
-		// 90 s of traffic per side: a third column must not push the last
-		// scenarios past the budget
-		cfg.Budget = 90 * time.Second * time.Duration(max(2, len(cfg.Peers)+len(cfg.Bins)))
+		// 90 s of traffic per side, and 20 more for the overload runs: a
+		// third column must not push the last scenarios past the budget
+		cfg.Budget = 110 * time.Second * time.Duration(max(2, len(cfg.Peers)+len(cfg.Bins)))
 	}
 	outDir := *out
 	if outDir == "" {
@@ -290,12 +291,13 @@ func cmdUDPGen(args []string) error {
 	payload := fs.Int("payload", traffic.Payload64, "UDP payload bytes (18 = 64-byte frames)")
 	batch := fs.Int("batch", 64, "datagrams per sendmmsg")
 	threads := fs.Int("threads", 1, "sending threads")
+	flows := fs.Int("flows", 1, "connected sockets (source ports) spread over the threads; at least one per thread")
 	_ = fs.Parse(args)
 	ap, err := netip.ParseAddrPort(*dst)
 	if err != nil {
 		return fmt.Errorf("udpgen: --dst: %w", err)
 	}
-	res, err := traffic.Generate(traffic.GenConfig{Dst: ap, Payload: *payload, Batch: *batch, Threads: *threads, Duration: *dur})
+	res, err := traffic.Generate(traffic.GenConfig{Dst: ap, Payload: *payload, Batch: *batch, Threads: *threads, Flows: *flows, Duration: *dur})
 	if err != nil {
 		return err
 	}
