@@ -272,8 +272,8 @@ func (h *Harness) load() map[string]string {
 		"rr_p99_us":                 fmt.Sprintf("sockperf ping-pong --tcp --full-rtt -t %d, one 14-byte message in flight", d),
 		"conn_per_s":                fmt.Sprintf("%d workers, each back to back: connect, 1 byte each way, close with RST, for %v", h.cfg.ConnWorkers, h.cfg.Duration),
 		"cpu_per_pkt_ns":            "vswitchd utime+stime over the udp64 flood ÷ packets it transmitted",
-		"udp64_overload_kpps":       fmt.Sprintf("%d sendmmsg threads (one per CPU), one flow (one source port), as fast as the sockets take them; %v warm-up then a %v window (l2, routed)", h.cfg.UDPThreads, udpWarmup, h.cfg.Duration),
-		"udp64_overload_flows_kpps": fmt.Sprintf("%d sendmmsg threads (one per CPU), %d flows (source ports, round robin per batch), as fast as the sockets take them; %v warm-up then a %v window (l2, routed)", h.cfg.UDPThreads, h.cfg.OverloadFlows, udpWarmup, h.cfg.Duration),
+		"udp64_overload_kpps":       fmt.Sprintf("%d sendmmsg threads (one per CPU), one flow (one source port), as fast as the sockets take them; %v warm-up then a %v window (l2, routed)", h.cfg.UDPThreads, udpWarmup, min(h.cfg.Duration, floodWindow)),
+		"udp64_overload_flows_kpps": fmt.Sprintf("%d sendmmsg threads (one per CPU), %d flows (source ports, round robin per batch), as fast as the sockets take them; %v warm-up then a %v window (l2, routed)", h.cfg.UDPThreads, h.cfg.OverloadFlows, udpWarmup, min(h.cfg.Duration, floodWindow)),
 		"udp64_after_overload_kpps": fmt.Sprintf("1 sendmmsg thread, one flow, started right after the many-flow flood; %v warm-up then a %v window; compared with the same run just before the floods (detail before_kpps)", afterWarmup, oneSenderWindow),
 	}
 }
@@ -282,7 +282,7 @@ func (h *Harness) notes(res report.Result, unsupported map[string]string) []stri
 	notes := []string{
 		"kernel: Linux bridges brA/brB inside their own namespace with veths to c1, c2, c3 and ext, ip_forward, iptables-nft with Docker's rules (FORWARD DROP + conntrack accept, MASQUERADE towards the uplink, DNAT of published ports).",
 		"vswitch: vswitchd in its own namespace, TAP ports in c1, c2, c3, an uplink on a veth whose other end is ext; same addresses, MTU 1500 on both sides.",
-		fmt.Sprintf("udp64_kpps is the rate at the receiving namespace's eth0 over the window, with %d sending thread(s) (one per CPU): on the kernel side each sender's CPU also does the forwarding (offered ≈ carried), on the vswitch side the senders fill the TAP queue and share the CPUs with vswitchd (see offered_kpps and offered_exceeds_carried in runs). The figure after \"of\" is the generator's own send rate (datagrams the kernel accepted per second over its run): delivered close to it means the generator, not the switch, was the limit.", h.cfg.UDPThreads),
+		fmt.Sprintf("udp64_kpps is the rate at the receiving namespace's eth0 over the window, with %d sending thread(s) (one per CPU): on the kernel side each sender's CPU also does the forwarding (offered ≈ carried), on the vswitch side the senders fill the TAP queue and share the CPUs with vswitchd (see offered_kpps and offered_exceeds_carried in runs). The figure after \"of\" is the generator's own send rate (datagrams the kernel accepted per second, over the sink's window): delivered close to it means the generator, not the switch, was the limit.", h.cfg.UDPThreads),
 		fmt.Sprintf("overload (l2, routed; last in each scenario): one sender for %v, then %d sender threads on 1 flow and on %d flows, then one sender again right after (udp64_after_overload_kpps, against the run before: before_kpps, after_over_before). worker_cpu_pct is each worker thread's CPU over a flood, from /proc/PID/task/TID/stat of the switch daemon (workers_by says how they were told apart).", oneSenderWindow, h.cfg.UDPThreads, h.cfg.OverloadFlows),
 	}
 	if contains(res.Sides, report.SideOVS) {

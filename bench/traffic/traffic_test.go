@@ -97,9 +97,25 @@ func TestGenerateFlowsAreSourcePorts(t *testing.T) {
 		}
 	}()
 	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(pc.LocalAddr().(*net.UDPAddr).Port))
-	res, err := Generate(GenConfig{Dst: dst, Payload: Payload64, Batch: 4, Threads: 2, Flows: 5, Duration: 50 * time.Millisecond})
+	res, err := Generate(GenConfig{Dst: dst, Payload: Payload64, Batch: 4, Threads: 2, Flows: 5, Duration: 50 * time.Millisecond,
+		WindowFrom: 10 * time.Millisecond, Window: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if res.WindowPPS <= 0 {
+		t.Errorf("no send rate over a window inside the run: %+v", res)
+	}
+	// a window that ends after the run has no rate, rather than a wrong one
+	other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	otherDst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(other.LocalAddr().(*net.UDPAddr).Port))
+	late, err := Generate(GenConfig{Dst: otherDst, Payload: Payload64, Batch: 4, Threads: 1, Duration: 10 * time.Millisecond,
+		WindowFrom: 5 * time.Millisecond, Window: time.Second})
+	if err != nil || late.WindowPPS != 0 || late.Sent == 0 {
+		t.Errorf("window past the run: %+v, %v; want sent > 0 and no window rate", late, err)
 	}
 	<-done
 	if res.Flows != 5 || res.Threads != 2 || res.Sent == 0 {

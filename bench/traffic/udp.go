@@ -41,6 +41,10 @@ type GenConfig struct {
 	// batch on each of its sockets in turn. At least one per thread.
 	Flows    int
 	Duration time.Duration
+	// WindowFrom and Window, when Window > 0, mark the part of the run
+	// (from its start) over which WindowPPS is counted as well: the sink's
+	// measured window, so offered and delivered cover the same time.
+	WindowFrom, Window time.Duration
 }
 
 // GenResult is what the generator managed to hand to the kernel.
@@ -53,6 +57,10 @@ type GenResult struct {
 	Flows      int     `json:"flows"`
 	Payload    int     `json:"payload_bytes"`
 	FirstError string  `json:"first_error,omitempty"`
+	// WindowPPS is the send rate over [WindowFrom, WindowFrom+Window]:
+	// each thread's datagrams between its first check past each end,
+	// divided by the time between those checks, summed over the threads.
+	WindowPPS float64 `json:"window_offered_pps,omitempty"`
 }
 
 func sockaddr(ap netip.AddrPort) (*unix.SockaddrInet4, error) {
@@ -78,6 +86,9 @@ func Generate(cfg GenConfig) (GenResult, error) {
 		return GenResult{}, err
 	}
 	var sent, errs atomic.Uint64
+	var winMu sync.Mutex
+	var winPPS float64
+	winThreads := 0
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -119,9 +130,23 @@ func Generate(cfg GenConfig) (GenResult, error) {
 				msgs[i].hdr.SetIovlen(1)
 			}
 			var n, e uint64
+			winFrom, winTo := start.Add(cfg.WindowFrom), start.Add(cfg.WindowFrom+cfg.Window)
+			var n0, n1 uint64
+			var t0, t1 time.Time
 			for i := 0; ; i++ {
-				if i%16 == 0 && time.Now().After(deadline) {
-					break
+				if i%16 == 0 {
+					now := time.Now()
+					if cfg.Window > 0 {
+						if t0.IsZero() && !now.Before(winFrom) {
+							n0, t0 = n, now
+						}
+						if t1.IsZero() && !now.Before(winTo) {
+							n1, t1 = n, now
+						}
+					}
+					if now.After(deadline) {
+						break
+					}
 				}
 				fd := fds[i%len(fds)]
 				r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd),
@@ -138,6 +163,12 @@ func Generate(cfg GenConfig) (GenResult, error) {
 			runtime.KeepAlive(payload)
 			sent.Add(n)
 			errs.Add(e)
+			if !t1.IsZero() && t1.After(t0) {
+				winMu.Lock()
+				winPPS += float64(n1-n0) / t1.Sub(t0).Seconds()
+				winThreads++
+				winMu.Unlock()
+			}
 		}()
 	}
 	for t := 0; t < cfg.Threads; t++ {
@@ -150,6 +181,9 @@ func Generate(cfg GenConfig) (GenResult, error) {
 	secs := time.Since(start).Seconds()
 	res := GenResult{Sent: sent.Load(), SendErrors: errs.Load(), Seconds: secs, Threads: cfg.Threads, Flows: cfg.Flows, Payload: cfg.Payload}
 	res.PPS = float64(res.Sent) / secs
+	if winThreads == cfg.Threads { // every thread saw the whole window
+		res.WindowPPS = winPPS
+	}
 	if s, ok := firstErr.Load().(string); ok {
 		res.FirstError = s
 	}

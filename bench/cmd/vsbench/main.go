@@ -197,6 +197,11 @@ func cmdRun(args []string) error {
 		}
 		cfg.Bins = append(cfg.Bins, harness.VswitchBin{Side: side, Daemon: path, Ctl: filepath.Join(filepath.Dir(path), "vswitchctl")})
 	}
+	if *budget <= 0 && *mode == "full" {
+		// 15 min for two sides was the bound; the overload runs add about
+		// a minute per side over three pairs
+		cfg.Budget = max(15*time.Minute, 330*time.Second*time.Duration(len(cfg.Peers)+len(cfg.Bins)))
+	}
 	if *budget <= 0 && *mode == "quick" {
 		// 90 s of traffic per side, and 20 more for the overload runs: a
 		// third column must not push the last scenarios past the budget
@@ -291,13 +296,16 @@ func cmdUDPGen(args []string) error {
 	payload := fs.Int("payload", traffic.Payload64, "UDP payload bytes (18 = 64-byte frames)")
 	batch := fs.Int("batch", 64, "datagrams per sendmmsg")
 	threads := fs.Int("threads", 1, "sending threads")
+	winFrom := fs.Duration("window-from", 0, "start of the window (from the run's start) over which the send rate is also reported")
+	window := fs.Duration("window", 0, "length of that window (0: none)")
 	flows := fs.Int("flows", 1, "connected sockets (source ports) spread over the threads; at least one per thread")
 	_ = fs.Parse(args)
 	ap, err := netip.ParseAddrPort(*dst)
 	if err != nil {
 		return fmt.Errorf("udpgen: --dst: %w", err)
 	}
-	res, err := traffic.Generate(traffic.GenConfig{Dst: ap, Payload: *payload, Batch: *batch, Threads: *threads, Flows: *flows, Duration: *dur})
+	res, err := traffic.Generate(traffic.GenConfig{Dst: ap, Payload: *payload, Batch: *batch, Threads: *threads, Flows: *flows, Duration: *dur,
+		WindowFrom: *winFrom, Window: *window})
 	if err != nil {
 		return err
 	}
