@@ -102,9 +102,12 @@ type Options struct {
 	// Spin is how long a worker keeps polling its ports (epoll_wait with
 	// no timeout) after it last found work, before it sleeps; 0 sleeps at
 	// once. See docs/performance.md for what it buys and costs.
-	Spin   time.Duration
-	Logger *slog.Logger // default: slog.Default()
-	Now    func() time.Time
+	Spin time.Duration
+	// RTPriority > 0 runs the workers SCHED_FIFO at that priority (1-99)
+	// instead of at Nice.
+	RTPriority int
+	Logger     *slog.Logger // default: slog.Default()
+	Now        func() time.Time
 	// ConntrackMax bounds the connection table (0: nat's default), and
 	// NATPortMin..NATPortMax is where masquerade takes a source port when
 	// a flow's own is taken (0, 0: nat's default range).

@@ -138,7 +138,16 @@ func (w *worker) run() {
 	// start to starve the applications that must drain the data. Hence -5
 	// by default. Only the worker threads are raised, never the rest of the
 	// daemon.
-	if n := w.dp.opts.Nice; n != 0 {
+	// SCHED_FIFO goes further: a woken worker preempts the senders at once,
+	// as softirq does, and the kernel's RT throttling (95% of each second)
+	// keeps a flood from starving everything else. An experiment of issue
+	// 17, off by default; docs/performance.md has what it measured.
+	if prio := w.dp.opts.RTPriority; prio > 0 {
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
+		if err := unix.SchedSetAttr(unix.Gettid(), &attr, 0); err != nil && w.id == 0 {
+			w.dp.log.Warn("cannot make the workers real-time (needs CAP_SYS_NICE)", "priority", prio, "err", err)
+		}
+	} else if n := w.dp.opts.Nice; n != 0 {
 		if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), n); err != nil && w.id == 0 {
 			w.dp.log.Warn("cannot raise the workers' priority (needs CAP_SYS_NICE); forwarding competes with the namespaces for the CPU", "nice", n, "err", err)
 		}
