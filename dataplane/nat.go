@@ -383,59 +383,72 @@ func dirOf(c *nat.Conn, t nat.Tuple, want nat.Dir) nat.Dir {
 // the pseudo-header sum in its L4 field, which changes with the addresses
 // only (ARCHITECTURE.md, Speed 5).
 func rewrite(buf []byte, f *flow, p *natPlan) {
-	to := p.target
-	ip := header.IPv4(buf[ethIPOff:])
-	l4 := buf[f.l4:f.end]
 	partial := header.VirtioNetHdr(buf).Flags()&header.VirtioNetHdrFNeedsCsum != 0
+	translate(header.IPv4(buf[ethIPOff:]), buf[f.l4:f.end], p.target, f.kind == flowL4, partial)
+	if f.kind == flowICMPErr && p.inner > 0 {
+		q := header.IPv4(buf[p.inner:f.end])
+		translate(q, q[q.HeaderLen():], p.innerTo, true, false)
+		m := header.ICMPv4(buf[f.l4:f.end])
+		m.SetChecksum(m.ComputeChecksum())
+		vh := header.VirtioNetHdr(buf)
+		vh.SetFlags(vh.Flags() &^ header.VirtioNetHdrFNeedsCsum) // complete now
+	}
+}
+
+// translate gives the IPv4 packet ip (L4 header l4) the addresses of to
+// and, with ports, its ports or echo identifier, each checksum updated for
+// the change. It serves a forwarded packet (ports false for a non-first
+// fragment or an ICMP error, whose ICMP checksum leaves the addresses out)
+// and the packet an ICMP error quotes, whose L4 header may be cut after 8
+// bytes: a TCP checksum not there is not updated (the error's own checksum
+// is computed afresh anyway).
+func translate(ip header.IPv4, l4 []byte, to nat.Tuple, ports, partial bool) {
+	proto := ip.Protocol()
 	var sum []byte // the L4 checksum field, when it covers the pseudo-header and is there
-	if f.kind == flowL4 {
-		switch f.t.Proto {
-		case header.ProtoTCP:
+	if ports {
+		switch {
+		case proto == header.ProtoTCP && len(l4) >= 18:
 			sum = l4[16:18]
-		case header.ProtoUDP:
+		case proto == header.ProtoUDP:
 			if sum = l4[6:8]; !partial && sum[0]|sum[1] == 0 {
 				sum = nil // no checksum (RFC 768): leave it so
 			}
 		}
 	}
-	addr := func(old, new [4]byte, set func([4]byte)) {
-		if old == new {
-			return
-		}
-		ip.SetChecksum(header.UpdateChecksum32(ip.Checksum(), old, new))
-		if sum != nil {
-			c := binary.BigEndian.Uint16(sum)
-			if partial {
-				c = header.UpdatePartialChecksum32(c, old, new)
-			} else {
-				c = mangle0(f.t.Proto, header.UpdateChecksum32(c, old, new))
-			}
-			binary.BigEndian.PutUint16(sum, c)
-		}
-		set(new)
+	addr4(ip[12:16], to.Src, ip, sum, partial, proto)
+	addr4(ip[16:20], to.Dst, ip, sum, partial, proto)
+	if !ports {
+		return
 	}
-	addr(f.t.Src, to.Src, func(a [4]byte) { copy(ip[12:16], a[:]) })
-	addr(f.t.Dst, to.Dst, func(a [4]byte) { copy(ip[16:20], a[:]) })
-	switch f.kind {
-	case flowL4:
-		switch f.t.Proto {
-		case header.ProtoTCP, header.ProtoUDP:
-			port16(l4[0:2], to.SPort, sum, partial, f.t.Proto)
-			port16(l4[2:4], to.DPort, sum, partial, f.t.Proto)
-		case header.ProtoICMP:
-			// No pseudo-header: the addresses are not in the ICMP
-			// checksum, the identifier is.
-			port16(l4[4:6], to.SPort, l4[2:4], partial, header.ProtoICMP)
-		}
-	case flowICMPErr:
-		if p.inner > 0 {
-			rewriteQuoted(buf[p.inner:f.end], p.innerTo)
-			m := header.ICMPv4(l4)
-			m.SetChecksum(m.ComputeChecksum())
-			vh := header.VirtioNetHdr(buf)
-			vh.SetFlags(vh.Flags() &^ header.VirtioNetHdrFNeedsCsum) // complete now
-		}
+	switch proto {
+	case header.ProtoTCP, header.ProtoUDP:
+		port16(l4[0:2], to.SPort, sum, partial, proto)
+		port16(l4[2:4], to.DPort, sum, partial, proto)
+	case header.ProtoICMP:
+		// No pseudo-header: the addresses are not in the ICMP checksum,
+		// the identifier is.
+		port16(l4[4:6], to.SPort, l4[2:4], partial, header.ProtoICMP)
 	}
+}
+
+// addr4 writes an address field of ip and updates the header checksum and
+// sum (a pseudo-header sum, as is, when partial) for it.
+func addr4(field []byte, new [4]byte, ip header.IPv4, sum []byte, partial bool, proto uint8) {
+	old := [4]byte(field)
+	if old == new {
+		return
+	}
+	ip.SetChecksum(header.UpdateChecksum32(ip.Checksum(), old, new))
+	if sum != nil {
+		c := binary.BigEndian.Uint16(sum)
+		if partial {
+			c = header.UpdatePartialChecksum32(c, old, new)
+		} else {
+			c = mangle0(proto, header.UpdateChecksum32(c, old, new))
+		}
+		binary.BigEndian.PutUint16(sum, c)
+	}
+	copy(field, new[:])
 }
 
 // port16 writes a port (or an echo identifier) and updates sum for it,
@@ -458,47 +471,4 @@ func mangle0(proto uint8, c uint16) uint16 {
 		return 0xffff
 	}
 	return c
-}
-
-// rewriteQuoted translates the packet quoted in an ICMP error to to. Its
-// L4 header may be cut after 8 bytes: the TCP checksum is then not there to
-// update, and the whole ICMP checksum is computed afresh afterwards anyway.
-func rewriteQuoted(q []byte, to nat.Tuple) {
-	ip := header.IPv4(q)
-	hl := ip.HeaderLen()
-	l4 := q[hl:]
-	var f flow
-	f.t.Src, f.t.Dst, f.t.Proto = ip.SrcBytes(), ip.DstBytes(), ip.Protocol()
-	var sum []byte
-	switch f.t.Proto {
-	case header.ProtoTCP:
-		if len(l4) >= 18 {
-			sum = l4[16:18]
-		}
-	case header.ProtoUDP:
-		if sum = l4[6:8]; sum[0]|sum[1] == 0 {
-			sum = nil
-		}
-	}
-	set := func(off int, old, new [4]byte) {
-		if old == new {
-			return
-		}
-		ip.SetChecksum(header.UpdateChecksum32(ip.Checksum(), old, new))
-		if sum != nil {
-			binary.BigEndian.PutUint16(sum, mangle0(f.t.Proto, header.UpdateChecksum32(binary.BigEndian.Uint16(sum), old, new)))
-		}
-		copy(q[off:off+4], new[:])
-	}
-	set(12, f.t.Src, to.Src)
-	set(16, f.t.Dst, to.Dst)
-	switch f.t.Proto {
-	case header.ProtoTCP, header.ProtoUDP:
-		port16(l4[0:2], to.SPort, sum, false, f.t.Proto)
-		port16(l4[2:4], to.DPort, sum, false, f.t.Proto)
-	case header.ProtoICMP:
-		if len(l4) >= 8 {
-			port16(l4[4:6], to.SPort, l4[2:4], false, header.ProtoICMP)
-		}
-	}
 }

@@ -501,29 +501,7 @@ func newMasqWorker(tb testing.TB) *routeWorker {
 
 // BenchmarkRouteMasquerade is BenchmarkRouteForward through masquerade: a
 // conntrack lookup, the source address rewritten, checksums updated.
-func BenchmarkRouteMasquerade(b *testing.B) {
-	rw := newMasqWorker(b)
-	s := rw.dp.cfg.Load()
-	frame := routedFrame(b)
-	bufs, sizes := rw.batch(frame, benchBatch)
-	rw.w.forwardBatch(s, rw.a1, bufs, sizes) // creates the conn
-	before := rw.cb.Written.Load()
-	if before != benchBatch {
-		b.Fatalf("warm-up batch: %d frames out, want %d (drops %v)", before, benchBatch, rw.a1.Stats.DropMap())
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		bufs, sizes := rw.batch(frame, benchBatch)
-		rw.w.forwardBatch(s, rw.a1, bufs, sizes)
-	}
-	b.StopTimer()
-	if got, want := rw.cb.Written.Load()-before, uint64(b.N)*benchBatch; got != want {
-		b.Fatalf("%d frames out, want %d", got, want)
-	}
-	frames := float64(b.N) * benchBatch
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/frames, "ns/frame")
-}
+func BenchmarkRouteMasquerade(b *testing.B) { benchRoute(b, newMasqWorker(b)) }
 
 // TestNATFastPathAllocs: the packets of a tracked flow, both ways, allocate
 // nothing.

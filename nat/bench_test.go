@@ -224,9 +224,8 @@ func BenchmarkSweep1M(b *testing.B) {
 	}
 }
 
-// BenchmarkLookupHot: 1024 conns, all in cache: the cost of the code path
-// itself, without the cache misses of a random walk over 1M conns.
-func BenchmarkLookupHot(b *testing.B) {
+// hotTable is a table of 1024 masqueraded conns and their reply tuples.
+func hotTable(b *testing.B) (*Table, []Tuple, int64) {
 	t := New(Config{})
 	now := time.Now().UnixNano()
 	keys := make([]Tuple, 1024)
@@ -237,6 +236,13 @@ func BenchmarkLookupHot(b *testing.B) {
 		}
 		keys[i] = c.Reply
 	}
+	return t, keys, now
+}
+
+// BenchmarkLookupHot: 1024 conns, all in cache: the cost of the code path
+// itself, without the cache misses of a random walk over 1M conns.
+func BenchmarkLookupHot(b *testing.B) {
+	t, keys, now := hotTable(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -250,16 +256,7 @@ func BenchmarkLookupHot(b *testing.B) {
 // flows, the case where a read lock's shared counter would bounce between
 // the cores.
 func BenchmarkLookupHotParallel(b *testing.B) {
-	t := New(Config{})
-	now := time.Now().UnixNano()
-	keys := make([]Tuple, 1024)
-	for i := range keys {
-		c, err := t.Create(benchTuple(i), masq, 0, now)
-		if err != nil {
-			b.Fatal(err)
-		}
-		keys[i] = c.Reply
-	}
+	t, keys, now := hotTable(b)
 	var seq atomic.Uint64
 	b.ReportAllocs()
 	b.ResetTimer()

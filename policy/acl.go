@@ -118,14 +118,6 @@ func (a *ACL) Decide(src, dst netip.Addr, proto uint8, dport uint16) (Action, *R
 	return a.Default, nil
 }
 
-// Allows reports whether a rule (not the default) explicitly allows the
-// flow: what lets a flow through that isolation between networks would
-// drop (ARCHITECTURE.md, "Isolation").
-func (a *ACL) Allows(src, dst netip.Addr, proto uint8, dport uint16) (bool, *Rule) {
-	act, r := a.Decide(src, dst, proto, dport)
-	return act == Allow && r != nil, r
-}
-
 // Rules returns the rules in the order they are tried.
 func (a *ACL) Rules() []Rule {
 	if a == nil {
