@@ -71,24 +71,36 @@ func newRouterbed(t *testing.T, connected bool) *routerbed {
 	rb.a1, rb.a2 = rb.port("a1", rb.netA), rb.port("a2", rb.netA)
 	rb.b1, rb.b2 = rb.port("b1", rb.netB), rb.port("b2", rb.netB)
 	rb.setL3(connected)
-	now := rb.clock.Now().UnixNano()
-	for _, h := range []struct {
-		ip  netip.Addr
-		mac header.MAC
-		net uint16
-		p   *tport
-	}{
+	rb.neighbours(t, []neighbour{
 		{hostA1, macA1, rb.netA, rb.a1},
 		{hostB1, macB1, rb.netB, rb.b1},
 		{hostB2, macB2, rb.netB, rb.b2},
-	} {
+	})
+	now := rb.clock.Now().UnixNano()
+	rb.dp.FDB(rb.netA).Learn(macA2.Uint64(), rb.a2.idx, now)
+	return rb
+}
+
+// neighbour is a host the router knows in advance: a permanent ARP entry
+// and, behind port p (nil: none, an uplink's), an FDB entry.
+type neighbour struct {
+	ip  netip.Addr
+	mac header.MAC
+	net uint16
+	p   *tport
+}
+
+func (rb *routerbed) neighbours(t *testing.T, hosts []neighbour) {
+	t.Helper()
+	now := rb.clock.Now().UnixNano()
+	for _, h := range hosts {
 		if _, err := rb.dp.ARP().SetPermanent(h.ip, h.mac, h.net); err != nil {
 			t.Fatalf("SetPermanent %v: %v", h.ip, err)
 		}
-		rb.dp.FDB(h.net).Learn(h.mac.Uint64(), h.p.idx, now)
+		if h.p != nil {
+			rb.dp.FDB(h.net).Learn(h.mac.Uint64(), h.p.idx, now)
+		}
 	}
-	rb.dp.FDB(rb.netA).Learn(macA2.Uint64(), rb.a2.idx, now)
-	return rb
 }
 
 // setL3 configures both gateways and their connected routes, with A and B

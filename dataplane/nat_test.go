@@ -67,24 +67,11 @@ func newNATBed(t *testing.T, opts Options) *natbed {
 	nb.up = nb.port("up", nb.netU)
 	nb.extra = []*tport{nb.up}
 	nb.setNAT(NetL3{}, NetL3{})
-	now := nb.clock.Now().UnixNano()
-	for _, h := range []struct {
-		ip  netip.Addr
-		mac header.MAC
-		net uint16
-		p   *tport
-	}{
+	nb.neighbours(t, []neighbour{
 		{hostA1, macA1, nb.netA, nb.a1}, {hostA2, macA2, nb.netA, nb.a2},
 		{hostB1, macB1, nb.netB, nb.b1}, {hostB2, macB2, nb.netB, nb.b2},
 		{hostX, macX, nb.netU, nil},
-	} {
-		if _, err := nb.dp.ARP().SetPermanent(h.ip, h.mac, h.net); err != nil {
-			t.Fatalf("SetPermanent %v: %v", h.ip, err)
-		}
-		if h.p != nil {
-			nb.dp.FDB(h.net).Learn(h.mac.Uint64(), h.p.idx, now)
-		}
-	}
+	})
 	return nb
 }
 
