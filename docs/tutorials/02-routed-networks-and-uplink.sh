@@ -3,7 +3,7 @@
 # routed by vswitchd's gateways. Isolation until `network connect`, then TTL
 # and MTU handled as a router must (time exceeded, frag needed,
 # fragmentation), then an uplink to an "outside" namespace that sees the
-# containers' own addresses; last, why a masquerading network cannot leave yet.
+# containers' own addresses; last, a masquerading network leaving through NAT.
 #
 # Run as root from anywhere, after `make build`. Namespaces are named
 # vtu2-<random>-ROLE so the script never meets namespaces of yours; ports keep
@@ -132,10 +132,11 @@ nsx "$OUT" ping -c 2 -W 1 172.17.0.2
 step "the router's neighbours: the outside was resolved by ARP on the uplink"
 ctl arp show
 
-step "a network with masquerade (the default) cannot leave by the uplink yet"
+step "a network with masquerade (the default) leaves by the uplink through NAT"
 ctl network create masq --subnet 172.30.0.0/24
 ctl port add masq --netns "$H3" --name h3 --ip 172.30.0.2
-nsx "$H3" ping -c 2 -W 1 10.0.12.11 || true
+nsx "$H3" ping -c 2 -W 1 10.0.12.11
+ctl conntrack show --proto icmp
 ctl stats
 
 step "done; cleaning up"
