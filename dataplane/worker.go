@@ -306,7 +306,7 @@ func (w *worker) genBuf() []byte {
 }
 
 func (o *outQueues) add(idx uint16, queue int, buf []byte, frameLen int, gso bool) {
-	slot := int(idx)*o.nq + queue%o.nq
+	slot := int(idx)*o.nq + queue // queue < nq: a worker id
 	if slot >= len(o.q) {
 		// Grows only when a port index is seen the first time.
 		o.q = append(o.q, make([]txq, (int(idx)+1)*o.nq-len(o.q))...)
