@@ -22,10 +22,11 @@ build: ## build bin/vswitchd and bin/vswitchctl
 deps: ## install the Debian packages the tests and demo use (when missing)
 	@scripts/deps.sh
 
-test: deps build ## all three tiers: unit, in-memory pipeline, namespace (root)
+test: deps build ## all three tiers: unit, in-memory pipeline, namespace (root); then each fuzz target briefly
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x $(PKGS)
+	@scripts/fuzz-short.sh
 
 race: build ## the tests with the race detector
 	$(GO) test -count=1 -race -timeout 20m $(PKGS)
