@@ -24,6 +24,7 @@ type Options struct {
 	WorkerNice       int           // scheduling priority of the forwarding threads
 	WorkerSpin       time.Duration // how long an idle worker polls before it sleeps
 	WorkerRT         int           // > 0: SCHED_FIFO priority of the workers
+	WorkerIOUring    bool          // TAP reads and writes through a per-worker io_uring
 	ConntrackMax     int           // most tracked connections; 0: package nat's default
 	NATPortMin       uint16        // masquerade's port range when a flow's own port is taken;
 	NATPortMax       uint16        // 0, 0: package nat's default
@@ -85,7 +86,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, st: st, nets: map[string]*netRT{}, ports: map[string]*portRT{},
 		uplinks: map[string]*uplinkRT{}, aclHits: hitsMap{}, log: opts.Logger}
-	d.dp = dataplane.New(dataplane.Options{Workers: opts.Workers, Nice: opts.WorkerNice, Spin: opts.WorkerSpin, RTPriority: opts.WorkerRT, Logger: opts.Logger,
+	d.dp = dataplane.New(dataplane.Options{Workers: opts.Workers, Nice: opts.WorkerNice, Spin: opts.WorkerSpin, RTPriority: opts.WorkerRT, IOUring: opts.WorkerIOUring, Logger: opts.Logger,
 		ConntrackMax: opts.ConntrackMax, NATPortMin: opts.NATPortMin, NATPortMax: opts.NATPortMax})
 	if err := d.dp.Start(); err != nil {
 		return nil, fmt.Errorf("cannot start the dataplane: %v", err)

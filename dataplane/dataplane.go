@@ -106,8 +106,13 @@ type Options struct {
 	// RTPriority > 0 runs the workers SCHED_FIFO at that priority (1-99)
 	// instead of at Nice.
 	RTPriority int
-	Logger     *slog.Logger // default: slog.Default()
-	Now        func() time.Time
+	// IOUring makes each worker move its TAP reads and writes through an
+	// io_uring, many frames per system call (docs/performance.md has
+	// what it measured). Without a usable io_uring the workers fall back
+	// to read/write, with a warning.
+	IOUring bool
+	Logger  *slog.Logger // default: slog.Default()
+	Now     func() time.Time
 	// ConntrackMax bounds the connection table (0: nat's default), and
 	// NATPortMin..NATPortMax is where masquerade takes a source port when
 	// a flow's own is taken (0, 0: nat's default range).

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"cmp"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
@@ -60,12 +61,18 @@ type outQueues struct {
 	nq      int     // queues a port may have: one per worker
 	q       []txq   // by slot: port index × nq + queue
 	touched []int32 // slots with frames waiting
+	// ring, when Options.IOUring asked for one and the kernel gave it,
+	// carries the writes of a whole flush (every egress) and each read
+	// batch in one system call; nil: one write(2)/read(2) per frame.
+	ring *port.Uring
 }
 
 type txq struct {
 	frames [][]byte
 	bytes  uint64
 	gso    uint64
+	failed int  // writes of this flush the ring reported failed
+	ringed bool // this flush's frames went to the ring
 }
 
 func newWorker(dp *Dataplane, id int) (*worker, error) {
@@ -86,6 +93,17 @@ func newWorker(dp *Dataplane, id int) (*worker, error) {
 	}
 	w := &worker{dp: dp, id: id, epfd: epfd, wakefd: wfd, events: make([]unix.EpollEvent, 64)}
 	w.out.worker, w.out.nq = id, max(dp.opts.Workers, 1)
+	if dp.opts.IOUring {
+		// Room for one read batch, or a batch flooded to a few ports,
+		// per Submit; a bigger flush is submitted in parts.
+		if r, err := port.NewUring(256); err != nil {
+			if id == 0 {
+				dp.log.Warn("no io_uring; the workers use one read/write per frame", "err", err)
+			}
+		} else {
+			w.out.ring = r
+		}
+	}
 	w.bufs = make([][]byte, dp.opts.Batch)
 	w.sizes = make([]int, dp.opts.Batch)
 	for i := range w.bufs {
@@ -121,6 +139,9 @@ func (w *worker) kick() {
 func (w *worker) close() {
 	unix.Close(w.epfd)
 	unix.Close(w.wakefd)
+	if w.out.ring != nil {
+		w.out.ring.Close()
+	}
 }
 
 func (w *worker) run() {
@@ -192,7 +213,15 @@ func (w *worker) serve(s *snapshot, in *Port) {
 	defer w.survive(in)
 	for round := 0; round < maxRounds; round++ {
 		q := in.queueFor(w.id)
-		n, err := q.ReadBatch(w.bufs, w.sizes)
+		var n int
+		var err error
+		drained := false
+		if rp, ok := q.(port.RingPort); ok && w.out.ring != nil {
+			n, drained, err = rp.ReadRing(w.out.ring, w.bufs, w.sizes)
+		} else {
+			n, err = q.ReadBatch(w.bufs, w.sizes)
+			drained = n < len(w.bufs)
+		}
 		if err != nil {
 			// A device that errors (its namespace gone, say) would spin
 			// level-triggered epoll: stop polling it. The port stays
@@ -205,7 +234,7 @@ func (w *worker) serve(s *snapshot, in *Port) {
 			return
 		}
 		w.forwardBatch(s, in, w.bufs[:n], w.sizes[:n])
-		if n < len(w.bufs) {
+		if drained {
 			return
 		}
 	}
@@ -222,9 +251,7 @@ func (w *worker) survive(in *Port) {
 	w.dp.log.Error("BUG: panic while forwarding; batch dropped", "port", in.Name, "panic", r, "stack", string(debug.Stack()))
 	in.Stats.Drops[DropInternal].Add(1)
 	for _, slot := range w.out.touched {
-		q := &w.out.q[slot]
-		clear(q.frames)
-		q.frames, q.bytes, q.gso = q.frames[:0], 0, 0
+		w.out.q[slot].reset()
 	}
 	w.out.touched = w.out.touched[:0]
 	w.ngen, w.cur = 0, nil
@@ -323,21 +350,94 @@ func (o *outQueues) add(idx uint16, queue int, buf []byte, frameLen int, gso boo
 }
 
 func (o *outQueues) flush(s *snapshot) {
+	if o.ring != nil {
+		o.flushRing(s)
+		return
+	}
 	for _, slot := range o.touched {
 		q := &o.q[slot]
 		if p := s.port(uint16(int(slot) / o.nq)); p != nil {
 			sent, _ := p.queueFor(int(slot) % o.nq).WriteBatch(q.frames)
-			p.Stats.TxPackets.Add(uint64(sent))
-			if sent == len(q.frames) {
-				p.Stats.TxBytes.Add(q.bytes)
-				p.Stats.TxGSO.Add(q.gso)
-			} else {
-				p.Stats.Drops[DropTxError].Add(uint64(len(q.frames) - sent))
-			}
+			o.count(p, q, sent)
 		}
-		clear(q.frames) // drop references to the worker's buffers
-		q.frames = q.frames[:0]
-		q.bytes, q.gso = 0, 0
+		q.reset()
 	}
 	o.touched = o.touched[:0]
+}
+
+// flushRing writes every frame of every egress that can take ring requests
+// in one Submit (or a few, when they outnumber the ring); the others get
+// their WriteBatch as in flush.
+func (o *outQueues) flushRing(s *snapshot) {
+	r := o.ring
+	var ringErr error
+	for _, slot := range o.touched {
+		q := &o.q[slot]
+		p := s.port(uint16(int(slot) / o.nq))
+		if p == nil {
+			continue
+		}
+		pq := p.queueFor(int(slot) % o.nq)
+		if _, ok := pq.(port.RingPort); !ok {
+			sent, _ := pq.WriteBatch(q.frames)
+			o.count(p, q, sent)
+			q.reset()
+			continue
+		}
+		fd := pq.Fd()
+		q.ringed = true
+		for _, f := range q.frames {
+			if r.Space() == 0 {
+				ringErr = cmp.Or(o.submit(), ringErr)
+			}
+			r.PrepWrite(fd, f, uint64(slot))
+		}
+	}
+	ringErr = cmp.Or(o.submit(), ringErr)
+	for _, slot := range o.touched {
+		q := &o.q[slot]
+		if q.ringed {
+			if p := s.port(uint16(int(slot) / o.nq)); p != nil {
+				if ringErr != nil {
+					q.failed = len(q.frames) // completions lost with the ring: count them as not sent
+				}
+				o.count(p, q, len(q.frames)-q.failed)
+			}
+		}
+		q.reset()
+	}
+	o.touched = o.touched[:0]
+}
+
+// submit runs the ring's prepared writes and notes the failed ones on their
+// slot.
+func (o *outQueues) submit() error {
+	err := o.ring.Submit()
+	for {
+		slot, res, ok := o.ring.Next()
+		if !ok {
+			return err
+		}
+		if res < 0 && int(slot) < len(o.q) {
+			o.q[slot].failed++
+		}
+	}
+}
+
+// count adds a flushed queue's frames to its port's counters: sent of them
+// left, the rest are tx errors.
+func (o *outQueues) count(p *Port, q *txq, sent int) {
+	p.Stats.TxPackets.Add(uint64(sent))
+	if sent == len(q.frames) {
+		p.Stats.TxBytes.Add(q.bytes)
+		p.Stats.TxGSO.Add(q.gso)
+	} else {
+		p.Stats.Drops[DropTxError].Add(uint64(len(q.frames) - sent))
+	}
+}
+
+func (q *txq) reset() {
+	clear(q.frames) // drop references to the worker's buffers
+	q.frames = q.frames[:0]
+	q.bytes, q.gso, q.failed, q.ringed = 0, 0, 0, false
 }

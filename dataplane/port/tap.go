@@ -20,6 +20,9 @@ type TAP struct {
 	fd     int
 	name   string
 	closed atomic.Bool
+	// readAhead is how many read requests ReadRing puts in its next call;
+	// only the worker that reads this queue touches it.
+	readAhead int
 }
 
 var _ Port = (*TAP)(nil)

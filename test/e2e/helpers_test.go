@@ -375,8 +375,9 @@ type daemon struct {
 }
 
 // startDaemon starts vswitchd with no default network on the env's socket and
-// stateDir (a fresh one when empty), and waits until it answers.
-func (e *env) startDaemon(stateDir string) *daemon {
+// stateDir (a fresh one when empty), and any extra flags, and waits until it
+// answers.
+func (e *env) startDaemon(stateDir string, extra ...string) *daemon {
 	e.t.Helper()
 	n := len(e.daemons) + 1
 	if stateDir == "" {
@@ -393,8 +394,8 @@ func (e *env) startDaemon(stateDir string) *daemon {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	d.cmd = exec.Command(vswitchdBin, "--socket", d.sock, "--state-dir", d.stateDir,
-		"--no-default-network", "--log-level", "debug")
+	d.cmd = exec.Command(vswitchdBin, append([]string{"--socket", d.sock, "--state-dir", d.stateDir,
+		"--no-default-network", "--log-level", "debug"}, extra...)...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
 		logf.Close()
