@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -92,6 +93,9 @@ func (c *Client) Do(method, path string, in, out any) error {
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		var ne *net.OpError
+		if errors.Is(err, syscall.EACCES) {
+			return fmt.Errorf("permission denied on %s: the socket is for root and its group (vswitchd --socket-group): run as root or join that group", c.Socket)
+		}
 		if errors.As(err, &ne) {
 			return fmt.Errorf("cannot reach vswitchd at %s (%v): is it running? start it with 'vswitchd' or set --socket/VSWITCH_SOCKET", c.Socket, ne.Err)
 		}

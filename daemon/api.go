@@ -3,7 +3,6 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime"
 
@@ -114,13 +113,11 @@ func create[T, R any](fn func(T) (R, error)) http.HandlerFunc {
 	}
 }
 
-// decode reads a JSON body strictly: an unknown key is a client bug worth
-// reporting rather than ignoring.
+// decode reads a JSON body strictly (decodeBody, apiguard.go): 400 saying
+// what was wrong, 413 over MaxBody.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		reply(w, 400, api.Error{Error: fmt.Sprintf("bad request body: %v", err)})
+	if err := decodeBody(r, v); err != nil {
+		reply(w, errStatus(err), api.Error{Error: err.Error()})
 		return false
 	}
 	return true

@@ -2,11 +2,15 @@ package daemon
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
+	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
+	yaml3 "sigs.k8s.io/yaml/goyaml.v3"
 
 	"vswitch/api"
 )
@@ -34,27 +38,273 @@ type Config struct {
 	ACLs         []api.ACLAdd        `json:"acls"`
 }
 
-// LoadConfig reads a YAML config file, refusing unknown keys.
+// LoadConfig reads a YAML config file. Every mistake it can see before
+// anything is created is refused in one line naming the file and the
+// line: an unknown key, a value of the wrong type, a subnet, address or
+// CIDR that does not parse, a bad daemon setting. (What only the daemon
+// can judge, such as a subnet overlapping another, Apply reports.)
 func LoadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read config: %v", err)
 	}
+	// Checked first on the YAML tree, which knows where each key and value
+	// is; sigs.k8s.io/yaml then decodes as it always did (through JSON, so
+	// the keys are the API's), and finds nothing more.
+	lines, err := checkConfigTree(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s %v", path, err)
+	}
 	var c Config
 	if err := yaml.UnmarshalStrict(data, &c); err != nil {
 		return nil, fmt.Errorf("config %s: %v", path, err)
 	}
+	if err := c.check(lines); err != nil {
+		return nil, fmt.Errorf("config %s %v", path, err)
+	}
+	return &c, nil
+}
+
+// check validates the values LoadConfig can judge alone; lines maps a
+// value's path (networks[0].subnet) to its line.
+func (c *Config) check(lines map[string]int) error {
+	at := func(path, format string, a ...any) error {
+		return &lineError{line: lines[path], msg: path + ": " + fmt.Sprintf(format, a...)}
+	}
 	if c.ConntrackMax != 0 {
 		if err := CheckConntrackMax(c.ConntrackMax); err != nil {
-			return nil, fmt.Errorf("config %s: conntrack_max: %v", path, err)
+			return at("conntrack_max", "%v", err)
 		}
 	}
 	if c.NATPorts != "" {
 		if _, _, err := ParseNATPorts(c.NATPorts); err != nil {
-			return nil, fmt.Errorf("config %s: nat_ports: %v", path, err)
+			return at("nat_ports", "%v", err)
 		}
 	}
-	return &c, nil
+	for i, n := range c.Networks {
+		k := fmt.Sprintf("networks[%d]", i)
+		if n.Subnet != "" {
+			p, err := netip.ParsePrefix(n.Subnet)
+			if err != nil || !p.Addr().Is4() {
+				return at(k+".subnet", "bad CIDR %q: want an IPv4 subnet like 10.10.0.0/24", n.Subnet)
+			}
+			if p != p.Masked() {
+				return at(k+".subnet", "subnet %s has host bits set: did you mean %s?", p, p.Masked())
+			}
+		}
+		if n.Gateway != "" {
+			if a, err := netip.ParseAddr(n.Gateway); err != nil || !a.Is4() {
+				return at(k+".gateway", "bad address %q: want an IPv4 address inside the subnet", n.Gateway)
+			}
+		}
+	}
+	for i, p := range c.Ports {
+		if s := p.IP; s != "" && s != "auto" {
+			_, err1 := netip.ParseAddr(s)
+			_, err2 := netip.ParsePrefix(s)
+			if err1 != nil && err2 != nil {
+				return at(fmt.Sprintf("ports[%d].ip", i), "bad address %q: want an IPv4 address, a CIDR like 10.0.0.5/24, or auto", s)
+			}
+		}
+	}
+	for i, r := range c.ACLs {
+		for key, v := range map[string]string{"src": r.Src, "dst": r.Dst} {
+			if _, err := parseRulePrefix(key, v); err != nil {
+				return at(fmt.Sprintf("acls[%d].%s", i, key), "%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+// lineError is a config mistake at a line of the file (0: unknown). Its
+// text follows the file name: "line 7: ...".
+type lineError struct {
+	line int
+	msg  string
+}
+
+func (e *lineError) Error() string {
+	if e.line == 0 {
+		return ": " + e.msg
+	}
+	return fmt.Sprintf("line %d: %s", e.line, e.msg)
+}
+
+// yamlLineRE is how the YAML parser words the position of a syntax error.
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// checkConfigTree walks the YAML tree against Config: every key must name
+// a field (by its json tag, as the decoder will match it), every value
+// must have the field's type. It returns the line of every value by path.
+func checkConfigTree(data []byte) (map[string]int, error) {
+	var doc yaml3.Node
+	if err := yaml3.Unmarshal(data, &doc); err != nil {
+		msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, &lineError{line: line, msg: "not valid YAML: " + m[2]}
+		}
+		return nil, &lineError{msg: "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	}
+	lines := map[string]int{}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return lines, nil // an empty file: nothing to create
+	}
+	return lines, checkNode(doc.Content[0], reflect.TypeOf(Config{}), "", lines)
+}
+
+func checkNode(n *yaml3.Node, t reflect.Type, path string, lines map[string]int) error {
+	for n.Kind == yaml3.AliasNode {
+		n = n.Alias
+	}
+	if path != "" {
+		lines[path] = n.Line
+	}
+	if n.Kind == yaml3.ScalarNode && n.ShortTag() == "!!null" {
+		return nil // the decoder leaves the zero value
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	where := path
+	if where == "" {
+		where = "the top level"
+	}
+	wrong := func() error {
+		return &lineError{line: n.Line, msg: fmt.Sprintf("%s: want %s, got %s", where, jsonKind(t.Kind()), yamlKind(n))}
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml3.MappingNode {
+			return wrong()
+		}
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml3.ScalarNode {
+				return &lineError{line: k.Line, msg: fmt.Sprintf("%s: a key must be a plain word", where)}
+			}
+			if k.Value == "<<" {
+				continue // a merge key: its fields are the decoder's to check
+			}
+			f, ok := fieldByKey(t, k.Value)
+			if !ok {
+				return &lineError{line: k.Line, msg: fmt.Sprintf("unknown field %q in %s: known keys are %s", k.Value, where, strings.Join(keysOf(t), ", "))}
+			}
+			if l, ok := seen[f]; ok {
+				return &lineError{line: k.Line, msg: fmt.Sprintf("%s: key %q given twice (first on line %d)", where, k.Value, l)}
+			}
+			seen[f] = k.Line
+			sf, _ := t.FieldByName(f)
+			if err := checkNode(v, sf.Type, join(path, jsonName(sf)), lines); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Slice:
+		if n.Kind != yaml3.SequenceNode {
+			return wrong()
+		}
+		for i, item := range n.Content {
+			if err := checkNode(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lines); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.String:
+		// sigs.k8s.io/yaml turns a number into the string a string field
+		// wants (port: 8000 is "8000"), and a boolean too; but a bare true,
+		// yes or off where a word is expected is surely a slip (YAML 1.1,
+		// which it reads, makes yes, on and off booleans): refused, with a
+		// hint to quote it.
+		if n.Kind != yaml3.ScalarNode || n.ShortTag() == "!!bool" || (n.Style == 0 && yaml11Bool[n.Value]) {
+			return wrong()
+		}
+	case reflect.Bool:
+		if n.Kind != yaml3.ScalarNode || !(n.ShortTag() == "!!bool" || (n.Style == 0 && yaml11Bool[n.Value])) {
+			return wrong()
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n.Kind != yaml3.ScalarNode || n.ShortTag() != "!!int" {
+			return wrong()
+		}
+	}
+	return nil
+}
+
+// yaml11Bool are the plain words YAML 1.1 reads as booleans besides true
+// and false.
+var yaml11Bool = map[string]bool{"y": true, "Y": true, "yes": true, "Yes": true, "YES": true,
+	"n": true, "N": true, "no": true, "No": true, "NO": true,
+	"on": true, "On": true, "ON": true, "off": true, "Off": true, "OFF": true}
+
+// yamlKind names what a node is, for "want X, got Y".
+func yamlKind(n *yaml3.Node) string {
+	switch n.Kind {
+	case yaml3.MappingNode:
+		return "a mapping (key: value lines)"
+	case yaml3.SequenceNode:
+		return "a list"
+	}
+	if n.Style == 0 && yaml11Bool[n.Value] {
+		return fmt.Sprintf("%s, which YAML reads as a boolean (quote it for a string)", n.Value)
+	}
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		return fmt.Sprintf("the number %s (quote it for a string)", n.Value)
+	case "!!bool":
+		return fmt.Sprintf("the boolean %s (quote it for a string)", n.Value)
+	case "!!str":
+		return fmt.Sprintf("the string %q", n.Value)
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+// fieldByKey finds the field a key decodes into: its json name, matched
+// as encoding/json does (exactly, else ignoring case).
+func fieldByKey(t reflect.Type, key string) (string, bool) {
+	fold := ""
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := jsonName(f)
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == key {
+			return f.Name, true
+		}
+		if fold == "" && strings.EqualFold(name, key) {
+			fold = f.Name
+		}
+	}
+	return fold, fold != ""
+}
+
+func keysOf(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		if f := t.Field(i); f.IsExported() && jsonName(f) != "-" {
+			keys = append(keys, jsonName(f))
+		}
+	}
+	return keys
+}
+
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" {
+		return f.Name
+	}
+	return name
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }
 
 // MaxConntrack bounds --conntrack-max: far above what a host's flows need,

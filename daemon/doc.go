@@ -38,8 +38,13 @@
 //	            port's namespace: name, MAC, MTU, address, lo, default route
 //	ipam.go     next free address, host address checks
 //	state.go    the state file
-//	config.go   --config: a YAML file of networks and ports to create
+//	config.go   --config: a YAML file of networks and ports to create,
+//	            checked on its YAML tree for errors with line numbers
 //	api.go      the HTTP handler, under /v1/
+//	apiguard.go the API socket's server: callers checked by SO_PEERCRED
+//	            (root or the socket's group, else 403), bodies over 1 MiB
+//	            refused (413), JSON errors worded with where and what (400)
+//	caps.go     the capability drop after setup: what is kept and why
 //	metrics.go  Prometheus collector over the port counters
 //
 // The daemon does not forward frames (package dataplane does) and does not

@@ -17,6 +17,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rt := fs.Int("worker-rt", 0, "run the worker threads SCHED_FIFO at this priority, 1 to 99 (0: off, --worker-nice applies); an experiment, see docs/performance.md")
 	ctMax := fs.Int("conntrack-max", 0, "most connections tracked at once (default 262144, package nat's); new flows beyond it are dropped (reason conntrack-full), established ones keep going")
 	natPorts := fs.String("nat-ports", "", "LOW-HIGH: source ports masquerade picks from when a flow's own is taken (default 1024-65535, package nat's)")
+	keepCaps := fs.Bool("keep-caps", false, "keep every capability (by default vswitchd drops all but the few it needs once set up, see docs/architecture.md)")
 	// Errors are one line; the full usage only when asked for (-h).
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
@@ -102,14 +104,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
-	if err := serve(log, *config, *socket, *group, *stateDir, *metricsAddr, *noDefault, dopts); err != nil {
+	if err := serve(log, *config, *socket, *group, *stateDir, *metricsAddr, *noDefault, *keepCaps, dopts); err != nil {
 		fmt.Fprintf(stderr, "vswitchd: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(log *slog.Logger, config, socket, group, stateDir, metricsAddr string, noDefault bool, dopts daemon.Options) error {
+func serve(log *slog.Logger, config, socket, group, stateDir, metricsAddr string, noDefault, keepCaps bool, dopts daemon.Options) error {
 	var cfg *daemon.Config
 	if config != "" {
 		var err error
@@ -152,11 +154,16 @@ func serve(log *slog.Logger, config, socket, group, stateDir, metricsAddr string
 		}
 	}
 
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := d.APIServer(gid) // admits root and the socket's group only
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
 	var msrv *http.Server
 	if metricsAddr != "" {
+		// Bound before the capabilities go: a port below 1024 needs one.
+		mln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--metrics-addr: %v", err)
+		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(d.Registry(), promhttp.HandlerOpts{}))
 		// Profiles of the running daemon, on the same operator-only address:
@@ -165,9 +172,20 @@ func serve(log *slog.Logger, config, socket, group, stateDir, metricsAddr string
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		msrv = &http.Server{Addr: metricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { errc <- msrv.ListenAndServe() }()
+		msrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- msrv.Serve(mln) }()
 	}
+	if keepCaps {
+		log.Info("capabilities kept (--keep-caps)")
+	} else if kept, err := daemon.DropCaps(); errors.Is(err, daemon.ErrCapsCgo) {
+		log.Warn("capabilities not dropped", "err", err)
+	} else if err != nil {
+		ln.Close()
+		return err
+	} else {
+		log.Info("capabilities dropped", "kept", strings.Join(kept, ","))
+	}
+	go func() { errc <- srv.Serve(ln) }()
 	log.Info("vswitchd ready", "socket", socket, "state_dir", stateDir, "version", daemon.Version)
 
 	sig := make(chan os.Signal, 1)
