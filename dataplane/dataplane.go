@@ -55,6 +55,7 @@ type Port struct {
 	Queues []port.Port // one per worker for a multi-queue TAP, else just IO
 	Stats  *PortStats  // shared by every snapshot
 	worker int         // the worker serving a single-queue port
+	guard  *guard      // ingress checks (guard.go); nil: none
 }
 
 // queueFor is the queue worker w reads and writes. With one queue per

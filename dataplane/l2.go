@@ -22,6 +22,11 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 	if src.IsMulticast() || src.IsZero() {
 		return drop(DropBadSrcMAC)
 	}
+	if in.guard != nil {
+		if why := in.guard.ingress(frame, now); why != DropNone {
+			return drop(why) // before learning: a spoofed MAC must not enter the FDB
+		}
+	}
 	net := s.nets[in.Net]
 	dst := eth.Dst()
 	if net.L3.Uplink {
@@ -49,11 +54,15 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 		return drop(DropICC)
 	}
 	if net.ACL != nil && eth.Type() == header.EtherTypeIPv4 {
-		if why := w.aclSwitched(net, buf, now); why != DropNone {
+		if why := w.aclSwitched(in, net, buf, now); why != DropNone {
 			return drop(why)
 		}
 	}
-	return switchL2(s, in, net, dst)
+	v := switchL2(s, in, net, dst)
+	if v.Action == ActFlood && !dst.IsMulticast() && in.guard != nil && !in.guard.storm.allow(now) {
+		return drop(DropStorm) // unknown unicast floods like a broadcast (guard.go counts those)
+	}
+	return v
 }
 
 // switchL2 is the bridge's forwarding decision (IEEE 802.1Q 8.8): known

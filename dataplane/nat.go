@@ -231,6 +231,7 @@ type natPlan struct {
 	innerTo   nat.Tuple // the quoted packet's tuple after translation
 	rw        nat.Rewrite
 	answer    nat.Tuple // !=zero: an answer of a published flow without a conn; the flow's original tuple
+	in        *Port     // the ingress port, for its conn-rate (guard.go)
 }
 
 // publishedAnswer recognises, on its way out by the uplink, a packet from a
@@ -259,7 +260,7 @@ func (p *natPlan) publishedAnswer(s *snapshot, f *flow, out *Network) {
 // it is for. It changes nothing: the packet may still be dropped, and the
 // ICMP errors about it must quote it as it came.
 func (w *worker) natPre(s *snapshot, in *Port, f *flow, buf []byte, now int64) (p natPlan) {
-	p.target = f.t
+	p.target, p.in = f.t, in
 	ct := w.dp.ct
 	switch f.kind {
 	case flowL4:
@@ -352,6 +353,9 @@ func (w *worker) natCommit(p *natPlan, f *flow, from, out *Network, now int64) D
 			return DropCTInvalid // a private address must not leave untranslated
 		}
 		return DropNone
+	}
+	if !connAllowed(p.in, now) {
+		return DropConnRate
 	}
 	c, err := w.dp.ct.Create(f.t, p.rw, f.flags, now)
 	switch {

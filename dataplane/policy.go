@@ -82,7 +82,7 @@ func aclPort(f *flow, t nat.Tuple) uint16 {
 // inside it. The first packet of a flow is judged and, when allowed,
 // tracked, so its replies pass whatever the rules say of them. Non-first
 // fragments pass: their ports are in the first one.
-func (w *worker) aclSwitched(net *Network, buf []byte, now int64) DropReason {
+func (w *worker) aclSwitched(in *Port, net *Network, buf []byte, now int64) DropReason {
 	ip := header.IPv4(buf[ethIPOff:])
 	if !ip.Valid() {
 		return DropMalformed
@@ -108,6 +108,9 @@ func (w *worker) aclSwitched(net *Network, buf []byte, now int64) DropReason {
 		return DropACL
 	}
 	if f.create && !ip.Dst().IsMulticast() && ip.Dst() != limitedBroadcast {
+		if !connAllowed(in, now) {
+			return DropConnRate
+		}
 		// Full table: the flow goes on untracked, and its replies meet the rules.
 		ct.Create(f.t, nat.Rewrite{}, f.flags, now)
 	}

@@ -76,6 +76,15 @@ const (
 	DropNotRoutable
 	// DropLocal: for one of vswitchd's own addresses, but not a ping.
 	DropLocal
+	// DropSpoof: port security (guard.go): a source MAC, IPv4 source or
+	// ARP sender that is not the port's own (nor inside its allowed-ips).
+	DropSpoof
+	// DropStorm: a broadcast, multicast or unknown-unicast frame over the
+	// port's --storm-limit (frames per second).
+	DropStorm
+	// DropConnRate: a new tracked connection over the port's --conn-rate
+	// (connections per second).
+	DropConnRate
 
 	NumDropReasons
 )
@@ -108,6 +117,9 @@ var dropNames = [NumDropReasons]string{
 	DropARPFailed:     "arp-failed",
 	DropNotRoutable:   "not-routable",
 	DropLocal:         "local-unhandled",
+	DropSpoof:         "spoof",
+	DropStorm:         "storm",
+	DropConnRate:      "conn-rate",
 }
 
 func (r DropReason) String() string {

@@ -1,0 +1,199 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+
+	"vswitch/header"
+)
+
+// The ingress guard: what a port may send, before the frame is learned,
+// switched or routed. A container must not impersonate another station
+// (port security), nor drown its network in broadcasts (storm limit), nor
+// fill the connection table at line rate (conn-rate). Each check is a few
+// loads and compares on the frame and, for the limits, one atomic
+// compare-and-swap: no lock, no allocation.
+
+// GuardConfig is what the control plane asks of one port's guard.
+type GuardConfig struct {
+	// PortSecurity: the port may only send from MAC, and IPv4 (and ARP)
+	// only from IP or an address inside Allowed. IPv6 is checked by its
+	// source MAC only.
+	PortSecurity bool
+	MAC          header.MAC
+	IP           netip.Addr     // the port's own IPv4 address; invalid: none
+	Allowed      []netip.Prefix // IPv4 prefixes the port may also send from
+	// StormPPS bounds the broadcast, multicast and unknown-unicast frames
+	// the port may send per second (0: no bound).
+	StormPPS int
+	// ConnRate bounds the new connections per second the port may start
+	// through the connection tracker (0: no bound).
+	ConnRate int
+}
+
+// guard is a port's compiled GuardConfig. Shared by every snapshot, like
+// PortStats: the buckets carry state between frames.
+type guard struct {
+	secure  bool
+	mac     header.MAC
+	ip      uint32 // 0: no address of its own
+	allowed []prefix4
+	storm   bucket
+	conn    bucket
+}
+
+type prefix4 struct{ addr, mask uint32 }
+
+// bucket is a token bucket kept as one number, the time at which it would
+// be full again (GCRA, ITU-T I.371): a frame passes when that time is at
+// most burst ahead of now, and moves it on by one interval. One atomic
+// word makes it safe for the workers serving a multi-queue port at once.
+type bucket struct {
+	interval int64 // ns per token; 0: unlimited
+	burst    int64 // ns of tokens that may be spent at once
+	tat      atomic.Int64
+}
+
+func (b *bucket) init(perSecond int, burstTokens int64) {
+	if perSecond > 0 {
+		b.interval = int64(1e9) / int64(perSecond)
+		if b.interval == 0 {
+			b.interval = 1
+		}
+		b.burst = b.interval * max(burstTokens-1, 0)
+	}
+}
+
+// allow takes a token at time now (ns), or reports there is none.
+func (b *bucket) allow(now int64) bool {
+	if b.interval == 0 {
+		return true
+	}
+	for {
+		tat := b.tat.Load()
+		t := max(tat, now)
+		if t-now > b.burst {
+			return false
+		}
+		if b.tat.CompareAndSwap(tat, t+b.interval) {
+			return true
+		}
+	}
+}
+
+// compileGuard checks and compiles a configuration; nil when it asks for
+// nothing.
+func compileGuard(c GuardConfig) (*guard, error) {
+	if !c.PortSecurity && c.StormPPS == 0 && c.ConnRate == 0 {
+		return nil, nil
+	}
+	if c.StormPPS < 0 || c.ConnRate < 0 {
+		return nil, errors.New("storm limit and connection rate must be 0 (off) or more")
+	}
+	g := &guard{secure: c.PortSecurity, mac: c.MAC}
+	// Storm: a tenth of a second of burst (a few ARPs at once pass);
+	// connections: a second's worth, as a client opens several at once.
+	g.storm.init(c.StormPPS, max(int64(c.StormPPS)/10, 8))
+	g.conn.init(c.ConnRate, max(int64(c.ConnRate), 1))
+	if c.PortSecurity {
+		if c.MAC.IsZero() || c.MAC.IsMulticast() {
+			return nil, fmt.Errorf("port security needs the port's unicast MAC, not %s", c.MAC)
+		}
+		if c.IP.IsValid() {
+			if !c.IP.Is4() {
+				return nil, fmt.Errorf("port address %s is not IPv4", c.IP)
+			}
+			g.ip = u32of(c.IP)
+		}
+		for _, p := range c.Allowed {
+			if !p.Addr().Is4() {
+				return nil, fmt.Errorf("allowed prefix %s is not IPv4", p)
+			}
+			mask := ^uint32(0) << (32 - p.Bits())
+			if p.Bits() == 0 {
+				mask = 0
+			}
+			g.allowed = append(g.allowed, prefix4{u32of(p.Addr()) & mask, mask})
+		}
+	}
+	return g, nil
+}
+
+func u32of(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
+
+// srcOK says whether the port may send from IPv4 address a. 0.0.0.0 always
+// may: a DHCP client and an ARP probe (RFC 5227) have no address yet.
+func (g *guard) srcOK(a uint32) bool {
+	if a == 0 || (a == g.ip && g.ip != 0) {
+		return true
+	}
+	for _, p := range g.allowed {
+		if a&p.mask == p.addr {
+			return true
+		}
+	}
+	return false
+}
+
+// ingress checks a frame from the port before anything else sees it.
+// frame is at least an Ethernet header (decide checked).
+func (g *guard) ingress(frame []byte, now int64) DropReason {
+	if g.secure {
+		if header.MAC(frame[6:12]) != g.mac {
+			return DropSpoof
+		}
+		switch binary.BigEndian.Uint16(frame[12:14]) {
+		case header.EtherTypeIPv4:
+			if len(frame) < header.EthernetLen+20 {
+				return DropMalformed
+			}
+			if !g.srcOK(binary.BigEndian.Uint32(frame[header.EthernetLen+12:])) {
+				return DropSpoof
+			}
+		case header.EtherTypeARP:
+			if len(frame) < header.EthernetLen+28 {
+				return DropMalformed
+			}
+			a := frame[header.EthernetLen:]
+			// The sender fields are what a neighbour learns: another
+			// station's MAC or IP there is ARP spoofing.
+			if header.MAC(a[8:14]) != g.mac || !g.srcOK(binary.BigEndian.Uint32(a[14:18])) {
+				return DropSpoof
+			}
+		}
+	}
+	if frame[0]&1 != 0 && !g.storm.allow(now) {
+		return DropStorm
+	}
+	return DropNone
+}
+
+// SetGuard replaces the ingress guard of port idx. The daemon calls it
+// right after AddPort, and again when the port's options change.
+func (dp *Dataplane) SetGuard(idx uint16, c GuardConfig) error {
+	g, err := compileGuard(c)
+	if err != nil {
+		return err
+	}
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	s := dp.cfg.Load().clone()
+	p := s.port(idx)
+	if p == nil {
+		return fmt.Errorf("no port %d", idx)
+	}
+	pp := *p
+	pp.guard = g
+	s.ports[idx] = &pp
+	dp.cfg.Store(s)
+	return nil
+}
+
+// connAllowed is the conn-rate check, made where the tracker is about to
+// create a connection for a frame from in (nil: the router's own).
+func connAllowed(in *Port, now int64) bool {
+	return in == nil || in.guard == nil || in.guard.conn.allow(now)
+}
