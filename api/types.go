@@ -18,19 +18,23 @@ type Error struct {
 
 // Network as `network inspect` prints it.
 type Network struct {
-	Name       string   `json:"name"`
-	Subnet     string   `json:"subnet"`
-	Gateway    string   `json:"gateway"`
-	GatewayMAC string   `json:"gateway_mac"`
-	Internal   bool     `json:"internal"`
-	ICC        bool     `json:"icc"`
-	Masquerade bool     `json:"masquerade"`
-	MTU        int      `json:"mtu"`
-	FDBAging   int      `json:"fdb_aging_s"`
-	MACLimit   int      `json:"mac_limit"`
-	ACLDefault string   `json:"acl_default"` // allow | deny: what the network's ACL does with a flow no rule matches
-	Ports      []Port   `json:"ports"`
-	Connected  []string `json:"connected"`
+	Name       string `json:"name"`
+	Subnet     string `json:"subnet"`
+	Gateway    string `json:"gateway"`
+	GatewayMAC string `json:"gateway_mac"`
+	Internal   bool   `json:"internal"`
+	ICC        bool   `json:"icc"`
+	Masquerade bool   `json:"masquerade"`
+	MTU        int    `json:"mtu"`
+	FDBAging   int    `json:"fdb_aging_s"`
+	MACLimit   int    `json:"mac_limit"`
+	ACLDefault string `json:"acl_default"` // allow | deny: what the network's ACL does with a flow no rule matches
+	// The ingress guard's defaults for the network's ports (docs/cli.md).
+	PortSecurity bool     `json:"port_security"`
+	StormLimit   int      `json:"storm_limit"` // broadcast/unknown-unicast frames per second per port; 0: off
+	ConnRate     int      `json:"conn_rate"`   // new tracked connections per second per port; 0: off
+	Ports        []Port   `json:"ports"`
+	Connected    []string `json:"connected"`
 }
 
 // NetworkCreate is the body of POST /v1/networks. Pointers distinguish "not
@@ -45,7 +49,10 @@ type NetworkCreate struct {
 	MTU          int    `json:"mtu,omitempty"`
 	FDBAging     *int   `json:"fdb_aging_s,omitempty"`
 	MACLimit     *int   `json:"mac_limit,omitempty"`
-	ACLDefault   string `json:"acl_default,omitempty"` // allow (the default) | deny
+	ACLDefault   string `json:"acl_default,omitempty"`   // allow (the default) | deny
+	PortSecurity *bool  `json:"port_security,omitempty"` // default true
+	StormLimit   int    `json:"storm_limit,omitempty"`
+	ConnRate     int    `json:"conn_rate,omitempty"`
 }
 
 // Port as `port ls` prints it.
@@ -59,17 +66,23 @@ type Port struct {
 	IP      string `json:"ip"` // CIDR, empty for attached ports
 	MTU     int    `json:"mtu"`
 	State   string `json:"state"` // up | down: down when its device could not be opened
+	// PortSecurity: the port may send only from its own MAC and IP (and
+	// AllowedIPs). Off by default for attached ports and the uplink.
+	PortSecurity bool     `json:"port_security"`
+	AllowedIPs   []string `json:"allowed_ips,omitempty"`
 }
 
 // PortAdd is the body of POST /v1/ports: a TAP created inside Netns.
 type PortAdd struct {
-	Network        string `json:"network"`
-	Netns          string `json:"netns"`
-	Name           string `json:"name,omitempty"`
-	Ifname         string `json:"ifname,omitempty"`
-	IP             string `json:"ip,omitempty"` // CIDR, bare IP (network's prefix length) or "auto"
-	MAC            string `json:"mac,omitempty"`
-	NoDefaultRoute bool   `json:"no_default_route,omitempty"`
+	Network        string   `json:"network"`
+	Netns          string   `json:"netns"`
+	Name           string   `json:"name,omitempty"`
+	Ifname         string   `json:"ifname,omitempty"`
+	IP             string   `json:"ip,omitempty"` // CIDR, bare IP (network's prefix length) or "auto"
+	MAC            string   `json:"mac,omitempty"`
+	NoDefaultRoute bool     `json:"no_default_route,omitempty"`
+	PortSecurity   *bool    `json:"port_security,omitempty"` // default: the network's
+	AllowedIPs     []string `json:"allowed_ips,omitempty"`   // IPv4 CIDRs the port may also send from
 }
 
 // PortAttach is the body of POST /v1/ports/attach: an AF_PACKET port on an

@@ -120,6 +120,9 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 	if ns.ACLDefault == "" {
 		ns.ACLDefault = "allow"
 	}
+	if err := guardOptions(&ns, req); err != nil {
+		return nil, err
+	}
 	id, err := d.dp.AddNetwork(ns.Name, fdbConfig(&ns))
 	if err != nil {
 		return nil, &Error{Status: 500, Msg: err.Error()}
@@ -243,7 +246,8 @@ func (d *Daemon) networkViewLocked(n *netRT) api.Network {
 		Name: c.Name, Subnet: c.Subnet.String(), Gateway: c.Gateway.String(), GatewayMAC: c.GatewayMAC,
 		Internal: c.Internal, ICC: c.ICC, Masquerade: c.Masquerade, MTU: c.MTU,
 		FDBAging: c.FDBAging, MACLimit: c.MACLimit, ACLDefault: aclDefault(c).String(), Ports: []api.Port{},
-		Connected: slices.Clone(c.Connected),
+		Connected:    slices.Clone(c.Connected),
+		PortSecurity: !c.NoPortSecurity, StormLimit: c.StormLimit, ConnRate: c.ConnRate,
 	}
 	if v.Connected == nil {
 		v.Connected = []string{}

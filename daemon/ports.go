@@ -27,6 +27,7 @@ func (d *Daemon) portViewLocked(p *portRT) api.Port {
 	c := p.cfg
 	v := api.Port{Name: c.Name, Network: c.Network, Kind: c.Kind, Netns: c.Netns, Ifname: c.Ifname,
 		MAC: c.MAC, MTU: c.MTU, State: "up"}
+	d.guardViewLocked(c, &v)
 	if c.IP.IsValid() {
 		v.IP = c.IP.String()
 	}
@@ -98,7 +99,11 @@ func (d *Daemon) AddPort(req api.PortAdd) (api.Port, error) {
 		return api.Port{}, err
 	}
 	ps := PortState{Name: name, Network: n.cfg.Name, Kind: "tap", Netns: req.Netns, NetnsPath: nsPath,
-		Ifname: ifname, MAC: mac.String(), IP: ip, MTU: n.cfg.MTU, NoDefaultRoute: req.NoDefaultRoute}
+		Ifname: ifname, MAC: mac.String(), IP: ip, MTU: n.cfg.MTU, NoDefaultRoute: req.NoDefaultRoute,
+		PortSecurity: req.PortSecurity}
+	if ps.AllowedIPs, err = parseAllowedIPs(req.AllowedIPs); err != nil {
+		return api.Port{}, err
+	}
 	return d.plugPortLocked(ps)
 }
 
@@ -295,6 +300,15 @@ func (d *Daemon) openPortLocked(rt *portRT) error {
 	}
 	idx, err := d.dp.AddPortQueues(c.Name, n.id, queues)
 	if err != nil {
+		if rt.tap != nil {
+			rt.tap.Delete()
+		} else {
+			io.Close()
+		}
+		return err
+	}
+	if err := d.dp.SetGuard(idx, guardConfig(c, n.cfg)); err != nil {
+		d.dp.RemovePort(idx)
 		if rt.tap != nil {
 			rt.tap.Delete()
 		} else {

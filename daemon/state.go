@@ -83,20 +83,27 @@ type NetworkState struct {
 	MACLimit   int          `json:"mac_limit"`
 	Connected  []string     `json:"connected,omitempty"`   // networks routed to (network connect)
 	ACLDefault string       `json:"acl_default,omitempty"` // deny, or allow (also when empty: state files from before ACLs)
+	// The ingress guard (daemon/guard.go). Port security is stored as its
+	// negation so state files from before it get the default, on.
+	NoPortSecurity bool `json:"no_port_security,omitempty"`
+	StormLimit     int  `json:"storm_limit,omitempty"`
+	ConnRate       int  `json:"conn_rate,omitempty"`
 }
 
 // PortState is one port's configuration.
 type PortState struct {
-	Name           string       `json:"name"`
-	Network        string       `json:"network"`
-	Kind           string       `json:"kind"`
-	Netns          string       `json:"netns"`      // as the user gave it
-	NetnsPath      string       `json:"netns_path"` // resolved
-	Ifname         string       `json:"ifname"`
-	MAC            string       `json:"mac"`
-	IP             netip.Prefix `json:"ip,omitzero"`
-	MTU            int          `json:"mtu"`
-	NoDefaultRoute bool         `json:"no_default_route,omitempty"`
+	Name           string         `json:"name"`
+	Network        string         `json:"network"`
+	Kind           string         `json:"kind"`
+	Netns          string         `json:"netns"`      // as the user gave it
+	NetnsPath      string         `json:"netns_path"` // resolved
+	Ifname         string         `json:"ifname"`
+	MAC            string         `json:"mac"`
+	IP             netip.Prefix   `json:"ip,omitzero"`
+	MTU            int            `json:"mtu"`
+	NoDefaultRoute bool           `json:"no_default_route,omitempty"`
+	PortSecurity   *bool          `json:"port_security,omitempty"` // nil: the network's (TAP) or off (attached)
+	AllowedIPs     []netip.Prefix `json:"allowed_ips,omitempty"`
 }
 
 // StaticFDB is a static MAC entry (`fdb add`).

@@ -26,7 +26,7 @@ func newNetworkCmd(a *app) *cobra.Command {
 func newNetworkCreateCmd(a *app) *cobra.Command {
 	var (
 		req                api.NetworkCreate
-		icc                bool
+		icc, portSecurity  bool
 		fdbAging, macLimit int
 	)
 	cmd := &cobra.Command{
@@ -48,6 +48,9 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 			if cmd.Flags().Changed("mac-limit") {
 				req.MACLimit = &macLimit
 			}
+			if cmd.Flags().Changed("port-security") {
+				req.PortSecurity = &portSecurity
+			}
 			var n api.Network
 			if err := a.do(http.MethodPost, "/networks", req, &n); err != nil {
 				return err
@@ -68,6 +71,9 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 	f.IntVar(&req.MTU, "mtu", 0, "MTU of the network (default: vswitchd's)")
 	f.IntVar(&fdbAging, "fdb-aging", 0, "seconds a learned MAC address stays in the FDB (vswitchd's default: 300)")
 	f.IntVar(&macLimit, "mac-limit", 0, "most MAC addresses learned per port (vswitchd's default: 1024)")
+	f.BoolVar(&portSecurity, "port-security", true, "ports may send only from their own MAC and IP (ARP included); --port-security=false turns it off")
+	f.IntVar(&req.StormLimit, "storm-limit", 0, "most broadcast/multicast/unknown-unicast frames per second per port (0: no limit)")
+	f.IntVar(&req.ConnRate, "conn-rate", 0, "most new tracked connections (NAT, ACL) per second per port (0: no limit)")
 	f.StringVar(&req.ACLDefault, "acl-default", "", "allow or deny: what the network's ACL does with flows no rule matches (vswitchd's default: allow)")
 	_ = cmd.MarkFlagRequired("subnet")
 	return cmd

@@ -21,7 +21,10 @@ func newPortCmd(a *app) *cobra.Command {
 }
 
 func newPortAddCmd(a *app) *cobra.Command {
-	var req api.PortAdd
+	var (
+		req          api.PortAdd
+		portSecurity bool
+	)
 	cmd := &cobra.Command{
 		Use:   "add NETWORK --netns NS",
 		Short: "Create a TAP inside a network namespace and plug it into NETWORK",
@@ -34,6 +37,9 @@ one, is brought up with lo, and gets a default route via the gateway unless
 		Args: positional(1, "NETWORK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Network = args[0]
+			if cmd.Flags().Changed("port-security") {
+				req.PortSecurity = &portSecurity
+			}
 			var p api.Port
 			if err := a.do(http.MethodPost, "/ports", req, &p); err != nil {
 				return err
@@ -52,6 +58,8 @@ one, is brought up with lo, and gets a default route via the gateway unless
 	f.StringVar(&req.IP, "ip", "auto", "address: CIDR, bare IP (the network's prefix length) or auto for the next free one")
 	f.StringVar(&req.MAC, "mac", "", "MAC address (default: 02:42 and the four bytes of the IP, as Docker does)")
 	f.BoolVar(&req.NoDefaultRoute, "no-default-route", false, "do not add a default route via the gateway")
+	f.BoolVar(&portSecurity, "port-security", true, "send only from the port's own MAC and IP (default: the network's)")
+	f.StringSliceVar(&req.AllowedIPs, "allowed-ips", nil, "IPv4 CIDRs the port may also send from, e.g. for a router container: 10.0.0.0/8,192.168.0.0/16")
 	_ = cmd.MarkFlagRequired("netns")
 	return cmd
 }
