@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"vswitch/header"
+	"vswitch/policy"
 )
 
 // guardBed is a benchbed whose port 0 (station 1) has a guard.
@@ -149,6 +150,37 @@ func TestGuardConnRate(t *testing.T) {
 	}
 }
 
+// TestGuardConnRateACL: on a network whose ACL tracks flows, new flows
+// beyond the port's conn-rate are dropped; a tracked flow goes on.
+func TestGuardConnRateACL(t *testing.T) {
+	bb, in := guardBed(t, GuardConfig{PortSecurity: true, MAC: stationMAC(1), IP: stationIP(1), ConnRate: 5})
+	bb.dp.SetACL(bb.net, policy.New(policy.Allow, []policy.Rule{{ID: 1, Action: policy.Deny, Proto: 6, DPortMin: 9999, DPortMax: 9999, Hits: policy.NewHits()}}))
+	s := bb.dp.cfg.Load()
+	now := time.Now().UnixNano()
+	flowFrom := func(sport int) []byte {
+		buf := udpFrame(t, stationMAC(2), stationMAC(1), 64, 0)
+		binary.BigEndian.PutUint16(buf[header.VirtioNetHdrLen+header.EthernetLen+20:], uint16(sport))
+		return buf
+	}
+	passed, limited := 0, 0
+	for i := range 50 {
+		switch v := bb.w.decide(s, in, flowFrom(20000+i), now); {
+		case v.Action == ActForward:
+			passed++
+		case v.Reason == DropConnRate:
+			limited++
+		default:
+			t.Fatalf("flow %d: verdict %+v, want forward or drop (conn-rate)", i, v)
+		}
+	}
+	if passed != 5 || limited != 45 {
+		t.Errorf("50 new flows at once: %d passed, %d conn-rate; want 5 and 45", passed, limited)
+	}
+	if v := bb.w.decide(s, in, flowFrom(20000), now); v.Action != ActForward {
+		t.Errorf("a packet of a tracked flow: %+v, want forward (only new flows are limited)", v)
+	}
+}
+
 func TestGuardConfigErrors(t *testing.T) {
 	for _, c := range []GuardConfig{
 		{PortSecurity: true},
@@ -201,4 +233,23 @@ func BenchmarkGuardBucket(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		bk.allow(now + int64(i))
 	}
+}
+
+// TestGuardConnRateMasquerade: through masquerade (natCommit), a port's new
+// flows beyond its conn-rate are dropped; another port is not affected.
+func TestGuardConnRateMasquerade(t *testing.T) {
+	nb := newNATBed(t, Options{})
+	if err := nb.dp.SetGuard(nb.b1.idx, GuardConfig{PortSecurity: true, MAC: macB1, IP: hostB1, ConnRate: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		nb.one(t, nb.b1, nb.up, tcpPkt(t, from(macB1, gwMACB, hostB1, hostX), uint16(41000+i), 80, true, false, nil))
+	}
+	nb.none(t, nb.b1, tcpPkt(t, from(macB1, gwMACB, hostB1, hostX), 41003, 80, true, false, nil), DropConnRate)
+	// The flows it has go on; another port's new flow too.
+	nb.one(t, nb.b1, nb.up, tcpPkt(t, from(macB1, gwMACB, hostB1, hostX), 41000, 80, false, true, nil))
+	nb.one(t, nb.b2, nb.up, tcpPkt(t, from(macB2, gwMACB, hostB2, hostX), 42000, 80, true, false, nil))
+	// A second later the bucket has refilled.
+	nb.clock.Advance(time.Second)
+	nb.one(t, nb.b1, nb.up, tcpPkt(t, from(macB1, gwMACB, hostB1, hostX), 41004, 80, true, false, nil))
 }

@@ -34,6 +34,8 @@ sent, end = 0, time.time() + a.get("seconds", 0)
 while sent < a.get("count", 1 << 62) and (a.get("seconds", 0) == 0 or time.time() < end):
     if a.get("random_src"):
         fr = dst + bytes([2]) + os.urandom(5) + rest
+    if a.get("vary_sport"):
+        fr = fr[:34] + struct.pack("!H", 1024 + sent % 60000) + fr[36:]
     try:
         s.send(fr)
         sent += 1
@@ -265,4 +267,36 @@ func TestGuardStormLimit(t *testing.T) {
 			after[pa.Name].RxPackets-before[pa.Name].RxPackets)
 	}
 	e.mustPing(b, pa.addr())
+}
+
+// (f) --conn-rate: a port opening new tracked flows (the network has an
+// ACL) faster than its rate has the rest dropped as conn-rate; another
+// port still pings.
+func TestGuardConnRate(t *testing.T) {
+	e := newEnv(t)
+	d := e.startDaemon("")
+	const rate = 10
+	d.mustCtl("network", "create", "lan", "--subnet", "10.217.0.0/24", "--conn-rate", fmt.Sprint(rate))
+	d.mustCtl("acl", "add", "lan", "--action", "deny", "--proto", "tcp", "--dport", "9999") // an ACL: flows are tracked
+	var n map[string]any
+	d.ctlJSON(&n, "network", "inspect", "lan")
+	if n["conn_rate"] != float64(rate) {
+		t.Errorf("network inspect: conn_rate %v, want %d", n["conn_rate"], rate)
+	}
+	a, b, c := e.newNS("a"), e.newNS("b"), e.newNS("c")
+	pa, pb, _ := d.addPort("lan", a), d.addPort("lan", b), d.addPort("lan", c)
+	e.mustPing(a, pb.addr())
+	before := d.stats()
+	const flows = 500
+	e.sendRaw(a, map[string]any{"kind": "ipv4", "if": pa.Ifname, "src_mac": pa.MAC, "dst_mac": pb.MAC,
+		"src_ip": pa.addr(), "dst_ip": pb.addr(), "count": flows, "vary_sport": true})
+	time.Sleep(300 * time.Millisecond)
+	after := d.stats()
+	limited := drops(after, pa.Name, "conn-rate") - drops(before, pa.Name, "conn-rate")
+	delivered := after[pb.Name].TxPackets - before[pb.Name].TxPackets
+	t.Logf("%d new UDP flows at once: %d delivered, %d dropped as conn-rate (rate %d/s)", flows, delivered, limited, rate)
+	if limited < flows-3*rate || delivered > 3*rate {
+		t.Errorf("%d flows: %d delivered, %d conn-rate; want about %d through and the rest dropped", flows, delivered, limited, rate)
+	}
+	e.mustPing(c, pb.addr())
 }
