@@ -17,6 +17,10 @@ import (
 
 const ethIPOff = header.VirtioNetHdrLen + header.EthernetLen // IPv4 header in a buffer
 
+// minEthPayload is the payload of a minimum-size Ethernet frame (60 bytes
+// without FCS): what a short packet is padded to.
+const minEthPayload = 46
+
 // arpInput handles an ARP frame on a routed network. It answers requests for
 // the gateway, takes replies addressed to it, and learns senders (RFC 826
 // merge); done is false when the frame must still be switched at L2.
@@ -56,6 +60,14 @@ func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now 
 	ip := header.IPv4(frame[header.EthernetLen:])
 	if !ip.Valid() || !ip.ChecksumValid() {
 		return drop(DropMalformed)
+	}
+	// Bytes after the packet beyond a minimum frame's padding (junk a
+	// sender added) stay here, as Linux trims them on input (ip_rcv_core):
+	// they would reach the next network, past its MTU where the header
+	// says the packet fits. Padding up to 60 bytes goes on as it came.
+	trim := 0
+	if end := ethIPOff + max(int(ip.TotalLen()), minEthPayload); end < len(buf) {
+		buf, trim = buf[:end], end
 	}
 	f := parseFlow(buf, ip)
 	p := w.natPre(s, in, &f, buf, now)
@@ -113,7 +125,11 @@ func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now 
 	}
 	ip.DecTTL()
 	header.Ethernet(frame).SetSrc(out.L3.GatewayMAC)
-	return w.toNextHop(s, out, r.Port, nh, buf, now)
+	v := w.toNextHop(s, out, r.Port, nh, buf, now)
+	if trim > 0 && v.Len == 0 {
+		v.Len = trim
+	}
+	return v
 }
 
 var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
