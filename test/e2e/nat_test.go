@@ -238,8 +238,10 @@ func TestNATRouterContainer(t *testing.T) {
 	h1, h2, r1 := e.newNS("h1"), e.newNS("h2"), e.newNS("router1")
 	d.addPort("h1r1br", h1, "--name", "h1", "--ip", "172.22.0.2")
 	d.addPort("bridge", h2, "--name", "h2", "--ip", "172.17.0.2")
-	d.addPort("h1r1br", r1, "--name", "router1-a", "--ip", "172.22.0.3")
-	d.addPort("bridge", r1, "--name", "router1-b", "--ip", "172.17.0.3", "--no-default-route")
+	// A router container forwards others' packets: port security lets
+	// each side send from the subnet behind the other.
+	d.addPort("h1r1br", r1, "--name", "router1-a", "--ip", "172.22.0.3", "--allowed-ips", "172.17.0.0/16")
+	d.addPort("bridge", r1, "--name", "router1-b", "--ip", "172.17.0.3", "--no-default-route", "--allowed-ips", "172.22.0.0/16")
 	e.httpServer(h2, "h2", "172.17.0.2", 8080)
 
 	e.mustNoPing(h1, "172.17.0.2", "before the routes via router1")
