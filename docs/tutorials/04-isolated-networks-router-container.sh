@@ -83,8 +83,8 @@ nsx "$H1" ping -c 2 -W 1 172.17.0.2 || true
 ctl stats h1
 
 step "router1: a port on each network (the second without a default route)"
-ctl port add h1r1br --netns "$R1" --name router1-a --ip 172.22.0.3
-ctl port add bridge --netns "$R1" --name router1-b --ip 172.17.0.3 --no-default-route
+ctl port add h1r1br --netns "$R1" --name router1-a --ip 172.22.0.3 --allowed-ips 172.17.0.0/16
+ctl port add bridge --netns "$R1" --name router1-b --ip 172.17.0.3 --no-default-route --allowed-ips 172.22.0.0/16
 ip -n "$R1" -br addr show
 nsx "$R1" sysctl -w net.ipv4.ip_forward=1
 
