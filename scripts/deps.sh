@@ -8,6 +8,8 @@ command -v ping >/dev/null || need+=(iputils-ping)
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
 [ -x /usr/bin/python3 ] || need+=(python3)
+/usr/bin/python3 -c "import scapy" 2>/dev/null || need+=(python3-scapy)
+command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v tracepath >/dev/null || need+=(iputils-tracepath)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
