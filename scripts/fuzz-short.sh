@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # make fuzz-short (and the end of make test): every fuzz target in the module
 # (header views, arp/fdb/routing/policy parsers, the router, NAT and the whole
-# pipeline, dataplane FuzzPipeline) for FUZZTIME each (default 4s). With ten
-# targets and the instrumented builds that is about 60-80 s; FUZZ_BUDGET
-# (default 90) fails the run when the whole takes longer, so a new target
+# pipeline, dataplane FuzzPipeline) for FUZZTIME each (default 3s). With 15
+# targets and the instrumented builds that is about 70-100 s; FUZZ_BUDGET
+# (default 150) fails the run when the whole takes longer, so a new target
 # makes someone shorten FUZZTIME rather than slow CI unnoticed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-t=${FUZZTIME:-4s}
-budget=${FUZZ_BUDGET:-90}
+t=${FUZZTIME:-3s}
+budget=${FUZZ_BUDGET:-150}
 start=$SECONDS
 n=0
 for pkg in $(go list ./...); do
