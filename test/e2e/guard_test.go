@@ -300,3 +300,69 @@ func TestGuardConnRate(t *testing.T) {
 	}
 	e.mustPing(c, pb.addr())
 }
+
+// The guard's options are configuration: after vswitchd is killed and
+// started again on its state dir, network inspect and port ls show them as
+// they were, and the guard acts on them (a stolen address is still dropped
+// as spoof; the router's allowed range still passes).
+func TestGuardOptionsSurviveRestart(t *testing.T) {
+	e := newEnv(t)
+	d := e.startDaemon("")
+	d.mustCtl("network", "create", "gr", "--subnet", "10.213.0.0/24", "--storm-limit", "500", "--conn-rate", "20")
+	c1, c2, c3 := e.newNS("c1"), e.newNS("c2"), e.newNS("c3")
+	p1, p2 := d.addPort("gr", c1), d.addPort("gr", c2)
+	p3 := d.addPort("gr", c3, "--allowed-ips", "192.168.61.0/24")
+	e.mustPing(c1, p2.addr())
+
+	type netView struct {
+		PortSecurity bool `json:"port_security"`
+		StormLimit   int  `json:"storm_limit"`
+		ConnRate     int  `json:"conn_rate"`
+	}
+	type portView struct {
+		Name         string   `json:"name"`
+		PortSecurity bool     `json:"port_security"`
+		AllowedIPs   []string `json:"allowed_ips"`
+	}
+	views := func() (netView, map[string]portView) {
+		var n netView
+		d.ctlJSON(&n, "network", "inspect", "gr")
+		var ps []portView
+		d.ctlJSON(&ps, "port", "ls")
+		m := map[string]portView{}
+		for _, p := range ps {
+			m[p.Name] = p
+		}
+		return n, m
+	}
+	n0, ps0 := views()
+	if !n0.PortSecurity || n0.StormLimit != 500 || n0.ConnRate != 20 || len(ps0[p3.Name].AllowedIPs) != 1 {
+		t.Fatalf("before the restart: network %+v, router port %+v; want port security on, storm 500, conn-rate 20, one allowed range", n0, ps0[p3.Name])
+	}
+
+	d.kill()
+	d = e.startDaemon(d.stateDir)
+	n1, ps1 := views()
+	if n1 != n0 {
+		t.Errorf("network options after the restart %+v, before %+v", n1, n0)
+	}
+	for name, p := range ps0 {
+		if q := ps1[name]; q.PortSecurity != p.PortSecurity || strings.Join(q.AllowedIPs, ",") != strings.Join(p.AllowedIPs, ",") {
+			t.Errorf("port %s after the restart %+v, before %+v", name, q, p)
+		}
+	}
+
+	// And the restored guard acts: c1 on a stolen address is dropped.
+	e.mustPing(c1, p2.addr())
+	before := d.stats()
+	e.mustNS(c1, "ip", "addr", "flush", "dev", p1.Ifname)
+	e.mustNS(c1, "ip", "addr", "add", "10.213.0.200/24", "dev", p1.Ifname)
+	e.mustNS(c1, "ip", "neigh", "flush", "all")
+	if none, r := e.noReply(c1, p2.addr(), 2); !none {
+		t.Errorf("after the restart, c1 on a stolen address still got replies:\n%v", r)
+	}
+	after := d.stats()
+	if drops(after, p1.Name, "spoof") <= drops(before, p1.Name, "spoof") {
+		t.Errorf("after the restart, spoof drops of %s did not rise (%v -> %v)", p1.Name, before[p1.Name].Drops, after[p1.Name].Drops)
+	}
+}
