@@ -58,6 +58,9 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 			return drop(why)
 		}
 	}
+	if mtu := net.L3.MTU; mtu > 0 && len(frame) > mtu+header.EthernetLen+4 && !header.VirtioNetHdr(buf).IsGSO() {
+		return drop(DropTooBig)
+	}
 	v := switchL2(s, in, net, dst)
 	if v.Action == ActFlood && !dst.IsMulticast() && in.guard != nil && !in.guard.storm.allow(now) {
 		return drop(DropStorm) // unknown unicast floods like a broadcast (guard.go counts those)

@@ -12,6 +12,7 @@ import (
 	"vswitch/dataplane/port"
 	"vswitch/fdb"
 	"vswitch/header"
+	"vswitch/routing"
 )
 
 // The pipeline tier of the L2 switch: a real Dataplane with its epoll
@@ -697,5 +698,26 @@ func TestShortBufferDropped(t *testing.T) {
 	}()
 	if got := s.port(idx).Stats.Drops[DropMalformed].Load(); got != 1 {
 		t.Errorf("malformed drops %d, want 1", got)
+	}
+}
+
+// A switched frame longer than the network's MTU is dropped as too-big (a
+// bridge does not fragment); one that fits, and a GSO super-frame of any
+// size, pass.
+func TestL2DropsFramesOverTheMTU(t *testing.T) {
+	tb := newTestbed(t, 1)
+	n := tb.network("lan", fdb.Config{})
+	a, b := tb.port("a", n), tb.port("b", n)
+	tb.dp.SetL3(map[uint16]NetL3{n: {MTU: 1400}}, routing.Build(nil))
+	ma, mb := stationMAC(1), stationMAC(2)
+	tb.dp.FDB(n).Learn(mb.Uint64(), b.idx, tb.clock.Now().UnixNano())
+	fits := udpFrame(t, mb, ma, 1400+header.EthernetLen, 1)
+	over := udpFrame(t, mb, ma, 1401+header.EthernetLen+4, 2)
+	gso := gsoTCPFrame(t, mb, ma, 10)
+	tb.send(a, fits, over, gso)
+	tb.settle()
+	tb.expect(map[*tport][][]byte{b: {fits, gso}})
+	if got := a.stats.Drops[DropTooBig].Load(); got != 1 {
+		t.Fatalf("too-big drops on a: %d, want 1", got)
 	}
 }

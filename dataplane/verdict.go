@@ -85,6 +85,11 @@ const (
 	// DropConnRate: a new tracked connection over the port's --conn-rate
 	// (connections per second).
 	DropConnRate
+	// DropTooBig: a switched frame longer than the network's MTU allows
+	// (MTU + Ethernet header + one VLAN tag) and not a GSO super-frame: a
+	// bridge never fragments, and the receivers' devices could not take it
+	// (the Linux bridge drops these too, is_skb_forwardable).
+	DropTooBig
 
 	NumDropReasons
 )
@@ -120,6 +125,7 @@ var dropNames = [NumDropReasons]string{
 	DropSpoof:         "spoof",
 	DropStorm:         "storm",
 	DropConnRate:      "conn-rate",
+	DropTooBig:        "too-big",
 }
 
 func (r DropReason) String() string {
