@@ -44,6 +44,13 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // OpenAFPacket opens a packet socket on interface ifname inside the namespace
 // at nsPath, in promiscuous mode, ignoring frames it sent itself.
 func OpenAFPacket(nsPath, ifname string) (*AFPacket, error) {
+	return openAFPacket(nsPath, ifname, nil)
+}
+
+// openAFPacket opens the socket as OpenAFPacket does; beforeBind, when set,
+// runs on the configured socket before it is bound, where a receive ring
+// must be set up (frames arriving earlier would queue outside the ring).
+func openAFPacket(nsPath, ifname string, beforeBind func(fd int) error) (*AFPacket, error) {
 	p := &AFPacket{ifname: ifname, fd: -1}
 	err := netns.Do(nsPath, func() error {
 		ifi, err := net.InterfaceByName(ifname)
@@ -63,7 +70,7 @@ func OpenAFPacket(nsPath, ifname string) (*AFPacket, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := p.setup(); err != nil {
+	if err := p.setup(beforeBind); err != nil {
 		unix.Close(p.fd)
 		return nil, err
 	}
@@ -72,7 +79,7 @@ func OpenAFPacket(nsPath, ifname string) (*AFPacket, error) {
 	return p, nil
 }
 
-func (p *AFPacket) setup() error {
+func (p *AFPacket) setup(beforeBind func(fd int) error) error {
 	if err := unix.SetsockoptInt(p.fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
 		return fmt.Errorf("PACKET_VNET_HDR on %s: %v", p.ifname, err)
 	}
@@ -85,6 +92,11 @@ func (p *AFPacket) setup() error {
 	}
 	if err := unix.SetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockRcvBuf); err != nil {
 		_ = unix.SetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sockRcvBuf)
+	}
+	if beforeBind != nil {
+		if err := beforeBind(p.fd); err != nil {
+			return err
+		}
 	}
 	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: p.ifindex}
 	if err := unix.Bind(p.fd, sa); err != nil {
