@@ -25,6 +25,7 @@ type Options struct {
 	WorkerSpin       time.Duration // how long an idle worker polls before it sleeps
 	WorkerRT         int           // > 0: SCHED_FIFO priority of the workers
 	WorkerIOUring    bool          // TAP reads and writes through a per-worker io_uring
+	AFPacketRing     bool          // AF_PACKET ports read through a TPACKET_V3 ring
 	ConntrackMax     int           // most tracked connections; 0: package nat's default
 	NATPortMin       uint16        // masquerade's port range when a flow's own port is taken;
 	NATPortMax       uint16        // 0, 0: package nat's default

@@ -455,7 +455,7 @@ func (d *Daemon) openUplinkLocked(rt *uplinkRT) error {
 	if err := linkUp(c.NetnsPath, c.Dev); err != nil {
 		return err
 	}
-	af, err := port.OpenAFPacket(c.NetnsPath, c.Dev)
+	af, err := d.openAFPacketLocked(c.NetnsPath, c.Dev)
 	if err != nil {
 		return err
 	}

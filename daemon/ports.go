@@ -285,7 +285,7 @@ func (d *Daemon) openPortLocked(rt *portRT) error {
 		if err := linkUp(c.NetnsPath, c.Ifname); err != nil {
 			return err
 		}
-		af, err := port.OpenAFPacket(c.NetnsPath, c.Ifname)
+		af, err := d.openAFPacketLocked(c.NetnsPath, c.Ifname)
 		if err != nil {
 			return err
 		}
