@@ -43,10 +43,15 @@ func vethNS(t *testing.T) (a, b string) {
 			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
-	sh("ip", "netns", "add", a)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", a).Run() })
-	sh("ip", "netns", "add", b)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", b).Run() })
+	// The cleanups get names of their own: a and b are returned as paths.
+	for _, ns := range []string{a, b} {
+		sh("ip", "netns", "add", ns)
+		t.Cleanup(func() {
+			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+				t.Errorf("ip netns del %s: %v: %s", ns, err, out)
+			}
+		})
+	}
 	for _, ns := range []string{a, b} {
 		// No IPv6 chatter (router solicitations, DAD) among the frames.
 		sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
