@@ -50,12 +50,13 @@ type NetL3 struct {
 type Port struct {
 	Index  uint16
 	Name   string
-	Net    uint16      // network ID
-	IO     port.Port   // queue 0: for frames the control plane sends
-	Queues []port.Port // one per worker for a multi-queue TAP, else just IO
-	Stats  *PortStats  // shared by every snapshot
-	worker int         // the worker serving a single-queue port
-	guard  *guard      // ingress checks (guard.go); nil: none
+	Net    uint16               // network ID
+	IO     port.Port            // queue 0: for frames the control plane sends
+	Queues []port.Port          // one per worker for a multi-queue TAP, else just IO
+	Stats  *PortStats           // shared by every snapshot
+	worker int                  // the worker serving a single-queue port
+	guard  *guard               // ingress checks (guard.go); nil: none
+	tap    *atomic.Pointer[Tap] // active capture (capture.go), nil inside when none; shared like Stats
 }
 
 // queueFor is the queue worker w reads and writes. With one queue per
@@ -136,6 +137,7 @@ type Dataplane struct {
 	frags fragTable                     // NAT of fragments (fragnat.go)
 	hints queueHints                    // the queue each flow uses on multi-queue TAPs (steer.go)
 	drops [NumDropReasons]atomic.Uint64 // drops not tied to an ingress port (ARP gave up)
+	trace traceState                    // dry runs and the live trace (trace.go)
 }
 
 // New builds a dataplane; Start runs it.
@@ -313,7 +315,7 @@ func (dp *Dataplane) AddPortQueues(name string, id uint16, queues []port.Port) (
 		s.ports = append(s.ports, nil)
 	}
 	w := dp.leastLoadedLocked(s)
-	p := &Port{Index: uint16(idx), Name: name, Net: id, IO: io, Queues: queues, Stats: new(PortStats), worker: w}
+	p := &Port{Index: uint16(idx), Name: name, Net: id, IO: io, Queues: queues, Stats: new(PortStats), worker: w, tap: new(atomic.Pointer[Tap])}
 	s.ports[idx] = p
 	nn := *n
 	nn.Ports = append(slices.Clone(n.Ports), p.Index)

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"vswitch/header"
 )
@@ -35,47 +36,13 @@ func segmentLen(vh header.VirtioNetHdr, ip header.IPv4) int {
 // in the worker's scratch buffer and copied out, because fragment takes
 // buffers from the same pool.
 func (w *worker) segment(s *snapshot, v Verdict, buf []byte, mtu int) bool {
-	vh := header.VirtioNetHdr(buf)
-	ip := header.IPv4(buf[ethIPOff:])
-	hl := ip.HeaderLen()
-	if ip.Protocol() != header.ProtoTCP || vh.GSOType()&^header.VirtioGSOECN != header.VirtioGSOTCPv4 {
+	sf, ok := parseTCPSuper(buf)
+	if !ok || sf.hdrs+sf.mss > len(w.scratch) {
 		return false
 	}
-	tcp := header.TCP(ip[hl:ip.TotalLen()])
-	if !tcp.Valid() {
-		return false
-	}
-	thl := tcp.DataOffset()
-	hdrs := ethIPOff + hl + thl
-	payload := ip[hl+thl : ip.TotalLen()]
-	mss := int(vh.GSOSize())
-	if mss == 0 || hdrs+mss > len(w.scratch) {
-		return false
-	}
-	seq, flags, id := tcp.Seq(), tcp.Flags(), ip.ID()
-	src, dst := ip.Src(), ip.Dst()
-	for i, off := 0, 0; off < len(payload); i, off = i+1, off+mss {
-		n := min(mss, len(payload)-off)
-		g := w.scratch[:hdrs+n]
-		copy(g, buf[:hdrs])
-		copy(g[hdrs:], payload[off:off+n])
-		header.VirtioNetHdr(g).Clear()
-		sip := header.IPv4(g[ethIPOff:])
-		sip.SetTotalLen(uint16(hl + thl + n))
-		sip.SetID(id + uint16(i))
-		sip.SetChecksum(sip.ComputeChecksum())
-		st := header.TCP(sip[hl:])
-		st.SetSeq(seq + uint32(off))
-		f := flags
-		if off+n < len(payload) {
-			f &^= header.TCPFlagFIN | header.TCPFlagPSH
-		}
-		if off > 0 {
-			f &^= header.TCPFlagCWR
-		}
-		st.SetFlags(f)
-		st.SetChecksum(st.ComputeChecksum(src, dst))
-		if hl+thl+n > mtu {
+	for i, off := 0, 0; off < len(sf.payload); i, off = i+1, off+sf.mss {
+		g := sf.cut(w.scratch, i, off)
+		if len(g)-ethIPOff > mtu {
 			if !w.fragment(s, v, g, mtu) {
 				return false
 			}
@@ -88,6 +55,71 @@ func (w *worker) segment(s *snapshot, v Verdict, buf []byte, mtu int) bool {
 		w.apply(s, nil, out[:copy(out, g)], v)
 	}
 	return true
+}
+
+// tcpSuper is a TCPv4 GSO super-frame (virtio_net_hdr + Ethernet + IPv4 +
+// TCP + payload) read once, so that its segments can be cut one by one:
+// by the worker (segment) and by a capture, which writes what a wire would
+// carry (capture.go).
+type tcpSuper struct {
+	buf      []byte
+	hl, thl  int // IPv4 and TCP header lengths
+	hdrs     int // virtio_net_hdr + Ethernet + IPv4 + TCP
+	mss      int
+	payload  []byte
+	seq      uint32
+	flags    uint8
+	id       uint16
+	src, dst netip.Addr
+}
+
+// parseTCPSuper reads buf as a TCPv4 GSO super-frame; false for anything
+// else (another GSO type, a bad TCP header, gso_size 0).
+func parseTCPSuper(buf []byte) (tcpSuper, bool) {
+	vh := header.VirtioNetHdr(buf)
+	if len(buf) < ethIPOff+header.IPv4MinLen || vh.GSOType()&^header.VirtioGSOECN != header.VirtioGSOTCPv4 {
+		return tcpSuper{}, false
+	}
+	ip := header.IPv4(buf[ethIPOff:])
+	if !ip.Valid() || ip.Protocol() != header.ProtoTCP {
+		return tcpSuper{}, false
+	}
+	hl := ip.HeaderLen()
+	tcp := header.TCP(ip[hl:ip.TotalLen()])
+	if !tcp.Valid() {
+		return tcpSuper{}, false
+	}
+	thl := tcp.DataOffset()
+	sf := tcpSuper{buf: buf, hl: hl, thl: thl, hdrs: ethIPOff + hl + thl, mss: int(vh.GSOSize()),
+		payload: ip[hl+thl : ip.TotalLen()], seq: tcp.Seq(), flags: tcp.Flags(), id: ip.ID(), src: ip.Src(), dst: ip.Dst()}
+	return sf, sf.mss > 0
+}
+
+// cut builds segment i, the payload from off, into dst (which must hold
+// hdrs+mss bytes) and returns it: headers copied, virtio_net_hdr cleared,
+// IP length, ID and checksum, TCP sequence, flags and a full checksum set.
+func (sf *tcpSuper) cut(dst []byte, i, off int) []byte {
+	n := min(sf.mss, len(sf.payload)-off)
+	g := dst[:sf.hdrs+n]
+	copy(g, sf.buf[:sf.hdrs])
+	copy(g[sf.hdrs:], sf.payload[off:off+n])
+	header.VirtioNetHdr(g).Clear()
+	sip := header.IPv4(g[ethIPOff:])
+	sip.SetTotalLen(uint16(sf.hl + sf.thl + n))
+	sip.SetID(sf.id + uint16(i))
+	sip.SetChecksum(sip.ComputeChecksum())
+	st := header.TCP(sip[sf.hl:])
+	st.SetSeq(sf.seq + uint32(off))
+	f := sf.flags
+	if off+n < len(sf.payload) {
+		f &^= header.TCPFlagFIN | header.TCPFlagPSH
+	}
+	if off > 0 {
+		f &^= header.TCPFlagCWR
+	}
+	st.SetFlags(f)
+	st.SetChecksum(st.ComputeChecksum(sf.src, sf.dst))
+	return g
 }
 
 // completeChecksum finishes a CHECKSUM_PARTIAL L4 checksum in software: the

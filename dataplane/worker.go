@@ -43,7 +43,9 @@ type worker struct {
 	ngen      int       // gen buffers used in this batch
 	cur       *snapshot // the snapshot of the batch being forwarded
 	icmpLimit rateLimit
-	scratch   []byte // one GSO segment being built (l3.go segment)
+	tr        *tracer     // the frame being decided is traced (trace.go); nil on the fast path
+	scratch   []byte      // one GSO segment being built (l3.go segment)
+	lat       latencyHist // forwardBatch's time per batch (latency.go)
 }
 
 // Generated frames are small (ARP, ICMP errors) or fragments, so their
@@ -260,8 +262,13 @@ func (w *worker) survive(in *Port) {
 // forwardBatch runs each frame of a batch through the pipeline, then writes
 // what each egress port got. Buffers are reused once this returns.
 func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int) {
+	t0 := nanotime()
 	now := w.dp.opts.Now().UnixNano()
 	w.cur = s
+	live := w.dp.trace.live.Load() // nil unless `trace --live` runs: the batch's one cost of tracing
+	if t := in.tap.Load(); t != nil {
+		t.put(CaptureIn, bufs, sizes) // before the pipeline rewrites them
+	}
 	var rxBytes, rxGSO uint64
 	for i, b := range bufs {
 		buf := b[:sizes[i]]
@@ -276,7 +283,13 @@ func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int)
 		if in.multiQueue() {
 			w.dp.hints.note(buf, w.id)
 		}
+		if live != nil {
+			w.tr = live.begin(w, in, buf)
+		}
 		v := w.decide(s, in, buf, now)
+		if live != nil && w.tr != nil {
+			live.end(w, s, in, buf, v, now)
+		}
 		if v.Action == ActDrop {
 			in.Stats.Drops[v.Reason].Add(1)
 			continue
@@ -294,6 +307,7 @@ func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int)
 	w.out.flush(s)
 	w.ngen = 0
 	w.cur = nil
+	w.lat.observe(nanotime() - t0)
 }
 
 // apply queues buf (virtio_net_hdr + frame) as the verdict says. in is the
@@ -357,6 +371,9 @@ func (o *outQueues) flush(s *snapshot) {
 	for _, slot := range o.touched {
 		q := &o.q[slot]
 		if p := s.port(uint16(int(slot) / o.nq)); p != nil {
+			if t := p.tap.Load(); t != nil {
+				t.put(CaptureOut, q.frames, nil)
+			}
 			sent, _ := p.queueFor(int(slot) % o.nq).WriteBatch(q.frames)
 			o.count(p, q, sent)
 		}
@@ -376,6 +393,9 @@ func (o *outQueues) flushRing(s *snapshot) {
 		p := s.port(uint16(int(slot) / o.nq))
 		if p == nil {
 			continue
+		}
+		if t := p.tap.Load(); t != nil {
+			t.put(CaptureOut, q.frames, nil)
 		}
 		pq := p.queueFor(int(slot) % o.nq)
 		if _, ok := pq.(port.RingPort); !ok {
