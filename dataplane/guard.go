@@ -84,6 +84,19 @@ func (b *bucket) allow(now int64) bool {
 	}
 }
 
+// peek reports whether allow would pass at time now, taking nothing.
+func (b *bucket) peek(now int64) bool {
+	return b.interval == 0 || max(b.tat.Load(), now)-now <= b.burst
+}
+
+// take is allow, or peek in a trace's dry run.
+func (b *bucket) take(now int64, dry bool) bool {
+	if dry {
+		return b.peek(now)
+	}
+	return b.allow(now)
+}
+
 // compileGuard checks and compiles a configuration; nil when it asks for
 // nothing.
 func compileGuard(c GuardConfig) (*guard, error) {
@@ -139,8 +152,9 @@ func (g *guard) srcOK(a uint32) bool {
 }
 
 // ingress checks a frame from the port before anything else sees it.
-// frame is at least an Ethernet header (decide checked).
-func (g *guard) ingress(frame []byte, now int64) DropReason {
+// frame is at least an Ethernet header (decide checked). dry (a trace's
+// dry run) takes no token from the storm bucket.
+func (g *guard) ingress(frame []byte, now int64, dry bool) DropReason {
 	if g.secure {
 		if header.MAC(frame[6:12]) != g.mac {
 			return DropSpoof
@@ -165,7 +179,7 @@ func (g *guard) ingress(frame []byte, now int64) DropReason {
 			}
 		}
 	}
-	if frame[0]&1 != 0 && !g.storm.allow(now) {
+	if frame[0]&1 != 0 && !g.storm.take(now, dry) {
 		return DropStorm
 	}
 	return DropNone

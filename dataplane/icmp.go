@@ -46,7 +46,13 @@ func (w *worker) localInput(in *Port, net *Network, buf []byte) Verdict {
 // multicast, or an invalid source) or the rate limit says no.
 func (w *worker) icmpError(in *Port, net *Network, buf []byte, typ, code uint8, mtu uint16) {
 	if !mayAnswerWithError(buf) || !w.icmpLimit.allow(w.dp.opts.Now().UnixNano()) {
+		if w.tr != nil {
+			w.traceICMP(typ, code, false)
+		}
 		return
+	}
+	if w.tr != nil {
+		w.traceICMP(typ, code, true) // in a dry run it goes to the trace worker's queues, never written
 	}
 	g := w.genBuf()
 	if g == nil {

@@ -23,7 +23,11 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 		return drop(DropBadSrcMAC)
 	}
 	if in.guard != nil {
-		if why := in.guard.ingress(frame, now); why != DropNone {
+		why := in.guard.ingress(frame, now, w.tr.dry())
+		if w.tr != nil {
+			w.traceGuard(why)
+		}
+		if why != DropNone {
 			return drop(why) // before learning: a spoofed MAC must not enter the FDB
 		}
 	}
@@ -35,7 +39,11 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 		if dst != net.L3.GatewayMAC && !(dst.IsBroadcast() && eth.Type() == header.EtherTypeARP) {
 			return drop(DropNotOurs)
 		}
-	} else if net.FDB.Learn(src.Uint64(), in.Index, now) == fdb.LimitExceeded {
+	} else if w.tr == nil {
+		if net.FDB.Learn(src.Uint64(), in.Index, now) == fdb.LimitExceeded {
+			return drop(DropMACLimit)
+		}
+	} else if w.traceLearn(net, in, src, now) == fdb.LimitExceeded {
 		return drop(DropMACLimit)
 	}
 	if net.L3.GatewayIP.IsValid() {
@@ -45,6 +53,9 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 				return v
 			}
 		case dst == net.L3.GatewayMAC && eth.Type() == header.EtherTypeIPv4:
+			if w.tr != nil {
+				w.traceToRouter(net)
+			}
 			return w.routeIPv4(s, in, net, buf, now)
 		case dst == net.L3.GatewayMAC:
 			return drop(DropNotRoutable) // IPv6 is switched, not routed (yet)
@@ -62,7 +73,10 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 		return drop(DropTooBig)
 	}
 	v := switchL2(s, in, net, dst)
-	if v.Action == ActFlood && !dst.IsMulticast() && in.guard != nil && !in.guard.storm.allow(now) {
+	if w.tr != nil {
+		w.traceSwitch(net, dst, v)
+	}
+	if v.Action == ActFlood && !dst.IsMulticast() && in.guard != nil && !in.guard.storm.take(now, w.tr.dry()) {
 		return drop(DropStorm) // unknown unicast floods like a broadcast (guard.go counts those)
 	}
 	return v

@@ -31,7 +31,11 @@ func (w *worker) arpInput(s *snapshot, in *Port, net *Network, buf []byte, now i
 		return drop(DropMalformed), true
 	}
 	ours := tip == net.L3.GatewayIP && sip != tip
-	if sip.IsValid() && !sip.IsUnspecified() && net.L3.Subnet.Contains(sip) {
+	learns := sip.IsValid() && !sip.IsUnspecified() && net.L3.Subnet.Contains(sip)
+	if w.tr != nil {
+		w.traceARP(op, smac, sip, tip, ours, learns)
+	}
+	if learns && !w.tr.dry() {
 		// Learn only addresses of the network's own subnet: a host cannot
 		// claim to be the neighbour for another network's address.
 		if rel := w.dp.arp.Learn(sip, smac, net.ID, now, op == arp.OpReply && ours, ours); len(rel) > 0 {
@@ -71,9 +75,16 @@ func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now 
 	}
 	f := parseFlow(buf, ip)
 	p := w.natPre(s, in, &f, buf, now)
+	if w.tr != nil {
+		w.traceConntrack(&f, &p, now)
+	}
 	dst := netip.AddrFrom4(p.target.Dst)
 	if _, ok := s.local[dst]; ok && !p.known && !p.published {
-		return w.localInput(in, net, buf)
+		v := w.localInput(in, net, buf)
+		if w.tr != nil {
+			w.traceLocal(v)
+		}
+		return v
 	}
 	if dst.IsMulticast() || dst == limitedBroadcast {
 		return drop(DropNotRoutable)
@@ -83,6 +94,9 @@ func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now 
 	if ok {
 		out = s.network(r.Network)
 	}
+	if w.tr != nil {
+		w.traceRoute(r, ok, out)
+	}
 	if out == nil {
 		w.icmpError(in, net, buf, header.DestUnreachable, header.NetUnreachable, 0)
 		return drop(DropNoRoute)
@@ -91,7 +105,7 @@ func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now 
 		return drop(DropNotRoutable) // a directed broadcast (RFC 1812 5.3.5.2: off by default)
 	}
 	if !p.known {
-		if why := admit(net, out, &f, &p); why != DropNone {
+		if why := admit(net, out, &f, &p, w.tr); why != DropNone {
 			return drop(why)
 		}
 		if out.L3.Uplink && net.L3.Masquerade && !p.rw.SNAT {
@@ -114,7 +128,10 @@ func (w *worker) routeIPv4(s *snapshot, in *Port, net *Network, buf []byte, now 
 		return drop(why)
 	}
 	if p.target != f.t {
-		if ip.MF() && f.kind == flowL4 && (p.target.Src != f.t.Src || p.target.Dst != f.t.Dst) {
+		if w.tr != nil {
+			w.traceNAT(&f, &p)
+		}
+		if ip.MF() && f.kind == flowL4 && (p.target.Src != f.t.Src || p.target.Dst != f.t.Dst) && !w.tr.dry() {
 			w.dp.frags.remember(fragKeyOf(&f, ip), p.target, now) // for the datagram's other fragments
 		}
 		rewrite(buf, &f, &p)
@@ -167,8 +184,11 @@ func (w *worker) checkMTU(in *Port, net, out *Network, buf []byte, ip header.IPv
 // when the neighbour is known, else after ARP (the packet waits in a small
 // queue meanwhile).
 func (w *worker) toNextHop(s *snapshot, out *Network, forced uint16, nh netip.Addr, buf []byte, now int64) Verdict {
-	if mac, _, st, ok := w.dp.arp.Lookup(nh); ok && st.Usable() {
+	if mac, _, st, ok := w.neighbour(nh, now); ok && st.Usable() {
 		return w.emit(s, out, forced, mac, buf)
+	}
+	if w.tr.dry() {
+		return Verdict{Action: ActConsumed} // would wait for ARP: neither queued nor asked
 	}
 	act := w.dp.arp.Resolve(nh, out.ID, buf, now)
 	if act.Ready {
@@ -209,6 +229,9 @@ func (w *worker) emit(s *snapshot, out *Network, forced uint16, mac header.MAC, 
 	}
 	ip := header.IPv4(buf[ethIPOff:])
 	mtu := out.L3.MTU
+	if w.tr != nil {
+		w.traceEmit(out, forced, mac, v, mtu != 0 && int(ip.TotalLen()) > mtu)
+	}
 	if mtu == 0 || int(ip.TotalLen()) <= mtu {
 		return v
 	}

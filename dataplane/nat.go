@@ -266,7 +266,7 @@ func (w *worker) natPre(s *snapshot, in *Port, f *flow, buf []byte, now int64) (
 	case flowL4:
 		// Track is false for a SYN on a conn in TIME_WAIT: a new
 		// connection on the same tuple, decided afresh below.
-		if c, d, ok := ct.LookupAt(f.t, now); ok && ct.Track(c, d, f.flags, now) {
+		if c, d, ok := ct.LookupAt(f.t, now); ok && w.track(c, d, f.flags, now) {
 			p.known = true
 			p.target = c.Target(d)
 			return
@@ -342,7 +342,7 @@ func (w *worker) natCommit(p *natPlan, f *flow, from, out *Network, now int64) D
 		p.target.Src = p.rw.SrcAddr
 		return DropNone
 	case p.answer != nat.Tuple{}:
-		c, err := w.dp.ct.Create(p.answer, p.rw, f.flags, now)
+		c, err := w.create(p.answer, p.rw, f.flags, now)
 		if err != nil {
 			return DropCTInvalid
 		}
@@ -354,10 +354,10 @@ func (w *worker) natCommit(p *natPlan, f *flow, from, out *Network, now int64) D
 		}
 		return DropNone
 	}
-	if !connAllowed(p.in, now) {
+	if !w.connOK(p.in, now) {
 		return DropConnRate
 	}
-	c, err := w.dp.ct.Create(f.t, p.rw, f.flags, now)
+	c, err := w.create(f.t, p.rw, f.flags, now)
 	switch {
 	case err == nil:
 		p.target = c.Target(dirOf(c, f.t, nat.Original))

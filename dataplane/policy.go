@@ -44,7 +44,8 @@ func isolation(src, dst *Network) DropReason {
 // containers of its own network with icc=false; an allow rule of the
 // destination network's ACL admits what isolation alone would drop
 // (ARCHITECTURE.md, "Isolation").
-func admit(src, out *Network, f *flow, p *natPlan) DropReason {
+// tr, when the packet is traced, records isolation and the ACL's rule.
+func admit(src, out *Network, f *flow, p *natPlan, tr *tracer) DropReason {
 	why := DropNone
 	if p.published && src.L3.Internal && out.ID != src.ID {
 		return DropInternalNet // an internal network has no way out, not even to a published port
@@ -55,10 +56,13 @@ func admit(src, out *Network, f *flow, p *natPlan) DropReason {
 			why = DropICC // hairpin through the gateway is still container to container
 		}
 	}
+	if tr != nil {
+		tr.isolation(src, out, why, p.published)
+	}
 	if out.ACL == nil || f.kind == flowFragment || (why != DropNone && why != DropIsolation) {
 		return why
 	}
-	act, rule := out.ACL.Decide(netip.AddrFrom4(p.target.Src), netip.AddrFrom4(p.target.Dst), f.t.Proto, aclPort(f, p.target))
+	act, rule := tr.aclDecide(out.ACL, out.ID, netip.AddrFrom4(p.target.Src), netip.AddrFrom4(p.target.Dst), f.t.Proto, aclPort(f, p.target))
 	switch {
 	case why == DropIsolation && act == policy.Allow && rule != nil:
 		return DropNone
@@ -93,7 +97,11 @@ func (w *worker) aclSwitched(in *Port, net *Network, buf []byte, now int64) Drop
 	case flowFragment:
 		return DropNone
 	case flowL4:
-		if c, d, ok := ct.LookupAt(f.t, now); ok && ct.Track(c, d, f.flags, now) {
+		if c, d, ok := ct.LookupAt(f.t, now); ok && w.track(c, d, f.flags, now) {
+			if w.tr != nil {
+				w.tr.add(Step{Stage: StageConntrack, Decision: "hit", Conn: c.Orig, Reply: c.Reply, CtState: c.State(), Found: true,
+					Note: "a tracked flow: the ACL was passed at its start"})
+			}
 			return DropNone
 		}
 	case flowICMPErr:
@@ -103,16 +111,16 @@ func (w *worker) aclSwitched(in *Port, net *Network, buf []byte, now int64) Drop
 			}
 		}
 	}
-	act, _ := net.ACL.Decide(ip.Src(), ip.Dst(), f.t.Proto, aclPort(&f, f.t))
+	act, _ := w.tr.aclDecide(net.ACL, net.ID, ip.Src(), ip.Dst(), f.t.Proto, aclPort(&f, f.t))
 	if act != policy.Allow {
 		return DropACL
 	}
 	if f.create && !ip.Dst().IsMulticast() && ip.Dst() != limitedBroadcast {
-		if !connAllowed(in, now) {
+		if !w.connOK(in, now) {
 			return DropConnRate
 		}
 		// Full table: the flow goes on untracked, and its replies meet the rules.
-		ct.Create(f.t, nat.Rewrite{}, f.flags, now)
+		w.create(f.t, nat.Rewrite{}, f.flags, now)
 	}
 	return DropNone
 }
