@@ -59,7 +59,7 @@ type NetworkCreate struct {
 type Port struct {
 	Name    string `json:"name"`
 	Network string `json:"network"`
-	Kind    string `json:"kind"` // tap | afpacket | uplink | vxlan
+	Kind    string `json:"kind"` // tap | afpacket | xdp | uplink | vxlan
 	Netns   string `json:"netns"`
 	Ifname  string `json:"ifname"`
 	MAC     string `json:"mac"`
@@ -85,13 +85,14 @@ type PortAdd struct {
 	AllowedIPs     []string `json:"allowed_ips,omitempty"`   // IPv4 CIDRs the port may also send from
 }
 
-// PortAttach is the body of POST /v1/ports/attach: an AF_PACKET port on an
-// existing interface.
+// PortAttach is the body of POST /v1/ports/attach: an AF_PACKET (or AF_XDP)
+// port on an existing interface.
 type PortAttach struct {
 	Network string `json:"network"`
 	Dev     string `json:"dev"`
 	Netns   string `json:"netns,omitempty"`
 	Name    string `json:"name,omitempty"`
+	Kind    string `json:"kind,omitempty"` // afpacket (the default) | xdp
 }
 
 // FDBEntry as `fdb show` prints it.

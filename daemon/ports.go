@@ -146,6 +146,14 @@ func (d *Daemon) AttachPort(req api.PortAttach) (api.Port, error) {
 	if req.Dev == "" {
 		return api.Port{}, badRequest("no interface given: pass --dev IF")
 	}
+	kind := req.Kind
+	switch kind {
+	case "":
+		kind = "afpacket"
+	case "afpacket", "xdp":
+	default:
+		return api.Port{}, badRequest("bad --kind %q: afpacket or xdp", req.Kind)
+	}
 	nsPath := ""
 	if req.Netns != "" {
 		var err error
@@ -164,7 +172,7 @@ func (d *Daemon) AttachPort(req api.PortAttach) (api.Port, error) {
 	if err != nil {
 		return api.Port{}, err
 	}
-	return d.plugPortLocked(PortState{Name: name, Network: n.cfg.Name, Kind: "afpacket", Netns: req.Netns,
+	return d.plugPortLocked(PortState{Name: name, Network: n.cfg.Name, Kind: kind, Netns: req.Netns,
 		NetnsPath: nsPath, Ifname: req.Dev, MTU: n.cfg.MTU})
 }
 
@@ -291,6 +299,16 @@ func (d *Daemon) openPortLocked(rt *portRT) error {
 		}
 		c.MAC = af.MAC().String()
 		io = af
+	case "xdp":
+		if err := linkUp(c.NetnsPath, c.Ifname); err != nil {
+			return err
+		}
+		x, err := port.OpenXDP(c.NetnsPath, c.Ifname)
+		if err != nil {
+			return fmt.Errorf("cannot set up AF_XDP on %s: %v", c.Ifname, err)
+		}
+		c.MAC = x.MAC().String()
+		io = x
 	default:
 		return fmt.Errorf("unknown port kind %q", c.Kind)
 	}

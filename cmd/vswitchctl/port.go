@@ -91,6 +91,7 @@ func newPortAttachCmd(a *app) *cobra.Command {
 	f.StringVar(&req.Dev, "dev", "", "the interface to attach")
 	f.StringVar(&req.Netns, "netns", "", "namespace of the interface (default: vswitchd's own)")
 	f.StringVar(&req.Name, "name", "", "port name (default: chosen by vswitchd)")
+	f.StringVar(&req.Kind, "kind", "afpacket", "how frames move: afpacket (recvmmsg/sendmmsg) or xdp (AF_XDP rings, veth ends)")
 	_ = cmd.MarkFlagRequired("dev")
 	return cmd
 }

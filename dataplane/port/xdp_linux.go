@@ -177,6 +177,9 @@ func (p *XDP) setupSocket() error {
 	reg := unix.XDPUmemReg{Addr: uint64(uintptr(unsafe.Pointer(&p.umem[0]))), Len: uint64(len(p.umem)),
 		Size: xdpFrameSize, Tx_metadata_len: xdpTxMetaLen, Flags: unix.XDP_UMEM_TX_METADATA_LEN}
 	if err := setsockopt(p.fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
+		if err == unix.ENOBUFS {
+			return fmt.Errorf("XDP_UMEM_REG on %s: the %d KiB UMEM is over the locked-memory limit (RLIMIT_MEMLOCK; CAP_IPC_LOCK lifts it)", p.ifname, len(p.umem)>>10)
+		}
 		return fmt.Errorf("XDP_UMEM_REG on %s: %v", p.ifname, err)
 	}
 	for _, opt := range []int{unix.XDP_UMEM_FILL_RING, unix.XDP_UMEM_COMPLETION_RING, unix.XDP_RX_RING, unix.XDP_TX_RING} {
