@@ -126,6 +126,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newFDBCmd(a),
 		newARPCmd(a),
 		newStatsCmd(a),
+		newCaptureCmd(a),
 		newVersionCmd(a),
 	)
 	return root
