@@ -96,6 +96,9 @@ func (d *Daemon) Handler() http.Handler {
 		reply(w, 200, d.FlushConntrack())
 	})
 	mux.HandleFunc("GET "+p+"/capture/{port}", d.serveCapture) // pcapng stream (capture.go)
+
+	mux.HandleFunc("POST "+p+"/trace", d.serveTrace)          // dry run (trace.go)
+	mux.HandleFunc("POST "+p+"/trace/live", d.serveTraceLive) // NDJSON stream (trace.go)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, 404, api.Error{Error: fmt.Sprintf("no API %s %s: this vswitchd serves /v1/ (is vswitchctl newer than vswitchd?)", r.Method, r.URL.Path)})
 	})

@@ -126,6 +126,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newFDBCmd(a),
 		newARPCmd(a),
 		newStatsCmd(a),
+		newTraceCmd(a),
 		newCaptureCmd(a),
 		newVersionCmd(a),
 	)

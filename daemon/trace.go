@@ -1,0 +1,638 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"vswitch/api"
+	"vswitch/arp"
+	"vswitch/dataplane"
+	"vswitch/header"
+	"vswitch/nat"
+)
+
+// `vswitchctl trace`: the daemon picks the synthetic packet's defaults from
+// the port, asks the dataplane to run it (or to follow real packets), and
+// words each step with the names a user knows (ports, networks, ages).
+
+// Trace runs a synthetic packet through the pipeline, changing nothing.
+func (d *Daemon) Trace(req api.TraceRequest) (api.Trace, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	idx, spec, err := d.traceSpecLocked(req)
+	if err != nil {
+		return api.Trace{}, err
+	}
+	frame, err := dataplane.BuildFrame(spec)
+	if err != nil {
+		return api.Trace{}, badRequest("%v", err)
+	}
+	pt, err := d.dp.Trace(idx, frame)
+	if err != nil {
+		return api.Trace{}, badRequest("%v: is port %s up? ('vswitchctl port ls')", err, req.In)
+	}
+	return d.renderTraceLocked(&pt), nil
+}
+
+// traceInLocked finds a port or uplink by name: its index, MAC, address and
+// network.
+func (d *Daemon) traceInLocked(name string) (idx uint16, mac header.MAC, ip netip.Prefix, netName string, uplink *uplinkRT, err error) {
+	if p, ok := d.ports[name]; ok {
+		if p.io == nil {
+			return 0, mac, ip, "", nil, badRequest("port %s is down (%s): nothing to trace through it", name, p.err)
+		}
+		mac, _ = header.ParseMAC(p.cfg.MAC)
+		return p.idx, mac, p.cfg.IP, p.cfg.Network, nil, nil
+	}
+	if u, ok := d.uplinks[name]; ok {
+		if u.io == nil {
+			return 0, mac, ip, "", nil, badRequest("uplink %s is down (%s): nothing to trace through it", name, u.err)
+		}
+		mac, _ = header.ParseMAC(u.cfg.MAC)
+		return u.idx, mac, u.cfg.IP, "", u, nil
+	}
+	if name == "" {
+		return 0, mac, ip, "", nil, badRequest("no ingress port: give --in PORT ('vswitchctl port ls' lists them)")
+	}
+	return 0, mac, ip, "", nil, badRequest("no port %s: give --in one of 'vswitchctl port ls'", name)
+}
+
+func parseTraceAddr(flag, s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, badRequest("bad --%s %q: want an IPv4 address like 10.0.0.3", flag, s)
+	}
+	return a, nil
+}
+
+func parseTraceProto(s string, dport int) (uint8, error) {
+	if s == "" {
+		if dport != 0 {
+			return header.ProtoTCP, nil
+		}
+		return header.ProtoICMP, nil
+	}
+	p, ok := protoNumbers[s]
+	if !ok {
+		return 0, badRequest("bad --proto %q: want tcp, udp or icmp", s)
+	}
+	return p, nil
+}
+
+func checkTracePort(flag string, n int) error {
+	if n < 0 || n > 65535 {
+		return badRequest("bad --%s %d: want a port number 1-65535", flag, n)
+	}
+	return nil
+}
+
+// traceSpecLocked fills the synthetic packet: what the request gives, and
+// for the rest what the container behind the port would send.
+func (d *Daemon) traceSpecLocked(req api.TraceRequest) (uint16, dataplane.TraceSpec, error) {
+	var spec dataplane.TraceSpec
+	idx, mac, ip, netName, uplink, err := d.traceInLocked(req.In)
+	if err != nil {
+		return 0, spec, err
+	}
+	if req.Dst == "" {
+		return 0, spec, badRequest("no destination: give --dst IP")
+	}
+	if spec.Dst, err = parseTraceAddr("dst", req.Dst); err != nil {
+		return 0, spec, err
+	}
+	if spec.Proto, err = parseTraceProto(req.Proto, req.DPort); err != nil {
+		return 0, spec, err
+	}
+	if err := cmpOr(checkTracePort("sport", req.SPort), checkTracePort("dport", req.DPort)); err != nil {
+		return 0, spec, err
+	}
+	spec.SPort, spec.DPort = uint16(req.SPort), uint16(req.DPort)
+	switch {
+	case spec.Proto == header.ProtoICMP && spec.SPort == 0:
+		spec.SPort = 1 // the echo identifier
+	case spec.Proto != header.ProtoICMP && spec.DPort == 0:
+		return 0, spec, badRequest("no destination port: give --dport N for %s", req.Proto)
+	case spec.Proto != header.ProtoICMP && spec.SPort == 0:
+		spec.SPort = 40000
+	}
+
+	switch {
+	case req.Src != "":
+		if spec.Src, err = parseTraceAddr("src", req.Src); err != nil {
+			return 0, spec, err
+		}
+	case uplink != nil && uplink.cfg.Gateway.IsValid():
+		spec.Src = uplink.cfg.Gateway
+	case uplink != nil:
+		return 0, spec, badRequest("no source address: a packet in on uplink %s comes from outside: give --src IP", req.In)
+	case ip.IsValid():
+		spec.Src = ip.Addr()
+	default:
+		return 0, spec, badRequest("port %s has no address: give --src IP", req.In)
+	}
+
+	if req.SrcMAC != "" {
+		if spec.SrcMAC, err = header.ParseMAC(req.SrcMAC); err != nil {
+			return 0, spec, badRequest("bad --src-mac %q: want a MAC like 02:42:ac:11:00:02", req.SrcMAC)
+		}
+	} else if uplink != nil {
+		// The uplink's neighbour that sent it: its gateway when known.
+		spec.SrcMAC = header.MAC{0x02, 0, 0, 0, 0, 0x01}
+		if m, ok := d.neighbourMAC(spec.Src); ok {
+			spec.SrcMAC = m
+		}
+	} else {
+		spec.SrcMAC = mac
+	}
+
+	if req.DstMAC != "" {
+		if spec.DstMAC, err = header.ParseMAC(req.DstMAC); err != nil {
+			return 0, spec, badRequest("bad --dst-mac %q: want a MAC like 02:42:ac:11:00:03", req.DstMAC)
+		}
+	} else if uplink != nil {
+		spec.DstMAC = mac // vswitchd's own on the uplink
+	} else {
+		spec.DstMAC = d.nextHopMACLocked(netName, spec.Dst)
+	}
+	return idx, spec, nil
+}
+
+func cmpOr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// nextHopMACLocked is the MAC a container of network netName sends a packet
+// for dst to: its gateway's for an address off the subnet (or the gateway
+// itself), else the station's, known from the ports vswitchd made or the
+// neighbour table; broadcast when nothing knows it (the container would
+// ARP first, and the trace shows the flood).
+func (d *Daemon) nextHopMACLocked(netName string, dst netip.Addr) header.MAC {
+	n := d.nets[netName]
+	if n == nil {
+		return header.BroadcastMAC
+	}
+	gw, _ := header.ParseMAC(n.cfg.GatewayMAC)
+	if n.cfg.Gateway.IsValid() && (dst == n.cfg.Gateway || !n.cfg.Subnet.Contains(dst)) {
+		return gw
+	}
+	for _, p := range d.st.Ports {
+		if p.Network == netName && p.IP.IsValid() && p.IP.Addr() == dst {
+			if m, err := header.ParseMAC(p.MAC); err == nil {
+				return m
+			}
+		}
+	}
+	if m, ok := d.neighbourMAC(dst); ok {
+		return m
+	}
+	return header.BroadcastMAC
+}
+
+// neighbourMAC reads the neighbour table without using the entry (Lookup
+// would mark a stale one for a poll).
+func (d *Daemon) neighbourMAC(ip netip.Addr) (header.MAC, bool) {
+	for _, e := range d.dp.ARP().Entries(time.Now().UnixNano()) {
+		if e.IP == ip && !e.MAC.IsZero() {
+			return e.MAC, true
+		}
+	}
+	return header.MAC{}, false
+}
+
+// traceNames are the names a trace is worded with.
+type traceNames struct {
+	ports map[uint16]string
+	nets  map[uint16]string
+	now   int64
+}
+
+func (d *Daemon) traceNamesLocked() traceNames {
+	tn := traceNames{ports: d.portNamesLocked(), nets: map[uint16]string{}, now: time.Now().UnixNano()}
+	for _, n := range d.nets {
+		tn.nets[n.id] = n.cfg.Name
+	}
+	for _, u := range d.uplinks {
+		tn.nets[u.netID] = "uplink " + u.cfg.Name
+	}
+	return tn
+}
+
+func (tn traceNames) port(i uint16) string {
+	if n, ok := tn.ports[i]; ok {
+		return n
+	}
+	return fmt.Sprintf("port-%d", i)
+}
+
+func (tn traceNames) net(i uint16) string {
+	if n, ok := tn.nets[i]; ok {
+		return n
+	}
+	return fmt.Sprintf("network-%d", i)
+}
+
+func traceTuple(t nat.Tuple) api.ConntrackTuple {
+	return api.ConntrackTuple{Src: netip.AddrFrom4(t.Src).String(), Dst: netip.AddrFrom4(t.Dst).String(), SPort: int(t.SPort), DPort: int(t.DPort)}
+}
+
+func tupleText(t nat.Tuple) string { return t.String() }
+
+func frameView(fi dataplane.FrameInfo) api.TraceFrame {
+	f := api.TraceFrame{SrcMAC: fi.SrcMAC.String(), DstMAC: fi.DstMAC.String(), Len: fi.Len}
+	switch fi.EtherType {
+	case header.EtherTypeIPv4:
+		f.Type = "ipv4"
+	case header.EtherTypeARP:
+		f.Type = "arp"
+		switch fi.ARPOp {
+		case arp.OpRequest:
+			f.ARP = "request"
+		case arp.OpReply:
+			f.ARP = "reply"
+		}
+	case 0x86dd:
+		f.Type = "ipv6"
+	default:
+		f.Type = fmt.Sprintf("0x%04x", fi.EtherType)
+	}
+	if fi.Src.IsValid() {
+		f.Src, f.Dst = fi.Src.String(), fi.Dst.String()
+	}
+	if fi.IPv4 {
+		f.Proto, f.TTL = nat.ProtoName(fi.Proto), int(fi.TTL)
+		switch fi.Proto {
+		case header.ProtoTCP, header.ProtoUDP:
+			f.SPort, f.DPort = int(fi.SPort), int(fi.DPort)
+		case header.ProtoICMP:
+			switch fi.ICMPType {
+			case header.Echo:
+				f.ICMP = fmt.Sprintf("echo-request id %d", fi.SPort)
+			case header.EchoReply:
+				f.ICMP = fmt.Sprintf("echo-reply id %d", fi.SPort)
+			default:
+				f.ICMP = fmt.Sprintf("type %d", fi.ICMPType)
+			}
+		}
+	}
+	return f
+}
+
+// frameText is a frame in one line, as tcpdump -e would put it.
+func frameText(f api.TraceFrame) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s > %s", f.SrcMAC, f.DstMAC)
+	switch {
+	case f.Type == "arp":
+		fmt.Fprintf(&b, ", arp %s %s > %s", f.ARP, f.Src, f.Dst)
+	case f.Type != "ipv4":
+		fmt.Fprintf(&b, ", %s", f.Type)
+	case f.Proto == "tcp" || f.Proto == "udp":
+		fmt.Fprintf(&b, ", %s %s:%d > %s:%d", f.Proto, f.Src, f.SPort, f.Dst, f.DPort)
+	case f.Proto == "icmp":
+		fmt.Fprintf(&b, ", icmp %s > %s %s", f.Src, f.Dst, f.ICMP)
+	default:
+		fmt.Fprintf(&b, ", %s %s > %s", f.Proto, f.Src, f.Dst)
+	}
+	if f.TTL > 0 {
+		fmt.Fprintf(&b, ", ttl %d", f.TTL)
+	}
+	return b.String()
+}
+
+// fdbView is the FDB entry for mac in network netID, with its age.
+func (d *Daemon) fdbView(tn traceNames, netID uint16, mac header.MAC) *api.TraceFDB {
+	t := d.dp.FDB(netID)
+	if t == nil {
+		return nil
+	}
+	for _, e := range t.Entries(tn.now) {
+		if e.MAC == mac.Uint64() {
+			return &api.TraceFDB{MAC: mac.String(), Port: tn.port(e.Port), AgeS: int64(e.Age / time.Second), Static: e.Static}
+		}
+	}
+	return nil
+}
+
+func fdbText(f *api.TraceFDB) string {
+	if f == nil {
+		return "no FDB entry"
+	}
+	if f.Static {
+		return fmt.Sprintf("FDB entry %s port %s static", f.MAC, f.Port)
+	}
+	return fmt.Sprintf("FDB entry %s port %s age %ds", f.MAC, f.Port, f.AgeS)
+}
+
+var icmpNames = map[[2]uint8]string{
+	{header.DestUnreachable, header.NetUnreachable}:  "destination unreachable (net unreachable)",
+	{header.DestUnreachable, header.HostUnreachable}: "destination unreachable (host unreachable)",
+	{header.DestUnreachable, header.FragNeeded}:      "destination unreachable (fragmentation needed)",
+	{header.TimeExceeded, header.TTLExceeded}:        "time exceeded (TTL)",
+}
+
+// renderTraceLocked words a dataplane trace for the API.
+func (d *Daemon) renderTraceLocked(pt *dataplane.PacketTrace) api.Trace {
+	tn := d.traceNamesLocked()
+	in := tn.port(pt.In)
+	t := api.Trace{In: in, Network: tn.net(pt.Net), Frame: frameView(pt.Before), Truncated: pt.Truncated, Stages: []api.TraceStage{}}
+	src := pt.Net
+	for _, st := range pt.StepList() {
+		s := api.TraceStage{Stage: st.Stage.String(), Decision: st.Decision, Note: st.Note}
+		if st.Reason != dataplane.DropNone {
+			s.Reason = st.Reason.String()
+		}
+		var text string
+		switch st.Stage {
+		case dataplane.StageGuard:
+			text = "port security and storm limit of " + in
+		case dataplane.StageLearn:
+			s.FDB = d.fdbView(tn, src, st.MAC)
+			text = fmt.Sprintf("source %s on %s", st.MAC, in)
+			if s.FDB != nil {
+				text += " (" + fdbText(s.FDB) + ")"
+			}
+		case dataplane.StageL2:
+			switch st.Decision {
+			case "to-router":
+				text = fmt.Sprintf("destination %s is the gateway of %s: to the router", st.MAC, tn.net(st.Net))
+			case "flood":
+				text = fmt.Sprintf("destination %s: flooded in %s", st.MAC, tn.net(st.Net))
+			default:
+				if st.Found {
+					s.FDB = d.fdbView(tn, st.Net, st.MAC)
+				}
+				text = fmt.Sprintf("destination %s: %s", st.MAC, fdbText(s.FDB))
+			}
+		case dataplane.StageARP:
+			text = fmt.Sprintf("from %s (%s)", st.IP, st.MAC)
+		case dataplane.StageConntrack:
+			if st.Found || st.Decision == "would-create" {
+				s.Conntrack = &api.TraceConn{New: st.Decision == "would-create" || st.Decision == "created",
+					Proto: nat.ProtoName(st.Conn.Proto), Orig: traceTuple(st.Conn), Reply: traceTuple(st.Reply)}
+				if st.Decision != "would-create" {
+					s.Conntrack.State = st.CtState.String()
+				}
+				text = fmt.Sprintf("%s, reply %s", tupleText(st.Conn), tupleText(st.Reply))
+				if s.Conntrack.State != "" {
+					text += ", " + s.Conntrack.State
+				}
+			} else {
+				text = tupleText(st.Conn)
+				if st.Decision == "new" {
+					s.Conntrack = &api.TraceConn{New: true, Proto: nat.ProtoName(st.Conn.Proto), Orig: traceTuple(st.Conn)}
+					text = "no conn for " + text
+				}
+			}
+		case dataplane.StageRoute:
+			if st.Found {
+				r := st.Route
+				s.Route = &api.Route{Prefix: r.Prefix.String(), Kind: r.Kind.String(), Port: tn.net(st.Net)}
+				if r.Via.IsValid() {
+					s.Route.Via = r.Via.String()
+				}
+				if r.Port != 0 {
+					s.Route.Port = tn.port(r.Port)
+				}
+				text = fmt.Sprintf("route %s %s", s.Route.Prefix, s.Route.Kind)
+				if s.Route.Via != "" {
+					text += " via " + s.Route.Via
+				}
+				text += " on " + s.Route.Port
+			} else {
+				text = fmt.Sprintf("no route to %s", pt.Before.Dst)
+			}
+		case dataplane.StageIsolation:
+			s.Isolation = &api.TraceIsolation{From: tn.net(src), To: tn.net(st.Net), Reason: s.Reason}
+			text = fmt.Sprintf("%s -> %s", s.Isolation.From, s.Isolation.To)
+			if st.Reason == dataplane.DropIsolation {
+				text += fmt.Sprintf(": not connected ('vswitchctl network connect %s %s' would route them)", s.Isolation.From, s.Isolation.To)
+			}
+		case dataplane.StageACL:
+			s.ACL = &api.TraceACL{Network: tn.net(st.Net), Rule: st.Rule, Action: st.Action.String()}
+			if st.Rule != 0 {
+				text = fmt.Sprintf("ACL of %s: rule %d %s", s.ACL.Network, st.Rule, s.ACL.Action)
+			} else {
+				text = fmt.Sprintf("ACL of %s: no rule matched, default %s", s.ACL.Network, s.ACL.Action)
+			}
+		case dataplane.StageNAT:
+			s.NAT = &api.TraceNAT{Kind: st.Decision, From: traceTuple(st.From), To: traceTuple(st.To)}
+			text = fmt.Sprintf("%s -> %s", tupleText(st.From), tupleText(st.To))
+		case dataplane.StageNeighbour:
+			if st.Found {
+				s.ARP = &api.Neighbor{IP: st.IP.String(), State: st.Neigh.String(), Port: tn.net(st.Port)}
+				if !st.MAC.IsZero() {
+					s.ARP.MAC = st.MAC.String()
+					if f := d.fdbView(tn, st.Port, st.MAC); f != nil {
+						s.ARP.Port = f.Port
+					}
+				}
+				text = fmt.Sprintf("ARP entry %s", s.ARP.IP)
+				if s.ARP.MAC != "" {
+					text += " " + s.ARP.MAC
+				}
+				text += " " + s.ARP.State + " on " + s.ARP.Port
+				if st.Queue > 0 {
+					text += fmt.Sprintf(", %d frames waiting", st.Queue)
+				}
+			} else {
+				text = fmt.Sprintf("no ARP entry for %s", st.IP)
+			}
+		case dataplane.StageEgress:
+			switch {
+			case st.Decision == "flood":
+				text = fmt.Sprintf("to %s on %s: flooded", st.MAC, tn.net(st.Net))
+			case st.Found:
+				s.FDB = d.fdbView(tn, st.Net, st.MAC)
+				text = fmt.Sprintf("port %s (%s)", tn.port(st.Port), fdbText(s.FDB))
+			default:
+				text = "port " + tn.port(st.Port)
+			}
+		case dataplane.StageICMP:
+			name := icmpNames[[2]uint8{st.ICMPType, st.ICMPCode}]
+			if name == "" {
+				name = fmt.Sprintf("type %d code %d", st.ICMPType, st.ICMPCode)
+			}
+			text = fmt.Sprintf("ICMP %s to %s", name, pt.Before.Src)
+		}
+		if st.Note != "" {
+			text = joinText(text, st.Note)
+		}
+		s.Text = text
+		t.Stages = append(t.Stages, s)
+	}
+	t.Verdict = d.verdictLocked(tn, pt)
+	if pt.Time != 0 {
+		t.Time = time.Unix(0, pt.Time).UTC().Format("15:04:05.000000")
+	}
+	return t
+}
+
+func joinText(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + ": " + b
+}
+
+func (d *Daemon) verdictLocked(tn traceNames, pt *dataplane.PacketTrace) api.TraceVerdict {
+	v := pt.Verdict
+	after := frameView(pt.After)
+	steps := pt.StepList()
+	switch v.Action {
+	case dataplane.ActDrop:
+		return api.TraceVerdict{Action: "drop", Reason: v.Reason.String(), Text: "drop (" + v.Reason.String() + ")"}
+	case dataplane.ActForward:
+		p := tn.port(v.Port)
+		return api.TraceVerdict{Action: "forward", Ports: []string{p}, SentAs: &after,
+			Text: fmt.Sprintf("forward to %s as %s", p, frameText(after))}
+	case dataplane.ActFlood:
+		var ports []string
+		for _, p := range d.st.Ports {
+			rt := d.ports[p.Name]
+			if rt != nil && rt.io != nil && rt.idx != pt.In && d.nets[p.Network] != nil && d.nets[p.Network].id == v.Port {
+				ports = append(ports, p.Name)
+			}
+		}
+		slices.Sort(ports)
+		return api.TraceVerdict{Action: "forward", Ports: ports, SentAs: &after,
+			Text: fmt.Sprintf("forward to %s (flooded in %s) as %s", strings.Join(ports, ", "), tn.net(v.Port), frameText(after))}
+	}
+	// Consumed: say by what.
+	for i := len(steps) - 1; i >= 0; i-- {
+		st := steps[i]
+		switch {
+		case st.Stage == dataplane.StageEgress && st.Decision == "forward":
+			p := tn.port(st.Port)
+			return api.TraceVerdict{Action: "forward", Ports: []string{p}, SentAs: &after,
+				Text: fmt.Sprintf("forward to %s as fragments of %s", p, frameText(after))}
+		case st.Stage == dataplane.StageNeighbour:
+			what := "queued for ARP"
+			if strings.Contains(st.Note, "would") {
+				what = "would be queued for ARP"
+			}
+			return api.TraceVerdict{Action: "consumed", SentAs: &after,
+				Text: fmt.Sprintf("consumed: %s of %s, then forwarded as %s", what, st.IP, frameText(after))}
+		case st.Stage == dataplane.StageARP:
+			return api.TraceVerdict{Action: "consumed", Text: "consumed by the router (an ARP reply to the gateway)"}
+		}
+	}
+	return api.TraceVerdict{Action: "consumed", Text: "consumed by the router"}
+}
+
+func (d *Daemon) serveTrace(w http.ResponseWriter, r *http.Request) {
+	var req api.TraceRequest
+	if decode(w, r, &req) {
+		answer(w, 200)(d.Trace(req))
+	}
+}
+
+// Live traces.
+
+// liveCountMax bounds --count: a live trace is for watching, not logging.
+const liveCountMax = 10000
+
+// liveBuffer is how many records may wait for the API stream; past it a
+// worker drops the record and counts it, it never waits.
+const liveBuffer = 256
+
+func (d *Daemon) liveFilterLocked(req api.TraceLiveRequest) (dataplane.LiveFilter, int, error) {
+	var f dataplane.LiveFilter
+	var err error
+	if req.Port != "" {
+		if f.Port, _, _, _, _, err = d.traceInLocked(req.Port); err != nil {
+			return f, 0, err
+		}
+	}
+	if req.Src != "" {
+		if f.Src, err = parseTraceAddr("src", req.Src); err != nil {
+			return f, 0, err
+		}
+	}
+	if req.Dst != "" {
+		if f.Dst, err = parseTraceAddr("dst", req.Dst); err != nil {
+			return f, 0, err
+		}
+	}
+	if req.Proto != "" {
+		if f.Proto, err = parseTraceProto(req.Proto, 0); err != nil {
+			return f, 0, err
+		}
+	}
+	if req.DPort < 0 || req.DPort > 65535 {
+		return f, 0, badRequest("bad --dport %d: want a port number 1-65535", req.DPort)
+	}
+	f.DPort = uint16(req.DPort)
+	n := req.Count
+	switch {
+	case n == 0:
+		n = 10
+	case n < 0 || n > liveCountMax:
+		return f, 0, badRequest("bad --count %d: want 1 to %d packets", n, liveCountMax)
+	}
+	return f, n, nil
+}
+
+// serveTraceLive streams the traces of real packets as NDJSON, one
+// api.TraceEvent per line, until --count packets or the client goes.
+func (d *Daemon) serveTraceLive(w http.ResponseWriter, r *http.Request) {
+	var req api.TraceLiveRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	d.mu.Lock()
+	f, count, err := d.liveFilterLocked(req)
+	d.mu.Unlock()
+	if err != nil {
+		reply(w, errStatus(err), api.Error{Error: err.Error()})
+		return
+	}
+	lt, err := d.dp.StartLive(f, liveBuffer)
+	if errors.Is(err, dataplane.ErrLiveBusy) {
+		reply(w, 409, api.Error{Error: "a live trace is already running: wait for it to end (or stop it with Ctrl-C) and try again"})
+		return
+	}
+	if err != nil {
+		reply(w, 500, api.Error{Error: err.Error()})
+		return
+	}
+	defer lt.Stop()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(200)
+	fl, _ := w.(http.Flusher)
+	if fl != nil {
+		fl.Flush() // the client knows the trace is on before any packet
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	n := 0
+	for n < count {
+		select {
+		case <-r.Context().Done():
+			return
+		case pt := <-lt.C:
+			d.mu.Lock()
+			t := d.renderTraceLocked(&pt)
+			d.mu.Unlock()
+			if enc.Encode(api.TraceEvent{Trace: &t, Overflow: lt.Overflow()}) != nil {
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+			n++
+		}
+	}
+	over := lt.Stop()
+	enc.Encode(api.TraceEvent{End: &api.TraceEnd{Packets: n, Overflow: over, Why: "count reached"}, Overflow: over})
+}
