@@ -93,7 +93,7 @@ func newRootCmd(a *app) *cobra.Command {
 		Args:          noSubcommand,
 		RunE:          showHelp,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if a.output != "table" && a.output != "json" {
+			if a.output != "table" && a.output != "json" && (a.output != "dot" || cmd.Annotations[outputDot] == "") {
 				return usageErrorf(cmd, "invalid output format %q: use -o table or -o json", a.output)
 			}
 			// cobra checks these itself only after this hook, with errors

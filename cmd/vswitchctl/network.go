@@ -19,6 +19,7 @@ func newNetworkCmd(a *app) *cobra.Command {
 		newNetworkRmCmd(a),
 		newNetworkConnectCmd(a, "connect", "Allow routing between networks A and B", "connected"),
 		newNetworkConnectCmd(a, "disconnect", "Stop routing between networks A and B", "disconnected"),
+		newNetworkGraphCmd(a),
 	)
 	return cmd
 }
