@@ -437,8 +437,8 @@ func TestTraceLivePort(t *testing.T) {
 	defer lt.Stop()
 	s := b.dp.cfg.Load()
 	frames := [][]byte{
-		udpPkt(t, from(macA1, macA2, hostA1, hostA2), 40000, 9, nil),                             // out by a2
-		tcpPkt(t, from(macA1, gwMACA, hostA1, hostB1), 40000, 80, true, false, nil),              // neither
+		udpPkt(t, from(macA1, macA2, hostA1, hostA2), 40000, 9, nil),                              // out by a2
+		tcpPkt(t, from(macA1, gwMACA, hostA1, hostB1), 40000, 80, true, false, nil),               // neither
 		udpPkt(t, from(macA1, header.MAC{2, 9, 9, 9, 9, 9}, hostA1, hostA2), 40000, 9, []byte{1}), // flooded: a2 too
 	}
 	bufs, sizes := b.w.bufs[:3], b.w.sizes[:3]
