@@ -13,11 +13,15 @@ type afPort interface {
 }
 
 // openAFPacketLocked opens the packet socket of `port attach` or an uplink.
-// With --afpacket-ring it asks for a TPACKET_V3 receive ring first; a
-// kernel that refuses one still gets a working port, the plain socket.
+// With --afpacket-ring it asks for a receive ring first; a kernel that
+// refuses one still gets a working port, the plain socket.
 func (d *Daemon) openAFPacketLocked(nsPath, dev string) (afPort, error) {
-	if d.opts.AFPacketRing {
-		r, err := port.OpenAFPacketRing(nsPath, dev)
+	if v := d.opts.AFPacketRing; v == 2 || v == 3 {
+		ver := port.RingV3
+		if v == 2 {
+			ver = port.RingV2
+		}
+		r, err := port.OpenAFPacketRing(nsPath, dev, ver)
 		if err == nil {
 			return r, nil
 		}

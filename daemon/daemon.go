@@ -25,7 +25,7 @@ type Options struct {
 	WorkerSpin       time.Duration // how long an idle worker polls before it sleeps
 	WorkerRT         int           // > 0: SCHED_FIFO priority of the workers
 	WorkerIOUring    bool          // TAP reads and writes through a per-worker io_uring
-	AFPacketRing     bool          // AF_PACKET ports read through a TPACKET_V3 ring
+	AFPacketRing     int           // AF_PACKET ports read through a TPACKET_V2 (2) or V3 (3) ring; 0: recvmmsg
 	ConntrackMax     int           // most tracked connections; 0: package nat's default
 	NATPortMin       uint16        // masquerade's port range when a flow's own port is taken;
 	NATPortMax       uint16        // 0, 0: package nat's default

@@ -12,28 +12,35 @@ import (
 	"vswitch/header"
 )
 
-// AFPacketRing is an AFPacket port that receives through a TPACKET_V3
-// PACKET_RX_RING: the kernel copies frames into blocks of a ring shared
-// with us by mmap, and ReadBatch walks the filled blocks with no system
-// call, handing each block back once it has copied every frame out of it.
-// Frames still carry the virtio_net_hdr (tpacket_rcv writes it in front of
-// the MAC header when PACKET_VNET_HDR is on), so GSO super-frames arrive
-// whole, as on the plain port. Writes stay sendmmsg (AFPacket.WriteBatch):
-// see docs/performance.md for why no TX ring.
+// AFPacketRing is an AFPacket port that receives through a PACKET_RX_RING
+// shared with the kernel by mmap: the kernel copies frames into the ring
+// and ReadBatch walks the filled part with no system call, handing each
+// slot or block back once it has copied the frame out. Frames still carry
+// the virtio_net_hdr (tpacket_rcv writes it in front of the MAC header when
+// PACKET_VNET_HDR is on), so GSO super-frames arrive whole, as on the plain
+// port. Writes stay sendmmsg (AFPacket.WriteBatch). Two layouts:
 //
-// What the ring trades: a TPACKET_V3 socket becomes readable only when a
-// block is closed, either full or when its retire timer fires, so a lone
-// frame waits for the timer (ringRetireMs) before the worker sees it.
+//   - RingV3 (TPACKET_V3): variable-size frames packed into blocks big
+//     enough for a super-frame. The socket turns readable only when a
+//     block is closed, full or by its retire timer (ringRetireMs), so a
+//     lone frame waits up to that long: large batches, added latency.
+//   - RingV2 (TPACKET_V2): fixed 2 KiB slots, and the socket is woken for
+//     every frame as a plain one is. A frame too big for a slot (a GSO
+//     super-frame) is queued on the socket whole (PACKET_COPY_THRESH,
+//     TP_STATUS_COPY in its slot) and read with recvmsg in its turn.
+//
+// docs/performance.md has what each measured.
 type AFPacketRing struct {
 	*AFPacket
-	ring   []byte // the mmap'ed blocks
-	blocks int
-	bsize  int
+	version RingVersion
+	ring    []byte // the mmap'ed blocks
+	blocks  int    // V3: blocks; V2: slots
+	bsize   int    // V3: block size; V2: slot size
 
 	// Walk state: only the owning worker reads a port.
-	cur  int // block being read
-	off  int // offset of the next frame in it; 0: block not started
-	left int // frames of cur not yet read
+	cur  int // V3: block being read; V2: next slot
+	off  int // V3: offset of the next frame in cur; 0: block not started
+	left int // V3: frames of cur not yet read
 
 	// state guards the mapping against Close while a worker is inside
 	// ReadBatch: 0 idle, 1 reading, 2 closed. One uncontended CAS per
@@ -44,6 +51,21 @@ type AFPacketRing struct {
 }
 
 var _ Port = (*AFPacketRing)(nil)
+
+// RingVersion is the ring layout: unix.TPACKET_V2 or unix.TPACKET_V3.
+type RingVersion int
+
+const (
+	RingV2 RingVersion = unix.TPACKET_V2
+	RingV3 RingVersion = unix.TPACKET_V3
+)
+
+func (v RingVersion) String() string {
+	if v == RingV2 {
+		return "TPACKET_V2"
+	}
+	return "TPACKET_V3"
+}
 
 // Ring geometry. A block must hold a whole GSO super-frame: 64 KiB of IP
 // packet, the Ethernet header, the virtio_net_hdr and the tpacket3 and
@@ -59,6 +81,12 @@ const (
 	// is when its frames become visible. The kernel takes milliseconds
 	// only, so 1 is the least; it rounds up to a jiffy (4 ms at HZ=250).
 	ringRetireMs = 1
+
+	// V2: 2 KiB slots hold a 1500-byte-MTU frame with its headers; 4096
+	// of them (8 MiB) buffer 20 ms of 200 kpps.
+	ringSlotSize  = 2048
+	ringSlots     = 4096
+	ringSlotBlock = 128 << 10 // the kernel allocates slots in blocks
 )
 
 // Offsets in struct tpacket_block_desc (version, offset_to_priv, then
@@ -70,9 +98,12 @@ const (
 )
 
 // OpenAFPacketRing opens a packet socket on ifname in the namespace at
-// nsPath, as OpenAFPacket does, and sets up a TPACKET_V3 receive ring.
-func OpenAFPacketRing(nsPath, ifname string) (*AFPacketRing, error) {
-	r := &AFPacketRing{blocks: ringBlocks, bsize: ringBlockSize}
+// nsPath, as OpenAFPacket does, and sets up a receive ring of version v.
+func OpenAFPacketRing(nsPath, ifname string, v RingVersion) (*AFPacketRing, error) {
+	r := &AFPacketRing{version: v, blocks: ringBlocks, bsize: ringBlockSize}
+	if v == RingV2 {
+		r.blocks, r.bsize = ringSlots, ringSlotSize
+	}
 	af, err := openAFPacket(nsPath, ifname, r.setupRing)
 	if err != nil {
 		if r.ring != nil {
@@ -87,18 +118,34 @@ func OpenAFPacketRing(nsPath, ifname string) (*AFPacketRing, error) {
 // setupRing runs on the socket before bind: PACKET_VNET_HDR is already on
 // (the kernel refuses it once a ring exists).
 func (r *AFPacketRing) setupRing(fd int) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
-		return fmt.Errorf("TPACKET_V3 refused: %v", err)
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, int(r.version)); err != nil {
+		return fmt.Errorf("%v refused: %v", r.version, err)
 	}
-	req := unix.TpacketReq3{
-		Block_size:     uint32(r.bsize),
-		Block_nr:       uint32(r.blocks),
-		Frame_size:     ringFrameSize,
-		Frame_nr:       uint32(r.bsize / ringFrameSize * r.blocks),
-		Retire_blk_tov: ringRetireMs,
+	var err error
+	if r.version == RingV2 {
+		// Frames larger than a slot go to the socket's queue whole.
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_COPY_THRESH, 1); err != nil {
+			return fmt.Errorf("PACKET_COPY_THRESH refused: %v", err)
+		}
+		req := unix.TpacketReq{
+			Block_size: ringSlotBlock,
+			Block_nr:   uint32(r.blocks * r.bsize / ringSlotBlock),
+			Frame_size: uint32(r.bsize),
+			Frame_nr:   uint32(r.blocks),
+		}
+		err = unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req)
+	} else {
+		req := unix.TpacketReq3{
+			Block_size:     uint32(r.bsize),
+			Block_nr:       uint32(r.blocks),
+			Frame_size:     ringFrameSize,
+			Frame_nr:       uint32(r.bsize / ringFrameSize * r.blocks),
+			Retire_blk_tov: ringRetireMs,
+		}
+		err = unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req)
 	}
-	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
-		return fmt.Errorf("PACKET_RX_RING of %d x %d KiB refused: %v", r.blocks, r.bsize>>10, err)
+	if err != nil {
+		return fmt.Errorf("%v PACKET_RX_RING of %d x %d KiB refused: %v", r.version, r.blocks, r.bsize>>10, err)
 	}
 	m, err := unix.Mmap(fd, 0, r.bsize*r.blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
@@ -112,12 +159,26 @@ func (r *AFPacketRing) word(off int) *uint32 {
 	return (*uint32)(unsafe.Pointer(&r.ring[off]))
 }
 
-// ReadBatch copies up to len(bufs) frames out of the closed blocks, in
-// order, and returns each block to the kernel once it is read to the end.
+// ReadBatch copies up to len(bufs) frames out of the ring, in order, and
+// hands what it read back to the kernel.
 func (r *AFPacketRing) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 	if !r.state.CompareAndSwap(0, 1) {
 		return 0, nil // closed
 	}
+	var n int
+	var err error
+	if r.version == RingV2 {
+		n, err = r.readV2(bufs, sizes)
+	} else {
+		n = r.readV3(bufs, sizes)
+	}
+	r.state.Store(0)
+	return n, err
+}
+
+// readV3 copies frames out of the closed blocks and returns each block to
+// the kernel once it is read to the end.
+func (r *AFPacketRing) readV3(bufs [][]byte, sizes []int) int {
 	n := 0
 	for n < len(bufs) {
 		base := r.cur * r.bsize
@@ -159,12 +220,60 @@ func (r *AFPacketRing) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 			r.cur = 0
 		}
 	}
-	r.state.Store(0)
+	return n
+}
+
+// readV2 copies frames out of the filled slots, in order, returning each
+// slot as it goes. A slot marked TP_STATUS_COPY stands for a frame too big
+// for it, queued on the socket: recvmsg takes it, in its turn.
+func (r *AFPacketRing) readV2(bufs [][]byte, sizes []int) (int, error) {
+	n := 0
+	for n < len(bufs) {
+		off := r.cur * r.bsize
+		st := atomic.LoadUint32(r.word(off))
+		if st&unix.TP_STATUS_USER == 0 {
+			break
+		}
+		h := (*unix.Tpacket2Hdr)(unsafe.Pointer(&r.ring[off]))
+		if st&unix.TP_STATUS_COPY != 0 {
+			m, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(r.fd), uintptr(unsafe.Pointer(&bufs[n][0])),
+				uintptr(len(bufs[n])), unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
+			switch {
+			case e == unix.EINTR:
+				continue // the slot is still ours: try again
+			case e == unix.EAGAIN:
+				r.truncated.Add(1) // the queue lost it (cannot happen: the kernel queued it first)
+			case e != 0:
+				return n, fmt.Errorf("recvfrom %s: %w", r.ifname, e)
+			case int(m) > len(bufs[n]) || int(m) <= header.VirtioNetHdrLen:
+				r.truncated.Add(1)
+			default:
+				sizes[n] = int(m)
+				n++
+			}
+		} else {
+			snap, mac := int(h.Snaplen), int(h.Mac)
+			start := off + mac - header.VirtioNetHdrLen
+			if h.Snaplen == h.Len && snap > 0 && header.VirtioNetHdrLen+snap <= len(bufs[n]) &&
+				mac >= header.VirtioNetHdrLen && mac+snap <= r.bsize {
+				sizes[n] = copy(bufs[n], r.ring[start:start+header.VirtioNetHdrLen+snap])
+				n++
+			} else {
+				r.truncated.Add(1)
+			}
+		}
+		atomic.StoreUint32(r.word(off), unix.TP_STATUS_KERNEL)
+		r.cur++
+		if r.cur == r.blocks {
+			r.cur = 0
+		}
+	}
 	return n, nil
 }
 
 // Truncated is how many frames were dropped because the ring held only
-// part of them (a frame larger than a block).
+// part of them (V3: a frame larger than a block; V2: one too big for a
+// slot that the socket's full queue could not take whole).
 func (r *AFPacketRing) Truncated() uint64 { return r.truncated.Load() }
 
 // RingStats reads and resets the kernel's counters of the socket: frames

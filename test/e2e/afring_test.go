@@ -8,13 +8,19 @@ import (
 	"time"
 )
 
-// With --afpacket-ring, `port attach` reads each attached veth through a
-// TPACKET_V3 ring (its 8 MiB mapping shows in the daemon's memory map): two
-// namespaces attached by veth ping each other, and TCP runs between them
-// with GSO super-frames crossing both ring ports.
+// With --afpacket-ring v2 or v3, `port attach` reads each attached veth
+// through a receive ring (its 8 MiB mapping shows in the daemon's memory
+// map): two namespaces attached by veth ping each other, and TCP runs
+// between them with GSO super-frames crossing both ring ports.
 func TestAFPacketRingAttach(t *testing.T) {
+	for _, v := range []string{"v3", "v2"} {
+		t.Run(v, func(t *testing.T) { testAFPacketRingAttach(t, v) })
+	}
+}
+
+func testAFPacketRingAttach(t *testing.T, ver string) {
 	e := newEnv(t)
-	d := e.startDaemon("", "--afpacket-ring")
+	d := e.startDaemon("", "--afpacket-ring", ver)
 	d.mustCtl("network", "create", "lan", "--subnet", "10.214.0.0/24")
 	host, c1, c2 := e.newNS("host"), e.newNS("c1"), e.newNS("c2")
 	for i, ctr := range []string{c1, c2} {
