@@ -128,6 +128,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newStatsCmd(a),
 		newTraceCmd(a),
 		newCaptureCmd(a),
+		newTopCmd(a),
 		newVersionCmd(a),
 	)
 	return root
