@@ -1,6 +1,7 @@
 package port
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -135,8 +136,15 @@ func OpenXDP(nsPath, ifname string) (*XDP, error) {
 		if err != nil {
 			return fmt.Errorf("interface %s: %v", ifname, err)
 		}
+		attachFlags := unix.XDP_FLAGS_DRV_MODE | unix.XDP_FLAGS_UPDATE_IF_NOEXIST
 		if x := link.Attrs().Xdp; x != nil && x.Attached {
-			return fmt.Errorf("%s already has an XDP program: remove it ('ip link set %s xdp off') or attach with --kind afpacket", ifname, ifname)
+			// A vswitchd that was killed leaves its program behind (its
+			// socket gone, so frames fall through to the stack): take it
+			// over. Anyone else's program stays.
+			if progName(x.ProgId) != xdpProgName {
+				return fmt.Errorf("%s already has an XDP program: remove it ('ip link set %s xdp off') or attach with --kind afpacket", ifname, ifname)
+			}
+			attachFlags = unix.XDP_FLAGS_DRV_MODE
 		}
 		// The socket binds in the namespace it was made in.
 		fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
@@ -150,7 +158,7 @@ func OpenXDP(nsPath, ifname string) (*XDP, error) {
 		if err := p.setupProgram(); err != nil {
 			return err
 		}
-		if err := netlink.LinkSetXdpFdWithFlags(link, p.progFd, unix.XDP_FLAGS_DRV_MODE|unix.XDP_FLAGS_UPDATE_IF_NOEXIST); err != nil {
+		if err := netlink.LinkSetXdpFdWithFlags(link, p.progFd, attachFlags); err != nil {
 			if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST) {
 				return fmt.Errorf("%s already has an XDP program: remove it ('ip link set %s xdp off') or attach with --kind afpacket", ifname, ifname)
 			}
@@ -330,6 +338,36 @@ func xdpRedirectProgram(mapFd int) []bpfInsn {
 	}
 }
 
+// xdpProgName names the redirect program, so a vswitchd started again
+// knows its own left on a device.
+const xdpProgName = "vswitch_xsk"
+
+// progName is the name of the loaded program with this id, "" when it
+// cannot be read.
+func progName(id uint32) string {
+	get := struct{ id, nextID, openFlags uint32 }{id: id}
+	fd, err := bpf(unix.BPF_PROG_GET_FD_BY_ID, unsafe.Pointer(&get), unsafe.Sizeof(get))
+	if err != nil {
+		return ""
+	}
+	defer unix.Close(fd)
+	// struct bpf_prog_info up to its name (bytes 64-79); the kernel fills
+	// no more than the length given.
+	var info [80]byte
+	req := struct {
+		fd, infoLen uint32
+		info        uint64
+	}{fd: uint32(fd), infoLen: uint32(len(info)), info: uint64(uintptr(unsafe.Pointer(&info[0])))}
+	if _, err := bpf(unix.BPF_OBJ_GET_INFO_BY_FD, unsafe.Pointer(&req), unsafe.Sizeof(req)); err != nil {
+		return ""
+	}
+	name := info[64:80]
+	if i := bytes.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	return string(name)
+}
+
 // setupProgram creates the XSKMAP, puts the socket in it for queue 0 and
 // loads the redirect program.
 func (p *XDP) setupProgram() error {
@@ -352,7 +390,7 @@ func (p *XDP) setupProgram() error {
 		insns:    uint64(uintptr(unsafe.Pointer(&insns[0]))),
 		license:  uint64(uintptr(unsafe.Pointer(&license[0]))),
 		logLevel: 1, logSize: uint32(len(logBuf)), logBuf: uint64(uintptr(unsafe.Pointer(&logBuf[0])))}
-	copy(la.progName[:], "vswitch_xsk")
+	copy(la.progName[:], xdpProgName)
 	fd, err = bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&la), unsafe.Sizeof(la))
 	if err != nil {
 		n := 0
@@ -650,6 +688,19 @@ func (p *XDP) segmentLocked(b []byte, i uint32) (uint32, bool) {
 	}
 	p.TxSegments.Add(uint64(posted))
 	return posted, posted > 0
+}
+
+// KernelStats is the socket's XDP_STATISTICS: frames the kernel dropped
+// because the rx ring was full (the reader too slow) or the fill ring empty,
+// and descriptors it found invalid.
+func (p *XDP) KernelStats() (unix.XDPStatistics, error) {
+	var st unix.XDPStatistics
+	l := uint32(unsafe.Sizeof(st))
+	if _, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(p.fd), unix.SOL_XDP, unix.XDP_STATISTICS,
+		uintptr(unsafe.Pointer(&st)), uintptr(unsafe.Pointer(&l)), 0); e != 0 {
+		return st, e
+	}
+	return st, nil
 }
 
 // Close detaches the program from the interface and frees the socket, the

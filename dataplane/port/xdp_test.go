@@ -11,7 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"vswitch/header"
@@ -386,8 +388,8 @@ func TestXDPCloseDetaches(t *testing.T) {
 func TestXDPOpenRefusesSecondPort(t *testing.T) {
 	ns := xdpNS(t)
 	openTestXDP(t, ns)
-	if _, err := OpenXDP(ns, "xa"); err == nil || !strings.Contains(err.Error(), "already has an XDP program") {
-		t.Fatalf("a second port on xa: err %v, want 'already has an XDP program'", err)
+	if _, err := OpenXDP(ns, "xa"); err == nil || !strings.Contains(err.Error(), "taken by another AF_XDP socket") {
+		t.Fatalf("a second port on xa: err %v, want 'taken by another AF_XDP socket'", err)
 	}
 	if _, err := OpenXDP(ns, "nosuch0"); err == nil || !strings.Contains(err.Error(), "no interface") {
 		t.Fatalf("no such interface: err %v", err)
@@ -445,4 +447,69 @@ func xdpBenchNS(b *testing.B) string {
 	}
 	b.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 	return "/run/netns/" + ns
+}
+
+// A vswitchd killed with its port open leaves the program on the device
+// (its socket gone): the next one takes the device over and frames flow.
+// Someone else's XDP program is left alone.
+func TestXDPTakesOverItsOwnLeftProgram(t *testing.T) {
+	ns := xdpNS(t)
+	p, err := OpenXDP(ns, "xa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a kill does: every descriptor and mapping gone, nothing detached.
+	p.release(false)
+	nsName := ns[len("/run/netns/"):]
+	if out, _ := exec.Command("ip", "-n", nsName, "link", "show", "xa").CombinedOutput(); !strings.Contains(string(out), "xdp") {
+		t.Fatalf("the killed port's program should still be on xa:\n%s", out)
+	}
+	q := openTestXDP(t, ns)
+	peer := xdpPeer(t, ns)
+	f := xdpFrame(7, 100)
+	if _, err := unix.Write(peer, f); err != nil {
+		t.Fatal(err)
+	}
+	if got := xdpCollect(t, q, 1, 8); len(got) != 1 || !bytes.Equal(got[0], f) {
+		t.Fatalf("after taking the device over: %d frames arrived, want the one sent", len(got))
+	}
+	q.Close()
+
+	// A foreign program: same code, another name.
+	other := &XDP{ifname: "xa", fd: -1, mapFd: -1, progFd: -1}
+	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.fd = fd
+	if err := other.setupProgram(); err != nil {
+		t.Fatal(err)
+	}
+	defer other.release(false)
+	insns := xdpRedirectProgram(other.mapFd)
+	license := []byte("GPL\x00")
+	la := bpfProgLoadAttr{progType: unix.BPF_PROG_TYPE_XDP, insnCnt: uint32(len(insns)),
+		insns: uint64(uintptr(unsafe.Pointer(&insns[0]))), license: uint64(uintptr(unsafe.Pointer(&license[0])))}
+	copy(la.progName[:], "someone_else")
+	pfd, err := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&la), unsafe.Sizeof(la))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pfd)
+	err = netns.Do(ns, func() error {
+		l, err := netlink.LinkByName("xa")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetXdpFdWithFlags(l, pfd, unix.XDP_FLAGS_DRV_MODE)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenXDP(ns, "xa"); err == nil || !strings.Contains(err.Error(), "already has an XDP program") {
+		t.Fatalf("with someone else's program on xa: err %v, want 'already has an XDP program'", err)
+	}
+	if out, _ := exec.Command("ip", "-n", nsName, "link", "show", "xa").CombinedOutput(); !strings.Contains(string(out), "xdp") {
+		t.Fatalf("the foreign program was removed:\n%s", out)
+	}
 }

@@ -52,6 +52,15 @@ func TestXDPAttach(t *testing.T) {
 	}
 	e.mustPing(c1, "10.214.0.52")
 
+	// Killed, it leaves its programs on the veths; the next start takes
+	// them over.
+	d.kill()
+	if out := e.mustNS(host, "ip", "link", "show", "vx1"); !strings.Contains(out, "xdp") {
+		t.Fatalf("expected the killed vswitchd's program still on vx1:\n%s", out)
+	}
+	d = e.startDaemon(d.stateDir)
+	e.mustPing(c1, "10.214.0.52")
+
 	d.mustCtl("port", "rm", "x1")
 	if out := e.mustNS(host, "ip", "link", "show", "vx1"); strings.Contains(out, "xdp") {
 		t.Fatalf("vx1 still has an XDP program after port rm:\n%s", out)
