@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"vswitch/api"
@@ -165,6 +166,24 @@ func (d *Daemon) capturePortIs(name string, idx uint16) bool {
 	return err == nil && got == idx
 }
 
+// shutdowns holds, per API server, a channel closed when the server shuts
+// down: http.Server.Shutdown waits for active requests, and a capture would
+// otherwise hold vswitchd's exit for the whole shutdown timeout.
+var shutdowns sync.Map // *http.Server -> chan struct{}
+
+func serverShutdown(r *http.Request) <-chan struct{} {
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if srv == nil {
+		return nil
+	}
+	ch := make(chan struct{})
+	got, loaded := shutdowns.LoadOrStore(srv, ch)
+	if !loaded {
+		srv.RegisterOnShutdown(func() { close(ch) })
+	}
+	return got.(chan struct{})
+}
+
 func (d *Daemon) serveCapture(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("port")
 	count := 0
@@ -208,6 +227,7 @@ func (d *Daemon) serveCapture(w http.ResponseWriter, r *http.Request) {
 	d.log.Info("capture started", "port", name, "count", count)
 	scratch := make([]byte, port.BufSize)
 	var written, reported uint64
+	stopping := serverShutdown(r)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	defer func() {
@@ -216,6 +236,10 @@ func (d *Daemon) serveCapture(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-stopping:
+			pw.stats(time.Now().UnixNano(), written, tap.Dropped())
+			flush()
 			return
 		case <-tick.C:
 			if !d.capturePortIs(name, idx) {

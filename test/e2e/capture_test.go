@@ -256,3 +256,24 @@ func TestCaptureGSOSegments(t *testing.T) {
 		t.Errorf("longest packet %d bytes: the bulk segments are missing", maxLen)
 	}
 }
+
+// vswitchd stopping ends a running capture at once (not after the API
+// server's 5 s shutdown timeout), and the client's file is whole.
+func TestCaptureEndsWithDaemon(t *testing.T) {
+	cb := newCapbed(t)
+	path := filepath.Join(cb.dir, "stop.pcapng")
+	cmd, _, errb := cb.startCapture(cb.p[0].Name, "-w", path)
+	cb.waitFile(path)
+	cb.e.mustPing(cb.ns[0], cb.p[1].addr())
+	t0 := time.Now()
+	if code := cb.d.stop(); code != 0 {
+		t.Errorf("vswitchd exit status %d", code)
+	}
+	if dt := time.Since(t0); dt > 3*time.Second {
+		t.Errorf("vswitchd took %v to stop with a capture running, want < 3 s", dt.Round(time.Millisecond))
+	}
+	waitCmd(t, cmd, 5*time.Second, "capture after vswitchd stopped")
+	if lines := tcpdumpRead(t, path); len(lines) < 4 {
+		t.Errorf("tcpdump read %d packets, want the 2 pings' 4 (stderr %q)", len(lines), errb.String())
+	}
+}
