@@ -223,7 +223,10 @@ func (d *Daemon) traceNamesLocked() traceNames {
 		tn.nets[n.id] = n.cfg.Name
 	}
 	for _, u := range d.uplinks {
-		tn.nets[u.netID] = "uplink " + u.cfg.Name
+		tn.nets[u.netID] = u.cfg.Name
+		if !strings.HasPrefix(u.cfg.Name, "uplink") {
+			tn.nets[u.netID] = "uplink " + u.cfg.Name
+		}
 	}
 	return tn
 }
@@ -427,7 +430,7 @@ func (d *Daemon) renderTraceLocked(pt *dataplane.PacketTrace) api.Trace {
 			}
 		case dataplane.StageNAT:
 			s.NAT = &api.TraceNAT{Kind: st.Decision, From: traceTuple(st.From), To: traceTuple(st.To)}
-			text = fmt.Sprintf("%s -> %s", tupleText(st.From), tupleText(st.To))
+			text = natText(st.From, st.To)
 		case dataplane.StageNeighbour:
 			if st.Found {
 				s.ARP = &api.Neighbor{IP: st.IP.String(), State: st.Neigh.String(), Port: tn.net(st.Port)}
@@ -476,6 +479,27 @@ func (d *Daemon) renderTraceLocked(pt *dataplane.PacketTrace) api.Trace {
 		t.Time = time.Unix(0, pt.Time).UTC().Format("15:04:05.000000")
 	}
 	return t
+}
+
+// natText says what a rewrite changes: "source A:p -> B:q", "destination ...".
+func natText(from, to nat.Tuple) string {
+	ep := func(a [4]byte, p uint16) string {
+		if from.Proto == header.ProtoICMP {
+			return fmt.Sprintf("%s id %d", netip.AddrFrom4(a), p)
+		}
+		return fmt.Sprintf("%s:%d", netip.AddrFrom4(a), p)
+	}
+	var parts []string
+	if from.Src != to.Src || from.SPort != to.SPort {
+		parts = append(parts, "source "+ep(from.Src, from.SPort)+" -> "+ep(to.Src, to.SPort))
+	}
+	if from.Dst != to.Dst || (from.DPort != to.DPort && from.Proto != header.ProtoICMP) {
+		parts = append(parts, "destination "+ep(from.Dst, from.DPort)+" -> "+ep(to.Dst, to.DPort))
+	}
+	if len(parts) == 0 {
+		return "nothing to rewrite"
+	}
+	return nat.ProtoName(from.Proto) + " " + strings.Join(parts, ", ")
 }
 
 func joinText(a, b string) string {

@@ -301,7 +301,7 @@ func (w *worker) traceLearn(net *Network, in *Port, src header.MAC, now int64) f
 }
 
 func (w *worker) traceToRouter(net *Network) {
-	w.tr.add(Step{Stage: StageL2, Decision: "to-router", Note: "destination is the gateway's MAC", Net: net.ID, MAC: net.L3.GatewayMAC})
+	w.tr.add(Step{Stage: StageL2, Decision: "to-router", Net: net.ID, MAC: net.L3.GatewayMAC})
 }
 
 // traceSwitch records switchL2's decision with the FDB entry it used.
@@ -369,15 +369,10 @@ func (w *worker) traceConntrack(f *flow, p *natPlan, now int64) {
 	default:
 		st.Decision = "new"
 	}
-	w.tr.add(st)
 	if p.published {
-		to := f.t
-		to.Dst, to.DPort = p.rw.DstAddr, p.rw.DstPort
-		if p.rw.DstPort == 0 {
-			to.DPort = f.t.DPort
-		}
-		w.tr.add(Step{Stage: StageNAT, Decision: "dnat", Note: "published port", From: f.t, To: to})
+		st.Note = "for a published port"
 	}
+	w.tr.add(st)
 }
 
 func (w *worker) traceLocal(v Verdict) {
@@ -453,8 +448,11 @@ func (w *worker) traceNAT(f *flow, p *natPlan) {
 	case p.target.Dst != f.t.Dst || p.target.DPort != f.t.DPort:
 		st.Decision = "dnat"
 	}
-	if p.known {
+	switch {
+	case p.known:
 		st.Note = "as the conn says"
+	case p.published:
+		st.Note = "published port"
 	}
 	w.tr.add(st)
 }

@@ -90,7 +90,7 @@ func printTrace(w io.Writer, t api.Trace) {
 		if s.Reason != "" && s.Decision == "drop" {
 			d += " (" + s.Reason + ")"
 		}
-		fmt.Fprintf(w, "  %-10s %-14s %s\n", s.Stage, d, s.Text)
+		fmt.Fprintf(w, "  %-10s %-17s %s\n", s.Stage, d, s.Text)
 	}
 	if t.Truncated {
 		fmt.Fprintln(w, "  (more stages than a trace keeps)")
