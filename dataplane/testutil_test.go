@@ -108,7 +108,8 @@ func gsoTCPFrame(tb testing.TB, dst, src header.MAC, segments int) []byte {
 	tcp := &layers.TCP{SrcPort: 40000, DstPort: 5201, Seq: 1, Ack: 1, ACK: true, PSH: true, Window: 502}
 	tcp.SetNetworkLayerForChecksum(ip)
 	b := withVirtioHdr(tb, vh, eth, ip, tcp, gopacket.Payload(payload))
-	l4 := header.TCP(b[vh.CsumStart():])
+	// csum_start counts from the Ethernet header, after the virtio header.
+	l4 := header.TCP(b[header.VirtioNetHdrLen+int(vh.CsumStart()):])
 	l4.SetChecksum(header.Fold(header.PseudoHeaderSum(sip, dip, 6, uint16(len(l4)))))
 	return b
 }
