@@ -5,6 +5,8 @@
 //	          TSO/CSUM offloads, persistent across restarts)
 //	AFPacket  raw socket on an existing interface (PACKET_VNET_HDR,
 //	          recvmmsg/sendmmsg batches, promiscuous)
+//	XDP       AF_XDP socket on a veth end (copy mode, UMEM rings, a small
+//	          redirect program attached to the device; no GSO arrives)
 //	Chan      in-memory port for tests and benchmarks
 //
 // Every buffer carries a virtio_net_hdr before the Ethernet frame, so GSO

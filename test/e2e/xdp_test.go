@@ -42,6 +42,22 @@ func TestXDPAttach(t *testing.T) {
 	}
 	t.Logf("iperf3 TCP over AF_XDP -> AF_XDP: %.2f Gbit/s (x1 rx %d, x2 tx %d frames)", bps/1e9, rx, tx)
 
+	// A TAP sends 64 KiB super-frames; the xdp port cuts them into
+	// segments, as no GSO can leave through AF_XDP.
+	tapNS := e.newNS("tap")
+	pt := d.addPort("lan", tapNS)
+	before = d.stats()
+	bps = e.iperf(tapNS, c2, "10.214.0.52", 2)
+	after = d.stats()
+	if gso := after["x2"].TxGSO - before["x2"].TxGSO; gso == 0 {
+		t.Fatalf("iperf3 from TAP %s to the xdp port moved %.2f Gbit/s but no super-frame reached x2", pt.Name, bps/1e9)
+	}
+	if drops := after["x2"].Drops["tx-error"] - before["x2"].Drops["tx-error"]; drops != 0 {
+		t.Errorf("x2 refused %d frames of the TAP's TCP stream", drops)
+	}
+	t.Logf("iperf3 TCP TAP -> AF_XDP (super-frames segmented by the port): %.2f Gbit/s", bps/1e9)
+	d.mustCtl("port", "rm", pt.Name)
+
 	// The kind is kept in the state: after a restart the ports are xdp again.
 	d.stop()
 	d = e.startDaemon(d.stateDir)
