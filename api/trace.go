@@ -89,11 +89,11 @@ type TraceFDB struct {
 // TraceConn is the conn of a flow: found (new false), or the one a new flow
 // gets (would get, in a dry run).
 type TraceConn struct {
-	New   bool           `json:"new"`
-	Proto string         `json:"proto"`
-	Orig  ConntrackTuple `json:"orig"`
-	Reply ConntrackTuple `json:"reply"`
-	State string         `json:"state,omitempty"`
+	New   bool            `json:"new"`
+	Proto string          `json:"proto"`
+	Orig  ConntrackTuple  `json:"orig"`
+	Reply *ConntrackTuple `json:"reply,omitempty"` // absent while no conn exists or is planned
+	State string          `json:"state,omitempty"`
 }
 
 // TraceNAT is a rewrite: kind snat, dnat or snat+dnat.

@@ -37,7 +37,9 @@ func (d *Daemon) Trace(req api.TraceRequest) (api.Trace, error) {
 	if err != nil {
 		return api.Trace{}, badRequest("%v: is port %s up? ('vswitchctl port ls')", err, req.In)
 	}
-	return d.renderTraceLocked(&pt), nil
+	t := d.renderTraceLocked(&pt)
+	t.Time = "" // a dry run's packet has no arrival time
+	return t, nil
 }
 
 // traceInLocked finds a port or uplink by name: its index, MAC, address and
@@ -382,7 +384,9 @@ func (d *Daemon) renderTraceLocked(pt *dataplane.PacketTrace) api.Trace {
 		case dataplane.StageConntrack:
 			if st.Found || st.Decision == "would-create" {
 				s.Conntrack = &api.TraceConn{New: st.Decision == "would-create" || st.Decision == "created",
-					Proto: nat.ProtoName(st.Conn.Proto), Orig: traceTuple(st.Conn), Reply: traceTuple(st.Reply)}
+					Proto: nat.ProtoName(st.Conn.Proto), Orig: traceTuple(st.Conn)}
+				reply := traceTuple(st.Reply)
+				s.Conntrack.Reply = &reply
 				if st.Decision != "would-create" {
 					s.Conntrack.State = st.CtState.String()
 				}

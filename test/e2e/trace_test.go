@@ -90,6 +90,7 @@ func TestTraceIsolationConnectNATPublish(t *testing.T) {
 	}
 	var tr traceOut
 	d.ctlJSON(&tr, "trace", "--in", "c1", "--dst", "172.23.0.3")
+	t.Logf("trace -o json c1 -> c3, isolated:\n%s", d.mustCtl("-o", "json", "trace", "--in", "c1", "--dst", "172.23.0.3"))
 	if s := tr.stage("isolation"); s == nil || s.Isolation == nil || s.Isolation.From != "net1" || s.Isolation.To != "net2" || s.Reason != "isolation" {
 		t.Errorf("isolated trace -o json: isolation stage %+v, want net1 -> net2 dropped", s)
 	}
