@@ -184,7 +184,15 @@ func (w *worker) checkMTU(in *Port, net, out *Network, buf []byte, ip header.IPv
 // when the neighbour is known, else after ARP (the packet waits in a small
 // queue meanwhile).
 func (w *worker) toNextHop(s *snapshot, out *Network, forced uint16, nh netip.Addr, buf []byte, now int64) Verdict {
-	if mac, _, st, ok := w.neighbour(nh, now); ok && st.Usable() {
+	var mac header.MAC
+	var st arp.State
+	var ok bool
+	if w.tr == nil { // spelled out, not a wrapper: this runs per routed packet
+		mac, _, st, ok = w.dp.arp.Lookup(nh)
+	} else {
+		mac, _, st, ok = w.traceNeighbour(nh, now)
+	}
+	if ok && st.Usable() {
 		return w.emit(s, out, forced, mac, buf)
 	}
 	if w.tr.dry() {

@@ -266,7 +266,13 @@ func (w *worker) natPre(s *snapshot, in *Port, f *flow, buf []byte, now int64) (
 	case flowL4:
 		// Track is false for a SYN on a conn in TIME_WAIT: a new
 		// connection on the same tuple, decided afresh below.
-		if c, d, ok := ct.LookupAt(f.t, now); ok && w.track(c, d, f.flags, now) {
+		c, d, ok := ct.LookupAt(f.t, now)
+		if ok && w.tr != nil {
+			ok = w.track(c, d, f.flags, now) // a dry run predicts, moves nothing
+		} else if ok {
+			ok = ct.Track(c, d, f.flags, now)
+		}
+		if ok {
 			p.known = true
 			p.target = c.Target(d)
 			return

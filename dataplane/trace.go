@@ -596,16 +596,9 @@ func connWouldPass(in *Port, now int64) bool {
 	return in == nil || in.guard == nil || in.guard.conn.peek(now)
 }
 
-// neighbour is the ARP lookup of toNextHop. Traced, it records the entry;
-// a dry run reads it without marking a stale entry used (which would make
-// the next Tick poll it).
-func (w *worker) neighbour(nh netip.Addr, now int64) (header.MAC, uint16, arp.State, bool) {
-	if w.tr != nil {
-		return w.traceNeighbour(nh, now)
-	}
-	return w.dp.arp.Lookup(nh)
-}
-
+// traceNeighbour is the ARP lookup of toNextHop, traced: it records the
+// entry; a dry run reads it without marking a stale entry used (which
+// would make the next Tick poll it).
 func (w *worker) traceNeighbour(nh netip.Addr, now int64) (header.MAC, uint16, arp.State, bool) {
 	st := Step{Stage: StageNeighbour, IP: nh}
 	var mac header.MAC
