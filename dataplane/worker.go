@@ -257,6 +257,7 @@ func (w *worker) survive(in *Port) {
 	}
 	w.out.touched = w.out.touched[:0]
 	w.ngen, w.cur = 0, nil
+	w.tr = nil // a traced frame that panicked must not leave later frames traced
 }
 
 // forwardBatch runs each frame of a batch through the pipeline, then writes
