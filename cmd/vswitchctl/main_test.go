@@ -525,7 +525,7 @@ func TestPortAttach(t *testing.T) {
 	}
 	var body map[string]any
 	json.Unmarshal(f.last(t).body, &body)
-	if want := map[string]any{"network": "front", "dev": "veth0", "netns": "lab", "name": "up0"}; !reflect.DeepEqual(body, want) {
+	if want := map[string]any{"network": "front", "dev": "veth0", "netns": "lab", "name": "up0", "kind": "afpacket"}; !reflect.DeepEqual(body, want) {
 		t.Errorf("body = %v, want %v", body, want)
 	}
 }
