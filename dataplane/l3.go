@@ -196,7 +196,7 @@ func (w *worker) toNextHop(s *snapshot, out *Network, forced uint16, nh netip.Ad
 		return w.emit(s, out, forced, mac, buf)
 	}
 	if w.tr.dry() {
-		return Verdict{Action: ActConsumed} // would wait for ARP: neither queued nor asked
+		return w.wouldResolve(nh, now) // neither queued nor asked
 	}
 	act := w.dp.arp.Resolve(nh, out.ID, buf, now)
 	if act.Ready {

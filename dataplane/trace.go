@@ -575,7 +575,7 @@ func (w *worker) predictConn(orig nat.Tuple, rw nat.Rewrite, flags uint8, now in
 	}
 	c.Reply = tr.Reverse()
 	st.Decision = "would-create"
-	if _, _, taken := ct.LookupAt(c.Reply, now); taken {
+	if _, _, taken := ct.LookupAt(c.Reply, now); taken || c.Reply == orig {
 		if !rw.SNAT {
 			return nil, nat.ErrClash
 		}
@@ -625,6 +625,23 @@ func (w *worker) traceNeighbour(nh netip.Addr, now int64) (header.MAC, uint16, a
 	}
 	w.tr.add(st)
 	return mac, p, state, state.Usable()
+}
+
+// wouldResolve is what arp.Table.Resolve would make toNextHop answer for
+// a next hop without a usable entry: queued (consumed), or dropped when the
+// entry's queue is full (Resolve drops the oldest and reports it) or the
+// next hop is no unicast address. A full table is not foreseen: Resolve
+// may reclaim an entry.
+func (w *worker) wouldResolve(nh netip.Addr, now int64) Verdict {
+	if !nh.Is4() || nh.IsUnspecified() || nh.IsMulticast() || nh == limitedBroadcast {
+		return drop(DropNotRoutable)
+	}
+	for _, e := range w.dp.arp.Entries(now) {
+		if e.IP == nh && e.State == arp.Incomplete && e.Queued >= w.dp.arp.Config().QueueLen {
+			return drop(DropARPQueueFull)
+		}
+	}
+	return Verdict{Action: ActConsumed}
 }
 
 // Dry runs.

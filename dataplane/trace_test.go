@@ -39,7 +39,7 @@ type tracebed struct {
 	allowRuleID int
 }
 
-func newTracebed(t *testing.T) *tracebed {
+func newTracebed(t testing.TB) *tracebed {
 	t.Helper()
 	b := &tracebed{clock: newFakeClock(), allowRuleID: 7}
 	b.dp = New(Options{Workers: 1, Batch: benchBatch, Now: b.clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -153,7 +153,7 @@ func (b *tracebed) state() sideState {
 // guard, switching and flooding, the router's ARP and ping, isolation and
 // the ACL, masquerade and publish (new flows, then a tracked one), a next
 // hop to resolve, and the ICMP errors of TTL and no route.
-func traceCases(t *testing.T, b *tracebed) []struct {
+func traceCases(t testing.TB, b *tracebed) []struct {
 	name string
 	in   *Port
 	buf  []byte
@@ -226,6 +226,48 @@ func TestTraceDryRunChangesNothing(t *testing.T) {
 		b.w.out.flush(s) // what the real path queued (ICMP errors, ARP requests) leaves, as after a batch
 		b.w.ngen = 0
 	}
+}
+
+// FuzzTraceDryRun: for any frame on any port, a dry run changes nothing,
+// and decides what the real path then decides, except where only learning
+// would make the difference (a new source MAC that is also the frame's
+// destination: the real path has just learned it on the ingress port). The
+// bed lives across inputs, so the real runs fill its tables as traffic would.
+func FuzzTraceDryRun(f *testing.F) {
+	b := newTracebed(f)
+	for i, c := range traceCases(f, b) {
+		f.Add(uint8(i%4), c.buf[header.VirtioNetHdrLen:])
+	}
+	ports := []*Port{b.a1, b.a2, b.b1, b.up}
+	f.Fuzz(func(t *testing.T, which uint8, frame []byte) {
+		if len(frame) > 9000 {
+			return
+		}
+		in := ports[int(which)%len(ports)]
+		b.clock.Advance(time.Millisecond)
+		before := b.state()
+		pt, err := b.dp.Trace(in.Index, frame)
+		if err != nil {
+			t.Fatalf("Trace: %v", err)
+		}
+		if after := b.state(); !reflect.DeepEqual(before, after) {
+			t.Fatalf("the dry run changed state:\nbefore %+v\nafter  %+v\nsteps %+v", before, after, pt.StepList())
+		}
+		s := b.dp.cfg.Load()
+		buf := append(make([]byte, header.VirtioNetHdrLen), frame...)
+		learns := false
+		if len(frame) >= header.EthernetLen {
+			src := header.Ethernet(frame).Src()
+			p, known := s.network(in.Net).FDB.Lookup(src.Uint64())
+			learns = (!known || p != in.Index) && header.Ethernet(frame).Dst() == src
+		}
+		real := b.w.decide(s, s.port(in.Index), buf, b.clock.Now().UnixNano())
+		b.w.out.flush(s)
+		b.w.ngen = 0
+		if pt.Verdict != real && !learns {
+			t.Fatalf("dry run verdict %+v, real path %+v\nsteps %+v", pt.Verdict, real, pt.StepList())
+		}
+	})
 }
 
 // step returns the first step of stage st, failing when there is none.
