@@ -8,9 +8,11 @@ package e2e
 // a live trace of a ping shows the echo and its reply stage by stage.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -287,5 +289,64 @@ wait2:
 	t.Logf("trace --live --port c3 --proto icmp --count 2:\n%s", text.String())
 	if c := strings.Count(text.String(), "Verdict: forward to "); c != 2 || !strings.Contains(text.String(), "2 packets traced (count reached)") {
 		t.Errorf("text live trace: want 2 verdicts and the count line, got:\n%s", text.String())
+	}
+
+	// Ctrl-C ends a live trace early, exit 0, and the daemon lets go of it:
+	// the next live trace is not refused as already running.
+	ctx3, cancel3 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel3()
+	live = exec.CommandContext(ctx3, vswitchctlBin, "--socket", d.sock, "trace", "--live", "--proto", "icmp", "--count", "1000")
+	live.Stderr = &stderr
+	pipe, err := live.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var text3 []string
+	sawVerdict := false
+	for i := 0; i < 50 && !sawVerdict; i++ {
+		e.ping(c1, "172.23.0.3", 1)
+		for drained := false; !drained; {
+			select {
+			case l := <-lines:
+				text3 = append(text3, l)
+				sawVerdict = sawVerdict || strings.HasPrefix(l, "Verdict:")
+			default:
+				drained = true
+			}
+		}
+	}
+	live.Process.Signal(os.Interrupt)
+	for l := range lines {
+		text3 = append(text3, l)
+	}
+	if err := live.Wait(); err != nil {
+		t.Fatalf("trace --live after Ctrl-C: %v\n%s", err, stderr.String())
+	}
+	if !sawVerdict || !strings.Contains(strings.Join(text3, "\n"), "packets traced (stopped)") {
+		t.Errorf("trace --live then Ctrl-C: want a record and the summary line, got:\n%s", strings.Join(text3, "\n"))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx4, cancel4 := context.WithTimeout(context.Background(), 2*time.Second)
+		out, _ := exec.CommandContext(ctx4, vswitchctlBin, "--socket", d.sock, "trace", "--live", "--count", "1").CombinedOutput()
+		cancel4()
+		if !strings.Contains(string(out), "already running") {
+			break // it ran (and was cut by the timeout, or saw a packet)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after Ctrl-C the daemon still holds the live trace: %s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
