@@ -5,6 +5,8 @@
 //	          TSO/CSUM offloads, persistent across restarts)
 //	AFPacket  raw socket on an existing interface (PACKET_VNET_HDR,
 //	          recvmmsg/sendmmsg batches, promiscuous)
+//	AFPacketRing  AFPacket reading through a TPACKET_V2 or V3 receive
+//	          ring (mmap, no system call per batch; vswitchd --afpacket-ring)
 //	XDP       AF_XDP socket on a veth end (copy mode, UMEM rings, a small
 //	          redirect program attached to the device; no GSO arrives)
 //	Chan      in-memory port for tests and benchmarks
