@@ -276,16 +276,6 @@ func (r *AFPacketRing) readV2(bufs [][]byte, sizes []int) (int, error) {
 // slot that the socket's full queue could not take whole).
 func (r *AFPacketRing) Truncated() uint64 { return r.truncated.Load() }
 
-// RingStats reads and resets the kernel's counters of the socket: frames
-// it received and frames it dropped because every block was full.
-func (r *AFPacketRing) RingStats() (packets, drops uint32, err error) {
-	s, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
-	if err != nil {
-		return 0, 0, err
-	}
-	return s.Packets, s.Drops, nil
-}
-
 // Close unmaps the ring, once no worker is inside ReadBatch, and closes
 // the socket.
 func (r *AFPacketRing) Close() error {
