@@ -643,10 +643,15 @@ func (d *Daemon) serveTraceLive(w http.ResponseWriter, r *http.Request) {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
+	stopping := serverShutdown(r) // capture.go: a stream must not hold vswitchd's exit
 	n := 0
 	for n < count {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-stopping:
+			over := lt.Stop()
+			enc.Encode(api.TraceEvent{End: &api.TraceEnd{Packets: n, Overflow: over, Why: "vswitchd is stopping"}, Overflow: over})
 			return
 		case pt := <-lt.C:
 			d.mu.Lock()

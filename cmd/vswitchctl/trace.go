@@ -127,7 +127,7 @@ func (a *app) traceLive(req api.TraceLiveRequest) error {
 	defer stop()
 	var packets int
 	var overflow uint64
-	ended := false
+	why := "stopped"
 	err := api.NewClient(a.socket).Stream(ctx, http.MethodPost, "/trace/live", req, func(line []byte) error {
 		var ev api.TraceEvent
 		if err := json.Unmarshal(line, &ev); err != nil {
@@ -148,7 +148,7 @@ func (a *app) traceLive(req api.TraceLiveRequest) error {
 				printTrace(a.stdout, *ev.Trace)
 			}
 		case ev.End != nil:
-			ended = true
+			why = ev.End.Why
 			overflow = ev.End.Overflow
 		}
 		return nil
@@ -157,10 +157,6 @@ func (a *app) traceLive(req api.TraceLiveRequest) error {
 		return err
 	}
 	if !a.json() {
-		why := "count reached"
-		if !ended {
-			why = "stopped"
-		}
 		a.printf("\n%d packets traced (%s)", packets, why)
 		if overflow > 0 {
 			a.printf("; %d records lost: the workers do not wait for a slow reader", overflow)

@@ -349,4 +349,24 @@ wait2:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+
+	// A running live trace does not hold up vswitchd's stop: the stream
+	// ends at once saying why.
+	ctx5, cancel5 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel5()
+	var text5 bytes.Buffer
+	live = exec.CommandContext(ctx5, vswitchctlBin, "--socket", d.sock, "trace", "--live", "--dport", "1", "--count", "5")
+	live.Stdout, live.Stderr = &text5, &stderr
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the trace is on
+	start := time.Now()
+	d.stop()
+	if err := live.Wait(); err != nil {
+		t.Fatalf("trace --live when vswitchd stops: %v\n%s", err, stderr.String())
+	}
+	if took := time.Since(start); took > 3*time.Second || !strings.Contains(text5.String(), "0 packets traced (vswitchd is stopping)") {
+		t.Errorf("vswitchd stopped in %v with a live trace running (its grace period is 5 s), the trace said:\n%s", took, text5.String())
+	}
 }
