@@ -5,77 +5,42 @@
 # fragmentation), then an uplink to an "outside" namespace that sees the
 # containers' own addresses; last, a masquerading network leaving through NAT.
 #
-# Run as root from anywhere, after `make build`. Namespaces are named
-# vtu2-<random>-ROLE so the script never meets namespaces of yours; ports keep
-# the short names (--name) so the output matches the page. vswitchd gets its
-# own socket and state directory in a temporary directory and no default
-# network. The uplink's veth is created inside the namespace "outside" with
+# Run as root after `make build`: sudo docs/tutorials/02-routed-networks-and-uplink.sh
+# Namespaces are vtu2-RANDOM-ROLE (never yours); ports keep short names
+# (--name) and pinned MACs (--mac, outside's veth `address`), so the output
+# matches the page. docs/tutorials/lib.sh has the helpers, the cleanup (on
+# every exit path) and the output convention test/e2e/tutorials_test.go
+# checks. The uplink's veth is created inside the namespace "outside" with
 # its peer placed straight into the namespace "vsw": no link, address, route
-# or sysctl is ever made in the root network namespace. Everything goes away
-# when the script exits, fails or is interrupted.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-[ "$(id -u)" = 0 ] || { echo "02-routed-networks-and-uplink: run as root (it creates network namespaces)" >&2; exit 1; }
-[ -x bin/vswitchd ] && [ -x bin/vswitchctl ] || { echo "02-routed-networks-and-uplink: run 'make build' first" >&2; exit 1; }
-command -v tcpdump >/dev/null || { echo "02-routed-networks-and-uplink: needs tcpdump (apt-get install tcpdump)" >&2; exit 1; }
+# or sysctl is ever made in the root network namespace.
+TUT=2 NEEDS=tcpdump
+. "$(dirname "$0")/lib.sh"
 
-suf=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
-tmp=$(mktemp -d /tmp/vswitch-tut2.XXXXXX)
-sock=$tmp/vswitchd.sock
-H1=vtu2-$suf-h1
-H2=vtu2-$suf-h2
-H3=vtu2-$suf-h3
-VSW=vtu2-$suf-vsw
-OUT=vtu2-$suf-outside
-made=()
-pid=""
-
-cleanup() {
-  set +e
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
-  for n in "${made[@]}"; do
-    ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null
-    ip netns del "$n" 2>/dev/null
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# vswitchctl finds the daemon through VSWITCH_SOCKET, as on the page.
-export VSWITCH_SOCKET=$sock
-ctl() { bin/vswitchctl "$@"; }
-step() { printf '\n== %s\n' "$*"; }
-nsx() { local n=$1; shift; ip netns exec "$n" "$@"; }
-newns() {
-  ip netns add "$1"
-  made+=("$1")
-  nsx "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-}
-# capture NS COUNT ARGS...: tcpdump (options, filter) on eth0 of NS in the background, until
-# COUNT packets matched or 5 s passed; `shown` prints what it saw.
-capture() {
+# tcpdump_bg NS COUNT ARGS...: tcpdump (options, filter) on eth0 of NS in the
+# background until COUNT packets matched or 5 s passed, printed; shown prints
+# what it saw.
+tcpdump_bg() {
   local n=$1 c=$2; shift 2
-  nsx "$n" timeout 5 tcpdump -lni eth0 -c "$c" "$@" >"$tmp/tcpdump.out" 2>/dev/null &
+  say "ip netns exec $n timeout 5 tcpdump -lni eth0 -c $c $* &"
+  nsq "$n" timeout 5 tcpdump -lni eth0 -c "$c" "$@" >"$tmp/tcpdump.out" 2>/dev/null &
   cap=$!
+  bg+=("$cap")
   sleep 1
 }
 shown() { wait "$cap" || true; cat "$tmp/tcpdump.out"; }
 
-step "namespaces h1, h2 and h3 (containers), outside (a machine on the uplink's link), vsw (holds the uplink's interface)"
-for n in "$H1" "$H2" "$H3" "$OUT" "$VSW"; do newns "$n"; done
-
-step "start vswitchd (socket and state in $tmp, no default network)"
-bin/vswitchd --socket "$sock" --state-dir "$tmp/state" --no-default-network 2>"$tmp/vswitchd.log" &
-pid=$!
-for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
-[ -S "$sock" ] || { cat "$tmp/vswitchd.log" >&2; exit 1; }
-
+step "namespaces h1, h2 and h3 (containers), outside (a machine on the uplink's link), vsw (holds the uplink's interface); vswitchd"
+newns h1; H1=$ns
+newns h2; H2=$ns
+newns h3; H3=$ns
+newns outside; OUT=$ns
+newns vsw; VSW=$ns
+start_daemon --no-default-network
 step "two networks without masquerade; h1r1br has an MTU of 1400"
 ctl network create h1r1br --subnet 172.22.0.0/16 --mtu 1400 --no-masquerade
 ctl network create bridge --subnet 172.17.0.0/16 --no-masquerade
-ctl port add h1r1br --netns "$H1" --name h1 --ip 172.22.0.2
-ctl port add bridge --netns "$H2" --name h2 --ip 172.17.0.2
+ctl port add h1r1br --netns "$H1" --name h1 --ip 172.22.0.2 --mac 02:42:ac:16:00:02
+ctl port add bridge --netns "$H2" --name h2 --ip 172.17.0.2 --mac 02:42:ac:11:00:02
 ctl network ls
 ctl route ls
 
@@ -95,16 +60,16 @@ step "TTL 1: the gateway answers time exceeded"
 nsx "$H1" ping -c 1 -W 1 -t 1 172.17.0.2 || true
 
 step "1500-byte packets from h2 (MTU 1500) to h1 (MTU 1400), DF clear: vswitchd fragments"
-capture "$H1" 2 -v src host 172.17.0.2
+tcpdump_bg "$H1" 2 -v src host 172.17.0.2
 nsx "$H2" ping -c 1 -W 1 -M dont -s 1472 172.22.0.2
 shown
 
 step "the same with DF set: fragmentation needed, with the next hop's MTU"
 nsx "$H2" ping -c 2 -W 1 -M do -s 1472 172.22.0.2 2>&1 || true
-nsx "$H2" ip route get 172.22.0.2
+ipn "$H2" route get 172.22.0.2
 
 step "the outside: a veth whose end 'eth0' (10.0.12.11/24) is in outside and whose end 'up0' is in vsw"
-ip -n "$OUT" link add eth0 type veth peer name up0 netns "$VSW"
+ip -n "$OUT" link add eth0 address 02:00:0a:00:0c:0b type veth peer name up0 netns "$VSW"
 ip -n "$OUT" addr add 10.0.12.11/24 dev eth0
 ip -n "$OUT" link set lo up
 ip -n "$OUT" link set eth0 up
@@ -115,14 +80,14 @@ step "the uplink: vswitchd owns 10.0.12.15 on up0, which itself has no address"
 ctl uplink add --dev up0 --netns "$VSW" --ip 10.0.12.15/24 --gateway 10.0.12.11
 ctl uplink ls
 ctl route ls
-ip -n "$VSW" -br addr show dev up0
-ip -n "$OUT" route show
+ipn "$VSW" -br addr show dev up0
+ipn "$OUT" route show
 
 step "outside pings the uplink address, answered by vswitchd"
 nsx "$OUT" ping -c 1 -W 1 10.0.12.15
 
 step "h1 pings outside; tcpdump on outside shows h1's own address"
-capture "$OUT" 4 icmp
+tcpdump_bg "$OUT" 4 icmp
 nsx "$H1" ping -c 2 -W 1 10.0.12.11
 shown
 
@@ -134,7 +99,7 @@ ctl arp show
 
 step "a network with masquerade (the default) leaves by the uplink through NAT"
 ctl network create masq --subnet 172.30.0.0/24
-ctl port add masq --netns "$H3" --name h3 --ip 172.30.0.2
+ctl port add masq --netns "$H3" --name h3 --ip 172.30.0.2 --mac 02:42:ac:1e:00:02
 nsx "$H3" ping -c 2 -W 1 10.0.12.11
 ctl conntrack show --proto icmp
 ctl stats
