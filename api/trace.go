@@ -42,6 +42,7 @@ type TraceLiveRequest struct {
 	Dst   string `json:"dst,omitempty"`
 	Proto string `json:"proto,omitempty"`
 	DPort int    `json:"dport,omitempty"`
+	Drops bool   `json:"drops,omitempty"` // only packets the pipeline drops
 	Count int    `json:"count,omitempty"` // packets; 0: 10
 }
 

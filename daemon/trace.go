@@ -601,6 +601,7 @@ func (d *Daemon) liveFilterLocked(req api.TraceLiveRequest) (dataplane.LiveFilte
 		return f, 0, badRequest("bad --dport %d: want a port number 1-65535", req.DPort)
 	}
 	f.DPort = uint16(req.DPort)
+	f.Drops = req.Drops
 	n := req.Count
 	switch {
 	case n == 0:

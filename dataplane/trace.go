@@ -796,6 +796,9 @@ type LiveFilter struct {
 	Src, Dst netip.Addr
 	Proto    uint8
 	DPort    uint16
+	// Drops keeps only the frames the pipeline drops: what a reader of
+	// the drop counters asks next (which packet, and why).
+	Drops bool
 }
 
 func (f *LiveFilter) wantsIP() bool {
@@ -870,6 +873,9 @@ func (lt *LiveTrace) end(w *worker, s *snapshot, in *Port, buf []byte, v Verdict
 	t := w.tr
 	w.tr = nil
 	t.finish(v)
+	if lt.filter.Drops && v.Action != ActDrop {
+		return
+	}
 	if f := lt.filter.Port; f != 0 && in.Index != f && !lt.leaves(s, t, v, f) {
 		return
 	}

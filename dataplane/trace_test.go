@@ -562,3 +562,32 @@ func TestBuildFrame(t *testing.T) {
 		t.Error("GRE built")
 	}
 }
+
+// A live trace with Drops follows only the frames the pipeline drops, and
+// says why: what a reader of the drop counters asks next.
+func TestTraceLiveDrops(t *testing.T) {
+	b := newTracebed(t)
+	lt, err := b.dp.StartLive(LiveFilter{Drops: true}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lt.Stop()
+	s := b.dp.cfg.Load()
+	ok := udpPkt(t, from(macA1, macA2, hostA1, hostA2), 40000, 9, nil)
+	expiring := from(macA1, gwMACA, hostA1, hostB1)
+	expiring.ttl = 1
+	ttl := udpPkt(t, expiring, 40000, 9, nil)
+	frames := [][]byte{ok, ttl, ok}
+	bufs, sizes := b.w.bufs[:len(frames)], b.w.sizes[:len(frames)]
+	for i, f := range frames {
+		sizes[i] = copy(bufs[i], f)
+	}
+	b.w.forwardBatch(s, b.a1, bufs, sizes)
+	if n := len(lt.C); n != 1 {
+		t.Fatalf("%d records, want only the dropped frame's", n)
+	}
+	pt := <-lt.C
+	if pt.Verdict.Action != ActDrop || pt.Verdict.Reason == DropNone || pt.Before.Dst != hostB1 {
+		t.Errorf("record %+v of %+v, want the frame to b1 dropped with its reason", pt.Verdict, pt.Before)
+	}
+}

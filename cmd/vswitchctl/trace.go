@@ -43,7 +43,7 @@ records as they pass, until --count packets or Ctrl-C.`,
 				lreq.Src, lreq.Dst, lreq.Proto, lreq.DPort = req.Src, req.Dst, req.Proto, req.DPort
 				return a.traceLive(lreq)
 			}
-			for _, f := range []string{"port", "count"} {
+			for _, f := range []string{"port", "count", "drops"} {
 				if fl.Changed(f) {
 					return usageErrorf(cmd, "--%s is for --live; a synthetic packet enters at --in PORT", f)
 				}
@@ -75,6 +75,7 @@ records as they pass, until --count packets or Ctrl-C.`,
 	f.BoolVar(&live, "live", false, "follow real packets instead of a synthetic one")
 	f.StringVar(&lreq.Port, "port", "", "with --live: packets in or out of this port")
 	f.IntVar(&lreq.Count, "count", 10, "with --live: stop after this many packets")
+	f.BoolVar(&lreq.Drops, "drops", false, "with --live: only packets the pipeline drops, each with the stage and reason")
 	return cmd
 }
 

@@ -61,6 +61,7 @@ func TestTraceErrors(t *testing.T) {
 		{"trace", "--in", "c1"},
 		{"trace", "--in", "c1", "--dst", "10.0.0.1", "--count", "3"},
 		{"trace", "--live", "--sport", "5"},
+		{"trace", "--in", "c1", "--dst", "10.0.0.1", "--drops"},
 		{"trace", "extra", "--in", "c1", "--dst", "10.0.0.1"},
 	} {
 		code, out, errs := f.ctl(args...)
@@ -81,13 +82,13 @@ func TestTraceLive(t *testing.T) {
 	rec := strings.ReplaceAll(fakeTrace, "\n", "")
 	f.on("POST /v1/trace/live", 200, `{"trace": `+rec+`, "overflow": 0}`+"\n"+`{"trace": `+rec+`, "overflow": 4}`+"\n"+
 		`{"end": {"packets": 2, "overflow": 4, "why": "count reached"}, "overflow": 4}`+"\n")
-	code, out, errs := f.ctl("trace", "--live", "--src", "172.22.0.2", "--proto", "icmp", "--count", "2")
+	code, out, errs := f.ctl("trace", "--live", "--src", "172.22.0.2", "--proto", "icmp", "--drops", "--count", "2")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	var body map[string]any
 	json.Unmarshal(f.last(t).body, &body)
-	if want := map[string]any{"src": "172.22.0.2", "proto": "icmp", "count": float64(2)}; !reflect.DeepEqual(body, want) {
+	if want := map[string]any{"src": "172.22.0.2", "proto": "icmp", "drops": true, "count": float64(2)}; !reflect.DeepEqual(body, want) {
 		t.Errorf("body %v, want %v", body, want)
 	}
 	if c := strings.Count(out, "Verdict: drop (isolation)"); c != 2 {
