@@ -225,7 +225,7 @@ func (r *AFPacketRing) readV3(bufs [][]byte, sizes []int) int {
 
 // readV2 copies frames out of the filled slots, in order, returning each
 // slot as it goes. A slot marked TP_STATUS_COPY stands for a frame too big
-// for it, queued on the socket: recvmsg takes it, in its turn.
+// for it, queued on the socket: recvCopies takes it, in its turn.
 func (r *AFPacketRing) readV2(bufs [][]byte, sizes []int) (int, error) {
 	n := 0
 	for n < len(bufs) {
@@ -236,21 +236,12 @@ func (r *AFPacketRing) readV2(bufs [][]byte, sizes []int) (int, error) {
 		}
 		h := (*unix.Tpacket2Hdr)(unsafe.Pointer(&r.ring[off]))
 		if st&unix.TP_STATUS_COPY != 0 {
-			m, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(r.fd), uintptr(unsafe.Pointer(&bufs[n][0])),
-				uintptr(len(bufs[n])), unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
-			switch {
-			case e == unix.EINTR:
-				continue // the slot is still ours: try again
-			case e == unix.EAGAIN:
-				r.truncated.Add(1) // the queue lost it (cannot happen: the kernel queued it first)
-			case e != 0:
-				return n, fmt.Errorf("recvfrom %s: %w", r.ifname, e)
-			case int(m) > len(bufs[n]) || int(m) <= header.VirtioNetHdrLen:
-				r.truncated.Add(1)
-			default:
-				sizes[n] = int(m)
-				n++
+			got, _, err := r.recvCopies(bufs[n:], sizes[n:])
+			if err != nil {
+				return n, err
 			}
+			n += got
+			continue
 		} else {
 			snap, mac := int(h.Snaplen), int(h.Mac)
 			start := off + mac - header.VirtioNetHdrLen
@@ -269,6 +260,62 @@ func (r *AFPacketRing) readV2(bufs [][]byte, sizes []int) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// recvCopies takes the frames of the run of TP_STATUS_COPY slots starting
+// at r.cur from the socket's queue with one recvmmsg (the kernel queues
+// such a frame before it marks its slot, and in slot order, so the queue's
+// head is the first slot's frame), and returns the slots it consumed.
+// A bulk TCP stream is all super-frames: this keeps its system calls at
+// one per batch, as on the plain socket.
+func (r *AFPacketRing) recvCopies(bufs [][]byte, sizes []int) (got, used int, err error) {
+	k := 0
+	for k < len(bufs) && k < maxBatch {
+		st := atomic.LoadUint32(r.word(((r.cur + k) % r.blocks) * r.bsize))
+		if st&unix.TP_STATUS_USER == 0 || st&unix.TP_STATUS_COPY == 0 {
+			break
+		}
+		p := &r.rmsgs[k]
+		r.riovs[k].Base = &bufs[k][0]
+		r.riovs[k].SetLen(len(bufs[k]))
+		p.Hdr = unix.Msghdr{Iov: &r.riovs[k], Iovlen: 1}
+		p.Len = 0
+		k++
+	}
+	m, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(r.fd), uintptr(unsafe.Pointer(&r.rmsgs[0])),
+		uintptr(k), unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
+	switch {
+	case e == unix.EINTR:
+		return 0, 0, nil // the slots are still ours: the next call tries again
+	case e == unix.EAGAIN:
+		// Cannot happen (the frame is queued first); were it lost, skip
+		// its slot rather than stall the ring.
+		r.truncated.Add(1)
+		m = 1
+	case e != 0:
+		return 0, 0, fmt.Errorf("recvmmsg %s: %w", r.ifname, e)
+	default:
+		for i := 0; i < int(m); i++ {
+			l := int(r.rmsgs[i].Len)
+			if r.rmsgs[i].Hdr.Flags&unix.MSG_TRUNC != 0 || l <= header.VirtioNetHdrLen {
+				r.truncated.Add(1)
+				continue
+			}
+			if got != i {
+				bufs[got], bufs[i] = bufs[i], bufs[got]
+			}
+			sizes[got] = l
+			got++
+		}
+	}
+	for i := 0; i < int(m); i++ {
+		atomic.StoreUint32(r.word(r.cur*r.bsize), unix.TP_STATUS_KERNEL)
+		r.cur++
+		if r.cur == r.blocks {
+			r.cur = 0
+		}
+	}
+	return got, int(m), nil
 }
 
 // Truncated is how many frames were dropped because the ring held only

@@ -152,13 +152,14 @@ func testRingFramesInOrder(t *testing.T, v RingVersion) {
 	r := openRing(t, nsA, "ra", v)
 	peer := openPlain(t, nsB, "rb")
 
-	// About 230 frames a block: 13 blocks. Every 7th frame is a jumbo
-	// one, too big for a V2 slot: it must still arrive in its place.
+	// About 230 frames a block: 13 blocks. Every 7th frame, and 100 in a
+	// row, are jumbo ones, too big for a V2 slot: they must still arrive
+	// in their place.
 	const count, size = 3000, 1000
 	var sent [][]byte
 	for i := 0; i < count; i++ {
 		sz := size
-		if i%7 == 3 {
+		if i%7 == 3 || i >= 1000 && i < 1100 { // lone ones, and a run longer than one recvmmsg
 			sz = 4000 + i
 		}
 		sent = append(sent, testFrame(r.MAC(), peer.MAC(), i, sz))
