@@ -8,12 +8,13 @@ import (
 	"time"
 )
 
-// With --afpacket-ring v2 or v3, `port attach` reads each attached veth
-// through a receive ring (its 8 MiB mapping shows in the daemon's memory
-// map): two namespaces attached by veth ping each other, and TCP runs
-// between them with GSO super-frames crossing both ring ports.
+// With --afpacket-ring v2 or v3, `port attach` reads each
+// attached veth through a receive ring (its 8 MiB mapping shows in the
+// daemon's memory map), with off (the default) through recvmmsg: either way two
+// namespaces attached by veth ping each other, and TCP runs between them
+// with GSO super-frames crossing both ports.
 func TestAFPacketRingAttach(t *testing.T) {
-	for _, v := range []string{"v3", "v2"} {
+	for _, v := range []string{"v3", "v2", "off"} {
 		t.Run(v, func(t *testing.T) { testAFPacketRingAttach(t, v) })
 	}
 }
@@ -35,9 +36,13 @@ func testAFPacketRingAttach(t *testing.T, ver string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(maps), "socket:["); n != 2 {
+	want := 2 // one ring per attached port
+	if ver == "off" {
+		want = 0 // recvmmsg
+	}
+	if n := strings.Count(string(maps), "socket:["); n != want {
 		log, _ := os.ReadFile(d.logPath)
-		t.Fatalf("vswitchd maps %d packet rings, want 2 (one per attached port); its log:\n%s", n, tail(string(log), 2000))
+		t.Fatalf("vswitchd --afpacket-ring %s maps %d packet rings, want %d; its log:\n%s", ver, n, want, tail(string(log), 2000))
 	}
 
 	e.mustPing(c1, "10.214.0.11")
@@ -45,7 +50,7 @@ func testAFPacketRingAttach(t *testing.T, ver string) {
 	if r := e.inNS(c1, 30*time.Second, "ping", "-c", "200", "-i", "0.01", "-q", "10.214.0.11"); r.code != 0 {
 		t.Fatalf("200 pings through the ring ports:\n%v", r)
 	} else {
-		t.Logf("ping -c 200 -i 0.01 over two ring ports: %s", lastLine(r.stdout))
+		t.Logf("--afpacket-ring %s: ping -c 200 -i 0.01 over two attached ports: %s", ver, lastLine(r.stdout))
 	}
 
 	before := d.stats()
@@ -55,7 +60,7 @@ func testAFPacketRingAttach(t *testing.T, ver string) {
 	if gso == 0 {
 		t.Errorf("iperf3 sent no GSO super-frame into the ring port p0 (rx_gso_packets +0): TCP was segmented before vswitchd")
 	}
-	t.Logf("iperf3 TCP over two ring ports: %.2f Gbit/s (p0 rx_gso_packets +%d)", bps/1e9, gso)
+	t.Logf("--afpacket-ring %s: iperf3 TCP over two attached ports: %.2f Gbit/s (p0 rx_gso_packets +%d)", ver, bps/1e9, gso)
 }
 
 func lastLine(s string) string {
