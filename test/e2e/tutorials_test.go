@@ -28,6 +28,13 @@ import (
 //     and between a "== " line and the next "$ " are not part of it.
 //   - Each line is normalised (normalizer below) and the two lists must be
 //     equal, line for line.
+//
+// No counter is normalised. The scripts turn IPv6 off in every namespace,
+// pin the MACs and count their pings, so packet, byte and drop counts, ACL
+// hits and FDB contents are the same on every run; the kernel's own timers
+// (ARP re-probes after about 15 s of reachable time, TCP keepalives) do not
+// fire in a script this short. Only times, ages, identifiers the kernel
+// picks, vswitchd's random MACs and how a TCP teardown ends vary.
 
 // tline is one transcript line: its text and where it came from (the page's
 // line number, or the output's).
