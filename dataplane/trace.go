@@ -209,7 +209,11 @@ func (t *tracer) finish(v Verdict) {
 	if v.Action != ActDrop {
 		return
 	}
-	if t.n > 0 && t.steps[t.n-1].Decision == "drop" && t.steps[t.n-1].Reason == v.Reason {
+	last := t.n - 1
+	for last >= 0 && t.steps[last].Stage == StageICMP {
+		last-- // the error the drop sent comes after the stage that dropped
+	}
+	if last >= 0 && t.steps[last].Decision == "drop" && t.steps[last].Reason == v.Reason {
 		return
 	}
 	t.add(Step{Stage: dropStage(v.Reason), Decision: "drop", Reason: v.Reason})

@@ -591,3 +591,20 @@ func TestTraceLiveDrops(t *testing.T) {
 		t.Errorf("record %+v of %+v, want the frame to b1 dropped with its reason", pt.Verdict, pt.Before)
 	}
 }
+
+// A drop is said once, by the stage that drops, even when the ICMP error
+// it sent follows it in the steps (no route: net unreachable).
+func TestTraceDropOnce(t *testing.T) {
+	var tr tracer
+	tr.add(Step{Stage: StageRoute, Decision: "drop", Reason: DropNoRoute})
+	tr.add(Step{Stage: StageICMP, Decision: "sent"})
+	tr.finish(drop(DropNoRoute))
+	if tr.n != 2 {
+		t.Errorf("%d steps, want the route drop and the icmp error only: %+v", tr.n, tr.steps[:tr.n])
+	}
+	// A drop no stage said gets its own step, after the others.
+	tr.finish(drop(DropTTL))
+	if tr.n != 3 || tr.steps[2].Stage != StageTTL || tr.steps[2].Reason != DropTTL {
+		t.Errorf("steps %+v, want a ttl drop step last", tr.steps[:tr.n])
+	}
+}
