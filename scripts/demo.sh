@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (it creates network namespaces)" >&2; exit 1; }
+bin=${VSWITCH_BIN:-bin} # where vswitchd and vswitchctl are (make demo builds bin/)
+[ -x "$bin/vswitchd" ] && [ -x "$bin/vswitchctl" ] || { echo "demo: no $bin/vswitchd or $bin/vswitchctl: run 'make demo' (it builds them)" >&2; exit 1; }
 
 suf=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 tmp=$(mktemp -d /tmp/vswitch-demo.XXXXXX)
@@ -28,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ctl() { bin/vswitchctl --socket "$sock" "$@"; }
+ctl() { "$bin/vswitchctl" --socket "$sock" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 nsx() { local n=$1; shift; ip netns exec "$n" "$@"; }
 
@@ -38,11 +40,17 @@ for n in "${all[@]}"; do
 done
 
 say "start vswitchd (state in $tmp)"
-bin/vswitchd --socket "$sock" --state-dir "$tmp/state" 2>"$tmp/vswitchd.log" &
+"$bin/vswitchd" --socket "$sock" --state-dir "$tmp/state" 2>"$tmp/vswitchd.log" &
 pid=$!
 for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || { cat "$tmp/vswitchd.log"; exit 1; }
 ctl network ls
+# Every packet the pipeline drops from here on, with its trace: the counters
+# at the end say how many frames were dropped and why, this says which.
+# (not through ctl: $! must be vswitchctl itself, which a background job's
+# ignored SIGINT would not reach through a subshell)
+"$bin/vswitchctl" --socket "$sock" trace --live --drops --count 100 >"$tmp/drops.txt" 2>&1 &
+tracer=$!
 
 say "plug three namespaces into the default network"
 for n in "${ns[@]}"; do ctl port add bridge --netns "$n"; done
@@ -103,6 +111,10 @@ ctl arp show
 
 say "counters (stats): RX-GSO counts 64 KiB super-frames"
 ctl stats
+
+say "which packets those drops were (vswitchctl trace --live --drops, running since the start)"
+kill -TERM "$tracer" 2>/dev/null; wait "$tracer" 2>/dev/null || true
+cat "$tmp/drops.txt"
 
 say "done: removing the ports and namespaces"
 for n in "${ns[@]}"; do ctl port rm "$n"; done

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -124,7 +125,7 @@ func traceFrameText(f api.TraceFrame) string {
 // traceLive streams the records of real packets until the daemon ends the
 // trace (--count reached) or Ctrl-C.
 func (a *app) traceLive(req api.TraceLiveRequest) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var packets int
 	var overflow uint64
