@@ -213,8 +213,14 @@ func (t *tracer) finish(v Verdict) {
 	for last >= 0 && t.steps[last].Stage == StageICMP {
 		last-- // the error the drop sent comes after the stage that dropped
 	}
-	if last >= 0 && t.steps[last].Decision == "drop" && t.steps[last].Reason == v.Reason {
-		return
+	if last >= 0 {
+		st := t.steps[last]
+		if st.Decision == "drop" && st.Reason == v.Reason {
+			return
+		}
+		if st.Decision == "deny" && st.Stage == dropStage(v.Reason) {
+			return // the ACL's deny is the drop, with the rule that denied
+		}
 	}
 	t.add(Step{Stage: dropStage(v.Reason), Decision: "drop", Reason: v.Reason})
 }

@@ -602,6 +602,13 @@ func TestTraceDropOnce(t *testing.T) {
 	if tr.n != 2 {
 		t.Errorf("%d steps, want the route drop and the icmp error only: %+v", tr.n, tr.steps[:tr.n])
 	}
+	// An ACL's deny is its drop: no second acl step.
+	var acl tracer
+	acl.add(Step{Stage: StageACL, Decision: "deny", Action: policy.Deny})
+	acl.finish(drop(DropACL))
+	if acl.n != 1 {
+		t.Errorf("%d steps after an ACL deny, want 1: %+v", acl.n, acl.steps[:acl.n])
+	}
 	// A drop no stage said gets its own step, after the others.
 	tr.finish(drop(DropTTL))
 	if tr.n != 3 || tr.steps[2].Stage != StageTTL || tr.steps[2].Reason != DropTTL {
