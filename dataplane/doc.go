@@ -66,9 +66,21 @@
 // tracked flow pass. Switched frames meet the ACL of their network, and are
 // tracked for it, only when it has one.
 //
+// # Looking inside
+//
+// Trace (trace.go) runs decide on a worker of its own with a tracer set:
+// each stage records its decision and the state it used, and the side
+// effects are looked at instead of done, so a dry run changes nothing. A
+// live trace and a capture tap (capture.go) are atomic pointers the
+// workers load once per batch, nil unless asked for; their records and
+// copies go into bounded buffers, dropped and counted when full, so a
+// worker never waits for a reader. latency.go keeps each worker's batch
+// latency histogram.
+//
 // # What it does not do
 //
 // It opens no device (package port does, for the daemon), keeps no
-// configuration of its own beyond the snapshot (package daemon owns it), and
-// has no port security and no IPv6 routing yet.
+// configuration of its own beyond the snapshot (package daemon owns it),
+// and does no IPv6 routing yet. The ingress guard (guard.go) checks
+// port security, storm and connection-rate limits before decide.
 package dataplane
