@@ -206,3 +206,26 @@ func (c *Client) Stream(ctx context.Context, method, path string, in any, line f
 	}
 	return ctx.Err()
 }
+
+// String is the frame in one line, as tcpdump -e would put it: what the
+// daemon writes in a verdict and the CLI in a trace's first line.
+func (f TraceFrame) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s > %s", f.SrcMAC, f.DstMAC)
+	switch {
+	case f.Type == "arp":
+		fmt.Fprintf(&b, ", arp %s %s > %s", f.ARP, f.Src, f.Dst)
+	case f.Type != "ipv4":
+		fmt.Fprintf(&b, ", %s", f.Type)
+	case f.Proto == "tcp" || f.Proto == "udp":
+		fmt.Fprintf(&b, ", %s %s:%d > %s:%d", f.Proto, f.Src, f.SPort, f.Dst, f.DPort)
+	case f.Proto == "icmp":
+		fmt.Fprintf(&b, ", icmp %s > %s %s", f.Src, f.Dst, f.ICMP)
+	default:
+		fmt.Fprintf(&b, ", %s %s > %s", f.Proto, f.Src, f.Dst)
+	}
+	if f.TTL > 0 {
+		fmt.Fprintf(&b, ", ttl %d", f.TTL)
+	}
+	return b.String()
+}

@@ -293,27 +293,6 @@ func frameView(fi dataplane.FrameInfo) api.TraceFrame {
 	return f
 }
 
-// frameText is a frame in one line, as tcpdump -e would put it.
-func frameText(f api.TraceFrame) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s > %s", f.SrcMAC, f.DstMAC)
-	switch {
-	case f.Type == "arp":
-		fmt.Fprintf(&b, ", arp %s %s > %s", f.ARP, f.Src, f.Dst)
-	case f.Type != "ipv4":
-		fmt.Fprintf(&b, ", %s", f.Type)
-	case f.Proto == "tcp" || f.Proto == "udp":
-		fmt.Fprintf(&b, ", %s %s:%d > %s:%d", f.Proto, f.Src, f.SPort, f.Dst, f.DPort)
-	case f.Proto == "icmp":
-		fmt.Fprintf(&b, ", icmp %s > %s %s", f.Src, f.Dst, f.ICMP)
-	default:
-		fmt.Fprintf(&b, ", %s %s > %s", f.Proto, f.Src, f.Dst)
-	}
-	if f.TTL > 0 {
-		fmt.Fprintf(&b, ", ttl %d", f.TTL)
-	}
-	return b.String()
-}
 
 // fdbView is the FDB entry for mac in network netID, with its age.
 func (d *Daemon) fdbView(tn traceNames, netID uint16, mac header.MAC) *api.TraceFDB {
@@ -523,7 +502,7 @@ func (d *Daemon) verdictLocked(tn traceNames, pt *dataplane.PacketTrace) api.Tra
 	case dataplane.ActForward:
 		p := tn.port(v.Port)
 		return api.TraceVerdict{Action: "forward", Ports: []string{p}, SentAs: &after,
-			Text: fmt.Sprintf("forward to %s as %s", p, frameText(after))}
+			Text: fmt.Sprintf("forward to %s as %s", p, after.String())}
 	case dataplane.ActFlood:
 		var ports []string
 		for _, p := range d.st.Ports {
@@ -534,7 +513,7 @@ func (d *Daemon) verdictLocked(tn traceNames, pt *dataplane.PacketTrace) api.Tra
 		}
 		slices.Sort(ports)
 		return api.TraceVerdict{Action: "forward", Ports: ports, SentAs: &after,
-			Text: fmt.Sprintf("forward to %s (flooded in %s) as %s", strings.Join(ports, ", "), tn.net(v.Port), frameText(after))}
+			Text: fmt.Sprintf("forward to %s (flooded in %s) as %s", strings.Join(ports, ", "), tn.net(v.Port), after.String())}
 	}
 	// Consumed: say by what.
 	for i := len(steps) - 1; i >= 0; i-- {
@@ -543,14 +522,14 @@ func (d *Daemon) verdictLocked(tn traceNames, pt *dataplane.PacketTrace) api.Tra
 		case st.Stage == dataplane.StageEgress && st.Decision == "forward":
 			p := tn.port(st.Port)
 			return api.TraceVerdict{Action: "forward", Ports: []string{p}, SentAs: &after,
-				Text: fmt.Sprintf("forward to %s as fragments of %s", p, frameText(after))}
+				Text: fmt.Sprintf("forward to %s as fragments of %s", p, after.String())}
 		case st.Stage == dataplane.StageNeighbour:
 			what := "queued for ARP"
 			if strings.Contains(st.Note, "would") {
 				what = "would be queued for ARP"
 			}
 			return api.TraceVerdict{Action: "consumed", SentAs: &after,
-				Text: fmt.Sprintf("consumed: %s of %s, then forwarded as %s", what, st.IP, frameText(after))}
+				Text: fmt.Sprintf("consumed: %s of %s, then forwarded as %s", what, st.IP, after.String())}
 		case st.Stage == dataplane.StageARP:
 			return api.TraceVerdict{Action: "consumed", Text: "consumed by the router (an ARP reply to the gateway)"}
 		}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -86,7 +85,7 @@ func printTrace(w io.Writer, t api.Trace) {
 	if t.Time != "" {
 		head = t.Time
 	}
-	fmt.Fprintf(w, "%s: in %s (%s): %s\n", head, t.In, t.Network, traceFrameText(t.Frame))
+	fmt.Fprintf(w, "%s: in %s (%s): %s\n", head, t.In, t.Network, t.Frame.String())
 	for _, s := range t.Stages {
 		d := s.Decision
 		if s.Reason != "" && s.Decision == "drop" {
@@ -100,27 +99,6 @@ func printTrace(w io.Writer, t api.Trace) {
 	fmt.Fprintf(w, "Verdict: %s\n", t.Verdict.Text)
 }
 
-// traceFrameText is a frame in one line, as tcpdump -e would put it.
-func traceFrameText(f api.TraceFrame) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s > %s", f.SrcMAC, f.DstMAC)
-	switch {
-	case f.Type == "arp":
-		fmt.Fprintf(&b, ", arp %s %s > %s", f.ARP, f.Src, f.Dst)
-	case f.Type != "ipv4":
-		fmt.Fprintf(&b, ", %s", f.Type)
-	case f.Proto == "tcp" || f.Proto == "udp":
-		fmt.Fprintf(&b, ", %s %s:%d > %s:%d", f.Proto, f.Src, f.SPort, f.Dst, f.DPort)
-	case f.Proto == "icmp":
-		fmt.Fprintf(&b, ", icmp %s > %s %s", f.Src, f.Dst, f.ICMP)
-	default:
-		fmt.Fprintf(&b, ", %s %s > %s", f.Proto, f.Src, f.Dst)
-	}
-	if f.TTL > 0 {
-		fmt.Fprintf(&b, ", ttl %d", f.TTL)
-	}
-	return b.String()
-}
 
 // traceLive streams the records of real packets until the daemon ends the
 // trace (--count reached) or Ctrl-C.
