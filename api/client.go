@@ -75,31 +75,9 @@ func NewClient(socket string) *Client {
 // Do sends method path (relative to Prefix) with in as the JSON body (nil for
 // none) and decodes the answer into out (nil to ignore it).
 func (c *Client) Do(method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, "http://vswitchd"+Prefix+path, body)
+	resp, err := c.send(context.Background(), c.hc, method, path, in)
 	if err != nil {
 		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		var ne *net.OpError
-		if errors.Is(err, syscall.EACCES) {
-			return fmt.Errorf("permission denied on %s: the socket is for root and its group (vswitchd --socket-group): run as root or join that group", c.Socket)
-		}
-		if errors.As(err, &ne) {
-			return fmt.Errorf("cannot reach vswitchd at %s (%v): is it running? start it with 'vswitchd' or set --socket/VSWITCH_SOCKET", c.Socket, ne.Err)
-		}
-		return fmt.Errorf("cannot reach vswitchd at %s: %v", c.Socket, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
@@ -107,11 +85,7 @@ func (c *Client) Do(method, path string, in, out any) error {
 		return fmt.Errorf("reading the answer of vswitchd: %v", err)
 	}
 	if resp.StatusCode >= 400 {
-		var e Error
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return &StatusError{Status: resp.StatusCode, Message: e.Error}
-		}
-		return &StatusError{Status: resp.StatusCode, Message: strings.TrimSpace(string(data))}
+		return statusError(resp.StatusCode, data)
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -119,4 +93,48 @@ func (c *Client) Do(method, path string, in, out any) error {
 		}
 	}
 	return nil
+}
+
+// send makes one request with in as its JSON body (nil for none) through
+// hc, and says in one line what to do when the daemon cannot be reached.
+func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://vswitchd"+Prefix+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		var ne *net.OpError
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.Is(err, syscall.EACCES):
+			return nil, fmt.Errorf("permission denied on %s: the socket is for root and its group (vswitchd --socket-group): run as root or join that group", c.Socket)
+		case errors.As(err, &ne):
+			return nil, fmt.Errorf("cannot reach vswitchd at %s (%v): is it running? start it with 'vswitchd' or set --socket/VSWITCH_SOCKET", c.Socket, ne.Err)
+		}
+		return nil, fmt.Errorf("cannot reach vswitchd at %s: %v", c.Socket, err)
+	}
+	return resp, nil
+}
+
+// statusError is the daemon's 4xx/5xx answer: its {"error": ...} message,
+// or the body as it came.
+func statusError(status int, data []byte) error {
+	var e Error
+	if json.Unmarshal(data, &e) == nil && e.Error != "" {
+		return &StatusError{Status: status, Message: e.Error}
+	}
+	return &StatusError{Status: status, Message: strings.TrimSpace(string(data))}
 }

@@ -4,13 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"syscall"
 )
 
 // Trace (`vswitchctl trace`):
@@ -153,45 +150,34 @@ type TraceEnd struct {
 	Why      string `json:"why"` // count reached, stopped
 }
 
+// Open sends method path with in as the JSON body (nil for none) and
+// returns the answer's body to read as it comes (a capture, a live
+// trace); an error status comes back as a *StatusError. There is no
+// timeout: the stream lasts until the daemon ends it or ctx is cancelled.
+func (c *Client) Open(ctx context.Context, method, path string, in any) (io.ReadCloser, error) {
+	resp, err := c.send(ctx, &http.Client{Transport: c.hc.Transport}, method, path, in)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, statusError(resp.StatusCode, data)
+	}
+	return resp.Body, nil
+}
+
 // Stream sends method path with in as the JSON body and calls line for each
 // line of the answer (NDJSON) until the daemon ends it, ctx is cancelled or
 // line returns an error. There is no timeout: a stream lasts as long as
 // its reader wants.
 func (c *Client) Stream(ctx context.Context, method, path string, in any, line func([]byte) error) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://vswitchd"+Prefix+path, body)
+	body, err := c.Open(ctx, method, path, in)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	hc := &http.Client{Transport: c.hc.Transport}
-	resp, err := hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if errors.Is(err, syscall.EACCES) {
-			return fmt.Errorf("permission denied on %s: the socket is for root and its group (vswitchd --socket-group): run as root or join that group", c.Socket)
-		}
-		return fmt.Errorf("cannot reach vswitchd at %s (%v): is it running? start it with 'vswitchd' or set --socket/VSWITCH_SOCKET", c.Socket, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var e Error
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return &StatusError{Status: resp.StatusCode, Message: e.Error}
-		}
-		return &StatusError{Status: resp.StatusCode, Message: strings.TrimSpace(string(data))}
-	}
-	sc := bufio.NewScanner(resp.Body)
+	defer body.Close()
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
 		if len(bytes.TrimSpace(sc.Bytes())) == 0 {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,35 +66,18 @@ func (a *app) capture(ctx context.Context, cmd *cobra.Command, portName, file st
 	if count > 0 {
 		q.Set("count", fmt.Sprint(count))
 	}
-	path := api.Prefix + "/capture/" + url.PathEscape(portName)
+	path := "/capture/" + url.PathEscape(portName)
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://vswitchd"+path, nil)
-	if err != nil {
-		return err
-	}
-	// A capture lasts as long as the user wants: no client timeout.
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", a.socket)
-	}}}
-	resp, err := hc.Do(req)
+	body, err := api.NewClient(a.socket).Open(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("cannot reach vswitchd at %s: %v", a.socket, err)
+		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		var e api.Error
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("vswitchd answered %s", resp.Status)
-	}
+	defer body.Close()
 
 	var out io.Writer
 	var bw *bufio.Writer
@@ -115,7 +97,7 @@ func (a *app) capture(ctx context.Context, cmd *cobra.Command, portName, file st
 	// stdout is flushed after every block so `| tcpdump -r -` shows packets
 	// as they come; a file is flushed at the end and on every idle read.
 	packets := 0
-	rd := bufio.NewReaderSize(resp.Body, 1<<20)
+	rd := bufio.NewReaderSize(body, 1<<20)
 	for count == 0 || packets < count {
 		blk, err := readBlock(rd)
 		if err != nil {

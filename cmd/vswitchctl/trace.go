@@ -99,7 +99,6 @@ func printTrace(w io.Writer, t api.Trace) {
 	fmt.Fprintf(w, "Verdict: %s\n", t.Verdict.Text)
 }
 
-
 // traceLive streams the records of real packets until the daemon ends the
 // trace (--count reached) or Ctrl-C.
 func (a *app) traceLive(req api.TraceLiveRequest) error {
