@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vswitch/dataplane"
-	"vswitch/header"
 	"vswitch/nat"
 )
 
@@ -142,7 +141,7 @@ func (m metrics) collectNAT(ch chan<- prometheus.Metric) {
 	sort.Slice(keys, func(i, j int) bool { return keys[i].proto < keys[j].proto })
 	for _, k := range keys {
 		ch <- prometheus.MustNewConstMetric(mNATPortsUsed, prometheus.GaugeValue, float64(len(used[k])),
-			protoName(k.proto), netip.AddrFrom4(k.addr).String())
+			nat.ProtoName(k.proto), netip.AddrFrom4(k.addr).String())
 	}
 	lo, hi := m.d.opts.NATPortMin, m.d.opts.NATPortMax
 	if lo == 0 && hi == 0 {
@@ -156,17 +155,6 @@ func (m metrics) collectNAT(ch chan<- prometheus.Metric) {
 	}
 }
 
-func protoName(p uint8) string {
-	switch p {
-	case header.ProtoTCP:
-		return "tcp"
-	case header.ProtoUDP:
-		return "udp"
-	case header.ProtoICMP:
-		return "icmp"
-	}
-	return strconv.Itoa(int(p))
-}
 
 // collectLatency exports the workers' batch latency buckets as one
 // histogram.
