@@ -170,7 +170,7 @@ func TestAPIRejectsBadBodies(t *testing.T) {
 
 // capMask is the bit set of the capabilities vswitchd keeps (daemon.KeptCaps).
 var keptCapMask = uint64(1)<<unix.CAP_NET_ADMIN | 1<<unix.CAP_NET_RAW | 1<<unix.CAP_SYS_ADMIN |
-	1<<unix.CAP_SYS_PTRACE | 1<<unix.CAP_SYS_NICE
+	1<<unix.CAP_SYS_PTRACE | 1<<unix.CAP_SYS_NICE | 1<<unix.CAP_IPC_LOCK
 
 // procCaps reads the capability sets of /proc/PID[/task/TID]/status.
 func procCaps(t *testing.T, statusPath string) map[string]uint64 {
@@ -206,7 +206,7 @@ func TestCapabilitiesDropped(t *testing.T) {
 		caps["CapEff"], caps["CapPrm"], caps["CapBnd"], caps["CapInh"], caps["CapAmb"])
 	for set, want := range map[string]uint64{"CapEff": keptCapMask, "CapPrm": keptCapMask, "CapBnd": keptCapMask, "CapInh": 0, "CapAmb": 0} {
 		if caps[set] != want {
-			t.Errorf("%s = %016x, want %016x (net_admin, net_raw, sys_admin, sys_ptrace, sys_nice)", set, caps[set], want)
+			t.Errorf("%s = %016x, want %016x (net_admin, net_raw, sys_admin, sys_ptrace, sys_nice, ipc_lock)", set, caps[set], want)
 		}
 	}
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
