@@ -68,8 +68,9 @@
 //
 // # Looking inside
 //
-// Trace (trace.go; live traces in tracelive.go) runs decide on a worker of its own with a tracer set:
-// each stage records its decision and the state it used, and the side
+// Trace (trace.go; live traces in tracelive.go) runs decide on a worker
+// of its own with a tracer set: each stage records its decision and the
+// state it used, and the side
 // effects are looked at instead of done, so a dry run changes nothing. A
 // live trace and a capture tap (capture.go) are atomic pointers the
 // workers load once per batch, nil unless asked for; their records and
