@@ -70,6 +70,7 @@ type Port struct {
 	// AllowedIPs). Off by default for attached ports and the uplink.
 	PortSecurity bool     `json:"port_security"`
 	AllowedIPs   []string `json:"allowed_ips,omitempty"`
+	Aliases      []string `json:"aliases,omitempty"` // DNS names besides Name
 }
 
 // PortAdd is the body of POST /v1/ports: a TAP created inside Netns.
@@ -81,8 +82,10 @@ type PortAdd struct {
 	IP             string   `json:"ip,omitempty"` // CIDR, bare IP (network's prefix length) or "auto"
 	MAC            string   `json:"mac,omitempty"`
 	NoDefaultRoute bool     `json:"no_default_route,omitempty"`
-	PortSecurity   *bool    `json:"port_security,omitempty"` // default: the network's
-	AllowedIPs     []string `json:"allowed_ips,omitempty"`   // IPv4 CIDRs the port may also send from
+	PortSecurity   *bool    `json:"port_security,omitempty"`  // default: the network's
+	AllowedIPs     []string `json:"allowed_ips,omitempty"`    // IPv4 CIDRs the port may also send from
+	Aliases        []string `json:"aliases,omitempty"`        // more names the embedded DNS answers
+	NoResolvConf   bool     `json:"no_resolv_conf,omitempty"` // do not write /etc/netns/NS/resolv.conf
 }
 
 // PortAttach is the body of POST /v1/ports/attach: an AF_PACKET (or AF_XDP)

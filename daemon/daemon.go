@@ -29,6 +29,7 @@ type Options struct {
 	ConntrackMax     int           // most tracked connections; 0: package nat's default
 	NATPortMin       uint16        // masquerade's port range when a flow's own port is taken;
 	NATPortMax       uint16        // 0, 0: package nat's default
+	DNSUpstreams     []string      // host:port resolvers the embedded DNS forwards to (ParseDNSUpstreams)
 	Logger           *slog.Logger
 	// Now is the clock connection listings are read at (remaining
 	// timeouts); default time.Now. Tests freeze it.
@@ -47,6 +48,7 @@ type Daemon struct {
 	uplinks map[string]*uplinkRT
 	routes  routing.Set // last route set handed to the dataplane, for `route ls`
 	aclHits hitsMap     // by ACL rule ID; kept across rebuilds, not across restarts
+	dns     dnsRT       // embedded DNS (dns.go)
 	log     *slog.Logger
 	stop    chan struct{} // closed by Close: ends the namespace watcher
 	done    chan struct{}
@@ -87,6 +89,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, st: st, nets: map[string]*netRT{}, ports: map[string]*portRT{},
 		uplinks: map[string]*uplinkRT{}, aclHits: hitsMap{}, log: opts.Logger}
+	d.dns.upstreams = opts.DNSUpstreams
 	d.dp = dataplane.New(dataplane.Options{Workers: opts.Workers, Nice: opts.WorkerNice, Spin: opts.WorkerSpin, RTPriority: opts.WorkerRT, IOUring: opts.WorkerIOUring, Logger: opts.Logger,
 		ConntrackMax: opts.ConntrackMax, NATPortMin: opts.NATPortMin, NATPortMax: opts.NATPortMax})
 	if err := d.dp.Start(); err != nil {
@@ -206,6 +209,7 @@ func (d *Daemon) restoreLocked() {
 		d.log.Error("cannot restore routing", "err", err)
 	}
 	d.syncPublishLocked()
+	d.syncDNSLocked()
 	for _, n := range d.nets {
 		d.dp.SendGratuitous(n.id)
 	}
@@ -225,6 +229,7 @@ func (d *Daemon) Close() {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.closeDNSLocked()
 	d.dp.Close()
 	for _, p := range d.ports {
 		if p.tap != nil {

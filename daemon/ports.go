@@ -26,7 +26,7 @@ type portRT struct {
 func (d *Daemon) portViewLocked(p *portRT) api.Port {
 	c := p.cfg
 	v := api.Port{Name: c.Name, Network: c.Network, Kind: c.Kind, Netns: c.Netns, Ifname: c.Ifname,
-		MAC: c.MAC, MTU: c.MTU, State: "up"}
+		MAC: c.MAC, MTU: c.MTU, State: "up", Aliases: c.Aliases}
 	d.guardViewLocked(c, &v)
 	if c.IP.IsValid() {
 		v.IP = c.IP.String()
@@ -104,7 +104,56 @@ func (d *Daemon) AddPort(req api.PortAdd) (api.Port, error) {
 	if ps.AllowedIPs, err = parseAllowedIPs(req.AllowedIPs); err != nil {
 		return api.Port{}, err
 	}
-	return d.plugPortLocked(ps)
+	if ps.Aliases, err = d.checkAliasesLocked(n.cfg.Name, name, req.Aliases); err != nil {
+		return api.Port{}, err
+	}
+	if !req.NoResolvConf && !d.nsHasPortLocked(nsPath) {
+		if ps.ResolvConf, err = writeResolvConf(req.Netns); err != nil {
+			return api.Port{}, badRequest("%v", err)
+		}
+	}
+	v, err := d.plugPortLocked(ps)
+	if err != nil && ps.ResolvConf {
+		removeResolvConf(req.Netns)
+	}
+	return v, err
+}
+
+// nsHasPortLocked reports whether a port already lives in the namespace.
+func (d *Daemon) nsHasPortLocked(nsPath string) bool {
+	for _, p := range d.st.Ports {
+		if p.NetnsPath == nsPath {
+			return true
+		}
+	}
+	return false
+}
+
+// checkAliasesLocked checks --alias names: valid, and not a name of the
+// network already (a port's or an alias).
+func (d *Daemon) checkAliasesLocked(network, portName string, aliases []string) ([]string, error) {
+	taken := map[string]string{dnsName(portName): portName}
+	for _, p := range d.st.Ports {
+		if p.Network != network {
+			continue
+		}
+		taken[dnsName(p.Name)] = p.Name
+		for _, a := range p.Aliases {
+			taken[dnsName(a)] = p.Name
+		}
+	}
+	var out []string
+	for _, a := range aliases {
+		if err := checkName("alias", a); err != nil {
+			return nil, err
+		}
+		if owner, ok := taken[dnsName(a)]; ok {
+			return nil, conflict("name %s is already port %s's on network %s: pick another --alias", a, owner, network)
+		}
+		taken[dnsName(a)] = portName
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // plugPortLocked opens a new port's device, plugs it in and records it.
@@ -116,6 +165,7 @@ func (d *Daemon) plugPortLocked(ps PortState) (api.Port, error) {
 	d.st.Ports = append(d.st.Ports, ps)
 	d.ports[ps.Name] = rt
 	d.relinkLocked()
+	d.syncDNSLocked()
 	if err := d.st.save(d.opts.StateDir); err != nil {
 		d.removePortLocked(ps.Name)
 		return api.Port{}, err
@@ -381,10 +431,25 @@ func (d *Daemon) removePortLocked(name string) error {
 			t.Delete()
 		}
 	}
+	cfg := *rt.cfg
 	d.st.Ports = slices.DeleteFunc(d.st.Ports, func(p PortState) bool { return p.Name == name })
 	d.st.StaticFDB = slices.DeleteFunc(d.st.StaticFDB, func(s StaticFDB) bool { return s.Port == name })
 	delete(d.ports, name)
 	d.relinkLocked()
+	d.syncDNSLocked()
+	if cfg.ResolvConf {
+		// The file serves the namespace: hand it to a port still there.
+		handed := false
+		for i := range d.st.Ports {
+			if d.st.Ports[i].NetnsPath == cfg.NetnsPath {
+				d.st.Ports[i].ResolvConf, handed = true, true
+				break
+			}
+		}
+		if !handed {
+			removeResolvConf(cfg.Netns)
+		}
+	}
 	d.log.Info("port removed", "port", name)
 	return nil
 }

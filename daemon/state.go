@@ -104,6 +104,8 @@ type PortState struct {
 	NoDefaultRoute bool           `json:"no_default_route,omitempty"`
 	PortSecurity   *bool          `json:"port_security,omitempty"` // nil: the network's (TAP) or off (attached)
 	AllowedIPs     []netip.Prefix `json:"allowed_ips,omitempty"`
+	Aliases        []string       `json:"aliases,omitempty"`     // more DNS names (port add --alias)
+	ResolvConf     bool           `json:"resolv_conf,omitempty"` // vswitchd wrote /etc/netns/NS/resolv.conf
 }
 
 // StaticFDB is a static MAC entry (`fdb add`).

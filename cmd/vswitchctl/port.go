@@ -59,6 +59,8 @@ one, is brought up with lo, and gets a default route via the gateway unless
 	f.StringVar(&req.MAC, "mac", "", "MAC address (default: 02:42 and the four bytes of the IP, as Docker does)")
 	f.BoolVar(&req.NoDefaultRoute, "no-default-route", false, "do not add a default route via the gateway")
 	f.BoolVar(&portSecurity, "port-security", true, "send only from the port's own MAC and IP (default: the network's)")
+	f.StringArrayVar(&req.Aliases, "alias", nil, "another name the embedded DNS answers for this port on its network (repeatable)")
+	f.BoolVar(&req.NoResolvConf, "no-resolv-conf", false, "do not write /etc/netns/NS/resolv.conf (nameserver 127.0.0.11) for a named namespace")
 	f.StringSliceVar(&req.AllowedIPs, "allowed-ips", nil, "IPv4 CIDRs the port may also send from, e.g. for a router container: 10.0.0.0/8,192.168.0.0/16")
 	_ = cmd.MarkFlagRequired("netns")
 	return cmd

@@ -50,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rt := fs.Int("worker-rt", 0, "run the worker threads SCHED_FIFO at this priority, 1 to 99 (0: off, --worker-nice applies); an experiment, see docs/performance.md")
 	ctMax := fs.Int("conntrack-max", 0, "most connections tracked at once (default 262144, package nat's); new flows beyond it are dropped (reason conntrack-full), established ones keep going")
 	natPorts := fs.String("nat-ports", "", "LOW-HIGH: source ports masquerade picks from when a flow's own is taken (default 1024-65535, package nat's)")
+	var dnsUp stringList
+	fs.Var(&dnsUp, "dns-upstream", "IP[:PORT] of a resolver the embedded DNS forwards other names to (repeatable or a comma list; none: NXDOMAIN for single-label names, REFUSED for the rest)")
 	keepCaps := fs.Bool("keep-caps", false, "keep every capability (by default vswitchd drops all but the few it needs once set up, see docs/architecture.md)")
 	// Errors are one line; the full usage only when asked for (-h).
 	fs.SetOutput(io.Discard)
@@ -111,6 +113,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		dopts.NATPortMin, dopts.NATPortMax = lo, hi
+	}
+	if up, err := daemon.ParseDNSUpstreams(dnsUp); err != nil {
+		fmt.Fprintf(stderr, "vswitchd: --dns-upstream: %v\n", err)
+		return 2
+	} else {
+		dopts.DNSUpstreams = up
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
@@ -243,3 +251,9 @@ func listen(socket string, gid int) (net.Listener, error) {
 	}
 	return ln, nil
 }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }

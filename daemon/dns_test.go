@@ -1,0 +1,164 @@
+package daemon
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// dnsTestTable: web and db (alias postgres) on front, other on back; ns1
+// has a port on front only.
+func dnsTestTable() *dnsTable {
+	d := &Daemon{st: &State{Ports: []PortState{
+		{Name: "web", Network: "front", Kind: "tap", NetnsPath: "/run/netns/ns1", IP: netip.MustParsePrefix("10.0.0.2/24")},
+		{Name: "DB", Network: "front", Kind: "tap", NetnsPath: "/run/netns/ns2", IP: netip.MustParsePrefix("10.0.0.3/24"), Aliases: []string{"postgres"}},
+		{Name: "other", Network: "back", Kind: "tap", NetnsPath: "/run/netns/ns3", IP: netip.MustParsePrefix("10.1.0.2/24")},
+		{Name: "att", Network: "back", Kind: "afpacket", Ifname: "veth0"}, // no address: no name
+	}}}
+	return d.buildDNSTableLocked()
+}
+
+func query(name string, qtype uint16) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	return m
+}
+
+func TestDNSTable(t *testing.T) {
+	tb := dnsTestTable()
+	if got := tb.nets["/run/netns/ns1"]; len(got) != 1 || got[0] != "front" {
+		t.Fatalf("ns1 is on %v, want [front]", got)
+	}
+	if len(tb.names["back"]) != 1 {
+		t.Fatalf("back's names = %v, want only other", tb.names["back"])
+	}
+}
+
+func TestDNSAnswers(t *testing.T) {
+	tb := dnsTestTable()
+	front := tb.nets["/run/netns/ns1"]
+	cases := []struct {
+		name  string
+		qtype uint16
+		rcode int
+		a     string // the A record's address, "" for none
+	}{
+		{"db.", dns.TypeA, dns.RcodeSuccess, "10.0.0.3"},
+		{"db", dns.TypeA, dns.RcodeSuccess, "10.0.0.3"},
+		{"WEB.", dns.TypeA, dns.RcodeSuccess, "10.0.0.2"},
+		{"Postgres.", dns.TypeA, dns.RcodeSuccess, "10.0.0.3"},
+		{"db.", dns.TypeAAAA, dns.RcodeSuccess, ""},
+		{"other.", dns.TypeA, dns.RcodeNameError, ""},        // another network's
+		{"nosuch.", dns.TypeA, dns.RcodeNameError, ""},       // single label
+		{"example.com.", dns.TypeA, dns.RcodeRefused, ""},    // no upstream
+		{"db.example.com.", dns.TypeA, dns.RcodeRefused, ""}, // not a port name
+		{"nosuch.", dns.TypeAAAA, dns.RcodeNameError, ""},
+	}
+	for _, c := range cases {
+		q := query(c.name, c.qtype)
+		r := answerDNS(tb, front, q, nil)
+		if r.Rcode != c.rcode || r.Id != q.Id || !r.Response {
+			t.Errorf("%s %s: rcode %s id %d, want %s id %d", c.name, dns.TypeToString[c.qtype],
+				dns.RcodeToString[r.Rcode], r.Id, dns.RcodeToString[c.rcode], q.Id)
+			continue
+		}
+		if c.a == "" {
+			if len(r.Answer) != 0 {
+				t.Errorf("%s %s: answers %v, want none", c.name, dns.TypeToString[c.qtype], r.Answer)
+			}
+			continue
+		}
+		if len(r.Answer) != 1 {
+			t.Errorf("%s: %d answers, want 1", c.name, len(r.Answer))
+			continue
+		}
+		a, ok := r.Answer[0].(*dns.A)
+		if !ok || a.A.String() != c.a || a.Hdr.Ttl != 600 || a.Hdr.Name != c.name {
+			t.Errorf("%s: answer %v, want %s A %s TTL 600", c.name, r.Answer[0], c.name, c.a)
+		}
+	}
+	// From back, front's names do not resolve and its own does.
+	back := tb.nets["/run/netns/ns3"]
+	if r := answerDNS(tb, back, query("web.", dns.TypeA), nil); r.Rcode != dns.RcodeNameError {
+		t.Errorf("web from back: %s, want NXDOMAIN", dns.RcodeToString[r.Rcode])
+	}
+	if r := answerDNS(tb, back, query("other.", dns.TypeA), nil); len(r.Answer) != 1 {
+		t.Errorf("other from back: %v, want its address", r.Answer)
+	}
+}
+
+// startUpstream serves example.com. A 192.0.2.7 on a local UDP port.
+func startUpstream(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if r.Question[0].Name == "example.com." {
+			rr, _ := dns.NewRR("example.com. 30 IN A 192.0.2.7")
+			m.Answer = append(m.Answer, rr)
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+func TestDNSForward(t *testing.T) {
+	tb := dnsTestTable()
+	front := tb.nets["/run/netns/ns1"]
+	up := startUpstream(t)
+	fwd := func(q *dns.Msg) *dns.Msg { return forwardDNS([]string{up}, "udp", q) }
+	q := query("example.com.", dns.TypeA)
+	r := answerDNS(tb, front, q, fwd)
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.7" || r.Id != q.Id {
+		t.Fatalf("forwarded example.com: %v", r)
+	}
+	// Single-label names the table lacks go upstream too.
+	if r := answerDNS(tb, front, query("nosuch.", dns.TypeA), fwd); r.Rcode != dns.RcodeNameError {
+		t.Fatalf("forwarded nosuch: %s, want the upstream's NXDOMAIN", dns.RcodeToString[r.Rcode])
+	}
+	// Port names stay local.
+	if r := answerDNS(tb, front, query("web.", dns.TypeA), fwd); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "10.0.0.2" {
+		t.Fatalf("web with an upstream: %v", r.Answer)
+	}
+	// An upstream that does not answer (a closed port): SERVFAIL.
+	dead, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+	deadAddr := dead.LocalAddr().String()
+	dead.Close()
+	if r := forwardDNS([]string{deadAddr}, "udp", query("example.com.", dns.TypeA)); r == nil || r.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("dead upstream: %v, want SERVFAIL", r)
+	}
+}
+
+func TestParseDNSUpstreams(t *testing.T) {
+	got, err := ParseDNSUpstreams([]string{"192.0.2.1", "192.0.2.2:5353,[2001:db8::1]:53"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"192.0.2.1:53", "192.0.2.2:5353", "[2001:db8::1]:53"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	for _, bad := range []string{"dns.example", "192.0.2.1:0", "192.0.2.1:x"} {
+		if _, err := ParseDNSUpstreams([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
