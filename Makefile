@@ -15,9 +15,10 @@ help: ## list the targets
 
 # CGO_ENABLED=0: vswitchd drops its capabilities from every thread with
 # unix.AllThreadsSyscall, which a cgo binary cannot do (docs/architecture.md).
-build: ## build bin/vswitchd and bin/vswitchctl
+build: ## build bin/vswitchd, bin/vswitchctl and the CNI plugin bin/vswitch-cni
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/vswitchd ./cmd/vswitchd
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/vswitchctl ./cmd/vswitchctl
+	CGO_ENABLED=0 $(GO) build -o bin/vswitch-cni ./cmd/vswitch-cni
 
 deps: ## install the Debian packages the tests and demo use (when missing)
 	@scripts/deps.sh
