@@ -144,9 +144,11 @@ func cmdAdd(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
+	// The runtime writes the container's resolv.conf from the Result's DNS:
+	// the daemon must not write one of its own under /etc/netns.
 	var p api.Port
 	req := api.PortAdd{Network: c.Network, Netns: args.Netns, Name: portName(args.ContainerID, args.IfName),
-		Ifname: args.IfName, IP: "auto"}
+		Ifname: args.IfName, IP: "auto", NoResolvConf: true}
 	if err := cl.Do("POST", "/ports", req, &p); err != nil {
 		return daemonError(c, "add port "+req.Name+" in "+args.Netns, err)
 	}
