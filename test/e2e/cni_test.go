@@ -320,4 +320,22 @@ func TestCNIExecProtocol(t *testing.T) {
 	if e.linkExists(ns, "net1") {
 		t.Errorf("a failed ADD left net1 in %s", ns)
 	}
+
+	// An internal network: no default route, in the result or the namespace.
+	d.mustCtl("network", "create", "cniint", "--subnet", "10.242.0.0/24", "--internal")
+	iconf := strings.Replace(conf, `"cninet"`, `"cniint"`, 1)
+	out, code = cniExec(t, bin, "ADD", env, iconf)
+	var ires struct {
+		IPs    []json.RawMessage `json:"ips"`
+		Routes []json.RawMessage `json:"routes"`
+	}
+	if err := json.Unmarshal([]byte(out), &ires); code != 0 || err != nil || len(ires.IPs) != 1 || len(ires.Routes) != 0 {
+		t.Errorf("ADD on an internal network: exit %d, %s; want one address and no routes", code, out)
+	}
+	if r := e.mustNS(ns, "ip", "-4", "route", "show", "default"); strings.TrimSpace(r) != "" {
+		t.Errorf("internal network, yet %s has a default route: %s", ns, r)
+	}
+	if out, code := cniExec(t, bin, "DEL", env, iconf); code != 0 {
+		t.Errorf("DEL on the internal network: exit %d: %s", code, out)
+	}
 }
