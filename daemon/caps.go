@@ -45,6 +45,7 @@ var KeptCaps = []capability{
 	{unix.CAP_SYS_ADMIN, "cap_sys_admin", "port add: setns(2) into the container's network namespace, the only way to create a device or a socket there"},
 	{unix.CAP_SYS_PTRACE, "cap_sys_ptrace", "port add --netns /proc/PID/ns/net and the watcher of such namespaces: opening another process's namespace file needs it once vswitchd has fewer capabilities than that process"},
 	{unix.CAP_IPC_LOCK, "cap_ipc_lock", "port attach --kind xdp: an AF_XDP port's UMEM (8 MiB) is locked memory, which RLIMIT_MEMLOCK (8 MiB here) would cap at one port"},
+	{unix.CAP_NET_BIND_SERVICE, "cap_net_bind_service", "embedded DNS: its resolver binds 127.0.0.11:53 inside each port's namespace, a port below 1024"},
 	{unix.CAP_SYS_NICE, "cap_sys_nice", "worker threads raise their own priority when they start (--worker-nice below 0, --worker-rt)"},
 }
 

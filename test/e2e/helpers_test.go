@@ -183,6 +183,9 @@ func (e *env) cleanup() {
 		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
 			t.Errorf("cleanup: ip netns del %s: %v: %s", ns, err, out)
 		}
+		// The resolv.conf port add wrote for it, when the daemon died
+		// before it could remove it.
+		os.RemoveAll(filepath.Join("/etc/netns", ns))
 	}
 	os.RemoveAll(e.dir)
 }

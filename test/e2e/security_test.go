@@ -170,7 +170,7 @@ func TestAPIRejectsBadBodies(t *testing.T) {
 
 // capMask is the bit set of the capabilities vswitchd keeps (daemon.KeptCaps).
 var keptCapMask = uint64(1)<<unix.CAP_NET_ADMIN | 1<<unix.CAP_NET_RAW | 1<<unix.CAP_SYS_ADMIN |
-	1<<unix.CAP_SYS_PTRACE | 1<<unix.CAP_SYS_NICE | 1<<unix.CAP_IPC_LOCK
+	1<<unix.CAP_SYS_PTRACE | 1<<unix.CAP_SYS_NICE | 1<<unix.CAP_IPC_LOCK | 1<<unix.CAP_NET_BIND_SERVICE
 
 // procCaps reads the capability sets of /proc/PID[/task/TID]/status.
 func procCaps(t *testing.T, statusPath string) map[string]uint64 {

@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"vswitch/internal/netns"
+)
+
+// dnsAsk sends one query to the embedded DNS from inside ns (the socket is
+// made on a thread in ns, as a container's resolver would) and returns the
+// reply and how long it took.
+func dnsAsk(t *testing.T, ns, name string, qtype uint16, proto string) (*dns.Msg, time.Duration) {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(name), qtype)
+	var r *dns.Msg
+	var took time.Duration
+	err := netns.Do(filepath.Join(netns.RunDir, ns), func() error {
+		c := &dns.Client{Net: proto, Timeout: 3 * time.Second}
+		var err error
+		start := time.Now()
+		r, _, err = c.Exchange(q, "127.0.0.11:53")
+		took = time.Since(start)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("query %s %s from %s over %s: %v", name, dns.TypeToString[qtype], ns, proto, err)
+	}
+	return r, took
+}
+
+// dnsA asks for name's A record and returns the addresses and the rcode.
+func dnsA(t *testing.T, ns, name string) ([]string, int) {
+	t.Helper()
+	r, _ := dnsAsk(t, ns, name, dns.TypeA, "udp")
+	var out []string
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			out = append(out, a.A.String())
+		}
+	}
+	return out, r.Rcode
+}
+
+func wantA(t *testing.T, ns, name, addr string) {
+	t.Helper()
+	got, rcode := dnsA(t, ns, name)
+	if rcode != dns.RcodeSuccess || len(got) != 1 || got[0] != addr {
+		t.Fatalf("from %s, %s = %v (%s), want %s", ns, name, got, dns.RcodeToString[rcode], addr)
+	}
+}
+
+// startTestUpstream serves ext.example. A 192.0.2.99 on 127.0.0.1 in the
+// test's (and vswitchd's) namespace: a socket there changes nothing.
+func startTestUpstream(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if strings.EqualFold(r.Question[0].Name, "ext.example.") && r.Question[0].Qtype == dns.TypeA {
+			rr, _ := dns.NewRR("ext.example. 60 IN A 192.0.2.99")
+			m.Answer = append(m.Answer, rr)
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+func TestDNSEmbedded(t *testing.T) {
+	e := newEnv(t)
+	d := e.startDaemon("")
+	d.mustCtl("network", "create", "front", "--subnet", "10.251.0.0/24")
+	d.mustCtl("network", "create", "back", "--subnet", "10.252.0.0/24")
+	n1, n2, n3 := e.newNS("dns1"), e.newNS("dns2"), e.newNS("dns3")
+	for _, ns := range []string{n1, n2, n3} {
+		dir := filepath.Join("/etc/netns", ns)
+		t.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	c1 := d.addPort("front", n1, "--name", "c1")
+	c2 := d.addPort("front", n2, "--name", "c2", "--alias", "db", "--alias", "Postgres")
+	c3 := d.addPort("back", n3, "--name", "c3", "--no-resolv-conf")
+
+	// Same network: names and aliases, any case, with or without the dot.
+	wantA(t, n1, "c2", c2.addr())
+	wantA(t, n1, "C2.", c2.addr())
+	wantA(t, n1, "db", c2.addr())
+	wantA(t, n1, "postgres", c2.addr())
+	wantA(t, n2, "c1", c1.addr())
+	wantA(t, n3, "c3", c3.addr())
+	if r, _ := dnsAsk(t, n1, "c2", dns.TypeA, "tcp"); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != c2.addr() || r.Answer[0].Header().Ttl != 600 {
+		t.Fatalf("c2 over TCP: %v, want A %s TTL 600", r.Answer, c2.addr())
+	}
+	if r, _ := dnsAsk(t, n1, "c2", dns.TypeAAAA, "udp"); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 {
+		t.Fatalf("c2 AAAA: %s %v, want NOERROR and no answer", dns.RcodeToString[r.Rcode], r.Answer)
+	}
+	// Another network's names do not resolve, either way.
+	if got, rcode := dnsA(t, n3, "c2"); rcode != dns.RcodeNameError || len(got) != 0 {
+		t.Fatalf("c2 from back: %v (%s), want NXDOMAIN", got, dns.RcodeToString[rcode])
+	}
+	if got, rcode := dnsA(t, n1, "c3"); rcode != dns.RcodeNameError || len(got) != 0 {
+		t.Fatalf("c3 from front: %v (%s), want NXDOMAIN", got, dns.RcodeToString[rcode])
+	}
+	// No upstream: an answer at once, never a time-out.
+	for _, c := range []struct {
+		name  string
+		rcode int
+	}{{"nosuch", dns.RcodeNameError}, {"www.example.com", dns.RcodeRefused}} {
+		r, took := dnsAsk(t, n1, c.name, dns.TypeA, "udp")
+		if r.Rcode != c.rcode || took > time.Second {
+			t.Fatalf("%s: %s after %v, want %s in under 1 s", c.name, dns.RcodeToString[r.Rcode], took, dns.RcodeToString[c.rcode])
+		}
+	}
+
+	// resolv.conf for `ip netns exec`, so plain tools resolve: getent via
+	// the C library, as a container's programs would.
+	rc := filepath.Join("/etc/netns", n1, "resolv.conf")
+	if b, err := os.ReadFile(rc); err != nil || !strings.Contains(string(b), "nameserver 127.0.0.11") {
+		t.Fatalf("%s: %q %v, want nameserver 127.0.0.11", rc, b, err)
+	}
+	if _, err := os.Stat(filepath.Join("/etc/netns", n3, "resolv.conf")); err == nil {
+		t.Fatalf("--no-resolv-conf: /etc/netns/%s/resolv.conf was written", n3)
+	}
+	if out := e.mustNS(n1, "getent", "hosts", "db"); !strings.HasPrefix(out, c2.addr()+" ") {
+		t.Fatalf("getent hosts db in %s: %q, want %s", n1, out, c2.addr())
+	}
+	if r := e.inNS(n3, 10*time.Second, "getent", "hosts", "c2"); r.code == 0 && strings.Contains(r.stdout, c2.addr()) {
+		t.Fatalf("getent hosts c2 from another network answered: %v", r)
+	}
+
+	// Restart with an upstream: names still answer, the rest is forwarded.
+	up := startTestUpstream(t)
+	d.stop()
+	d = e.startDaemon(d.stateDir, "--dns-upstream", up)
+	wantA(t, n1, "db", c2.addr())
+	wantA(t, n2, "c1", c1.addr())
+	wantA(t, n1, "ext.example", "192.0.2.99")
+	if got, rcode := dnsA(t, n1, "other.example"); rcode != dns.RcodeNameError || len(got) != 0 {
+		t.Fatalf("other.example: %v (%s), want the upstream's NXDOMAIN", got, dns.RcodeToString[rcode])
+	}
+	if got, rcode := dnsA(t, n3, "c2"); rcode != dns.RcodeNameError || len(got) != 0 {
+		t.Fatalf("c2 from back after restart: %v (%s), want NXDOMAIN", got, dns.RcodeToString[rcode])
+	}
+
+	// port rm: the name goes, the listener closes, resolv.conf goes.
+	d.mustCtl("port", "rm", "c1")
+	if got, rcode := dnsA(t, n2, "c1"); rcode != dns.RcodeNameError || len(got) != 0 {
+		t.Fatalf("c1 after port rm: %v (%s), want NXDOMAIN", got, dns.RcodeToString[rcode])
+	}
+	if _, err := os.Stat(rc); err == nil {
+		t.Fatalf("%s still there after port rm", rc)
+	}
+	err := netns.Do(filepath.Join(netns.RunDir, n1), func() error {
+		c := &dns.Client{Timeout: 500 * time.Millisecond}
+		q := new(dns.Msg)
+		q.SetQuestion("c2.", dns.TypeA)
+		_, _, err := c.Exchange(q, "127.0.0.11:53")
+		return err
+	})
+	if err == nil {
+		t.Fatalf("127.0.0.11:53 in %s still answers after its port was removed", n1)
+	}
+}
