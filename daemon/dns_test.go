@@ -3,6 +3,7 @@ package daemon
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -160,5 +161,32 @@ func TestParseDNSUpstreams(t *testing.T) {
 		if _, err := ParseDNSUpstreams([]string{bad}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func TestDNSAliasChecks(t *testing.T) {
+	d := &Daemon{st: &State{Ports: []PortState{
+		{Name: "web", Network: "front", Aliases: []string{"www"}},
+		{Name: "other", Network: "back"},
+	}}}
+	for _, c := range []struct {
+		aliases []string
+		status  int
+		says    string
+	}{
+		{[]string{"WEB"}, 409, "already port web's"},
+		{[]string{"www"}, 409, "already port web's"},
+		{[]string{"db", "db"}, 409, "already port new's"},
+		{[]string{"new"}, 409, "already port new's"},
+		{[]string{"-x"}, 400, "bad alias name"},
+	} {
+		_, err := d.checkAliasesLocked("front", "new", c.aliases)
+		if err == nil || errStatus(err) != c.status || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("aliases %v: %v, want %d saying %q", c.aliases, err, c.status, c.says)
+		}
+	}
+	// Another network's names are free.
+	if got, err := d.checkAliasesLocked("front", "new", []string{"other", "db"}); err != nil || len(got) != 2 {
+		t.Fatalf("aliases other, db: %v %v", got, err)
 	}
 }

@@ -24,6 +24,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--nat-ports", ""}, "bad port range"},
 		{[]string{"--nat-ports", "a-b"}, "bad port range"},
 		{[]string{"--worker-nice", "30"}, "bad --worker-nice 30"},
+		{[]string{"--dns-upstream", "dns.example"}, "--dns-upstream: bad DNS upstream \"dns.example\": want IP or IP:PORT"},
+		{[]string{"--dns-upstream", "192.0.2.1,192.0.2.2:0"}, "bad DNS upstream \"192.0.2.2:0\""},
 		{[]string{"--log-level", "loud"}, "bad --log-level"},
 		{[]string{"--bogus"}, "flag provided but not defined"},
 		{[]string{"extra"}, "unexpected argument"},
