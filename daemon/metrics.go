@@ -155,7 +155,6 @@ func (m metrics) collectNAT(ch chan<- prometheus.Metric) {
 	}
 }
 
-
 // collectLatency exports the workers' batch latency buckets as one
 // histogram.
 func (m metrics) collectLatency(ch chan<- prometheus.Metric) {

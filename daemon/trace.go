@@ -293,7 +293,6 @@ func frameView(fi dataplane.FrameInfo) api.TraceFrame {
 	return f
 }
 
-
 // fdbView is the FDB entry for mac in network netID, with its age.
 func (d *Daemon) fdbView(tn traceNames, netID uint16, mac header.MAC) *api.TraceFDB {
 	t := d.dp.FDB(netID)
