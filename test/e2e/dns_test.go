@@ -57,11 +57,17 @@ func wantA(t *testing.T, ns, name, addr string) {
 	}
 }
 
-// startTestUpstream serves ext.example. A 192.0.2.99 on 127.0.0.1 in the
-// test's (and vswitchd's) namespace: a socket there changes nothing.
-func startTestUpstream(t *testing.T) string {
+// startTestUpstream serves ext.example. A 192.0.2.99 on 127.0.0.1 in
+// namespace ns, the one the test runs vswitchd in: the root namespace gets
+// no socket of the test's.
+func startTestUpstream(t *testing.T, ns string) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	var pc net.PacketConn
+	err := netns.Do(filepath.Join(netns.RunDir, ns), func() error {
+		var err error
+		pc, err = net.ListenPacket("udp4", "127.0.0.1:0")
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +92,11 @@ func startTestUpstream(t *testing.T) string {
 
 func TestDNSEmbedded(t *testing.T) {
 	e := newEnv(t)
-	d := e.startDaemon("")
+	// vswitchd runs in a namespace of its own, where the test's upstream
+	// resolver listens on loopback (below).
+	dns0 := e.newNS("dnsd")
+	e.mustNS(dns0, "ip", "link", "set", "lo", "up")
+	d := e.startDaemonIn(dns0, "")
 	d.mustCtl("network", "create", "front", "--subnet", "10.251.0.0/24")
 	d.mustCtl("network", "create", "back", "--subnet", "10.252.0.0/24")
 	n1, n2, n3 := e.newNS("dns1"), e.newNS("dns2"), e.newNS("dns3")
@@ -146,9 +156,9 @@ func TestDNSEmbedded(t *testing.T) {
 	}
 
 	// Restart with an upstream: names still answer, the rest is forwarded.
-	up := startTestUpstream(t)
+	up := startTestUpstream(t, dns0)
 	d.stop()
-	d = e.startDaemon(d.stateDir, "--dns-upstream", up)
+	d = e.startDaemonIn(dns0, d.stateDir, "--dns-upstream", up)
 	wantA(t, n1, "db", c2.addr())
 	wantA(t, n2, "c1", c1.addr())
 	wantA(t, n1, "ext.example", "192.0.2.99")

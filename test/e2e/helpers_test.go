@@ -384,6 +384,15 @@ type daemon struct {
 // answers.
 func (e *env) startDaemon(stateDir string, extra ...string) *daemon {
 	e.t.Helper()
+	return e.startDaemonIn("", stateDir, extra...)
+}
+
+// startDaemonIn is startDaemon with vswitchd itself running in namespace ns
+// (through `ip netns exec`, which execs it, so signals reach it) rather than
+// in the test's own: for tests whose daemon must talk to a server of the
+// test's, which then lives in ns, not in the root namespace.
+func (e *env) startDaemonIn(ns, stateDir string, extra ...string) *daemon {
+	e.t.Helper()
 	n := len(e.daemons) + 1
 	if stateDir == "" {
 		stateDir = filepath.Join(e.dir, "state")
@@ -399,8 +408,12 @@ func (e *env) startDaemon(stateDir string, extra ...string) *daemon {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	d.cmd = exec.Command(vswitchdBin, append([]string{"--socket", d.sock, "--state-dir", d.stateDir,
-		"--no-default-network", "--log-level", "debug"}, extra...)...)
+	args := append([]string{vswitchdBin, "--socket", d.sock, "--state-dir", d.stateDir,
+		"--no-default-network", "--log-level", "debug"}, extra...)
+	if ns != "" {
+		args = append([]string{"ip", "netns", "exec", ns}, args...)
+	}
+	d.cmd = exec.Command(args[0], args[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
 		logf.Close()
