@@ -30,11 +30,15 @@ type Network struct {
 	MACLimit   int    `json:"mac_limit"`
 	ACLDefault string `json:"acl_default"` // allow | deny: what the network's ACL does with a flow no rule matches
 	// The ingress guard's defaults for the network's ports (docs/cli.md).
-	PortSecurity bool     `json:"port_security"`
-	StormLimit   int      `json:"storm_limit"` // broadcast/unknown-unicast frames per second per port; 0: off
-	ConnRate     int      `json:"conn_rate"`   // new tracked connections per second per port; 0: off
-	Ports        []Port   `json:"ports"`
-	Connected    []string `json:"connected"`
+	PortSecurity bool `json:"port_security"`
+	StormLimit   int  `json:"storm_limit"` // broadcast/unknown-unicast frames per second per port; 0: off
+	ConnRate     int  `json:"conn_rate"`   // new tracked connections per second per port; 0: off
+	// DNS says the embedded resolver answers at 127.0.0.11 in the namespace
+	// of every port of the network (daemon/dns.go); the CNI plugin puts it in
+	// its Result only then, so a daemon without it gets no nameserver.
+	DNS       bool     `json:"dns"`
+	Ports     []Port   `json:"ports"`
+	Connected []string `json:"connected"`
 }
 
 // NetworkCreate is the body of POST /v1/networks. Pointers distinguish "not

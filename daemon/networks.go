@@ -248,6 +248,7 @@ func (d *Daemon) networkViewLocked(n *netRT) api.Network {
 		FDBAging: c.FDBAging, MACLimit: c.MACLimit, ACLDefault: aclDefault(c).String(), Ports: []api.Port{},
 		Connected:    slices.Clone(c.Connected),
 		PortSecurity: !c.NoPortSecurity, StormLimit: c.StormLimit, ConnRate: c.ConnRate,
+		DNS: true, // a resolver is started in every port's namespace (daemon/dns.go)
 	}
 	if v.Connected == nil {
 		v.Connected = []string{}

@@ -68,6 +68,9 @@ func TestCNILibcni(t *testing.T) {
 	pluginDir := e.buildCNI()
 	d := e.startDaemon("")
 	gw, dns := cniNetwork(d, "cninet", "10.240.0.0/24")
+	if !dns {
+		t.Fatalf("network inspect cninet: \"dns\" is not true, yet vswitchd serves DNS on every network")
+	}
 	ns := e.newNS("c1")
 	nsPath := "/run/netns/" + ns
 
@@ -125,6 +128,8 @@ func TestCNILibcni(t *testing.T) {
 		t.Errorf("eth0 in %s does not have %s: %s", ns, p.IP, out)
 	}
 	e.mustPing(ns, gw)
+	// The nameserver the Result names answers the container's own name.
+	wantA(t, ns, portName, strings.Split(p.IP, "/")[0])
 
 	// CHECK: the libcni-cached result matches the daemon's port.
 	if err := cni.CheckNetworkList(ctx, list, rt); err != nil {
