@@ -1,9 +1,10 @@
 package e2e
 
 import (
-	"fmt"
+	"context"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,27 +12,33 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"vswitch/internal/netns"
 )
 
-// freeLoopbackPort returns a TCP port free on 127.0.0.1 (a listening
-// socket, nothing else: the root namespace's configuration is untouched).
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// nsHTTP is an HTTP client whose connections are made inside namespace ns:
+// the test's vswitchd serves its metrics on loopback there, so the root
+// namespace gets no listener of the test's.
+func nsHTTP(ns string) *http.Client {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := netns.Do(filepath.Join(netns.RunDir, ns), func() error {
+			var err error
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dial}}
 }
 
 type scrape map[string]*dto.MetricFamily
 
 // scrapeMetrics GETs /metrics and parses it as Prometheus text: a parse
 // error fails the test.
-func scrapeMetrics(t *testing.T, addr string) scrape {
+func scrapeMetrics(t *testing.T, hc *http.Client, addr string) scrape {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	resp, err := hc.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatalf("scrape: %v", err)
 	}
@@ -93,8 +100,11 @@ func (s scrape) must(t *testing.T, name string, want ...string) float64 {
 // pipeline latency histogram.
 func TestMetricsMoveWithTraffic(t *testing.T) {
 	e := newEnv(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
-	d := e.startDaemon("", "--metrics-addr", addr)
+	// vswitchd in a namespace of its own, serving metrics on its loopback.
+	mon := e.newNS("mon")
+	e.mustNS(mon, "ip", "link", "set", "lo", "up")
+	addr, hc := "127.0.0.1:9464", nsHTTP(mon)
+	d := e.startDaemonIn(mon, "", "--metrics-addr", addr)
 	d.mustCtl("network", "create", "lan", "--subnet", "10.204.0.0/24")
 	c1, c2 := e.newNS("c1"), e.newNS("c2")
 	p1, p2 := d.addPort("lan", c1), d.addPort("lan", c2)
@@ -102,13 +112,13 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 
 	var before scrape
 	for range 50 { // the listener comes up after the API socket
-		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+		if resp, err := hc.Get("http://" + addr + "/metrics"); err == nil {
 			resp.Body.Close()
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	before = scrapeMetrics(t, addr)
+	before = scrapeMetrics(t, hc, addr)
 	for name, f := range before {
 		if strings.TrimSpace(f.GetHelp()) == "" {
 			t.Errorf("metric %s has no help text", name)
@@ -135,7 +145,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	e.mustNS(c1, "ip", "addr", "add", "10.204.0.77/24", "dev", p1.Ifname)
 	e.inNS(c1, 10*time.Second, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", "-I", "10.204.0.77", p2.addr())
 
-	after := scrapeMetrics(t, addr)
+	after := scrapeMetrics(t, hc, addr)
 	delta := func(name string, labels ...string) float64 {
 		t.Helper()
 		return after.must(t, name, labels...) - before.must(t, name, labels...)
