@@ -25,6 +25,7 @@ import (
 
 	"vswitch/api"
 	"vswitch/daemon"
+	"vswitch/internal/sdnotify"
 )
 
 func main() {
@@ -206,6 +207,7 @@ func serve(log *slog.Logger, config, socket, group, stateDir, metricsAddr string
 	}
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("vswitchd ready", "socket", socket, "state_dir", stateDir, "version", daemon.Version)
+	notifyReady(log, d, socket)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -217,6 +219,9 @@ func serve(log *slog.Logger, config, socket, group, stateDir, metricsAddr string
 			return fmt.Errorf("server failed: %v", err)
 		}
 	}
+	if _, err := sdnotify.Stopping("stopping; ports stay in their namespaces"); err != nil {
+		log.Warn("cannot tell systemd", "err", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	srv.Shutdown(ctx)
@@ -224,6 +229,27 @@ func serve(log *slog.Logger, config, socket, group, stateDir, metricsAddr string
 		msrv.Shutdown(ctx)
 	}
 	return nil
+}
+
+// notifyReady tells systemd (Type=notify, internal/sdnotify) that vswitchd
+// serves, once it does: the dataplane runs since daemon.New, and one request
+// through the socket proves the API answers, so a unit ordered after
+// vswitchd.service can use vswitchctl at once. Without systemd it does
+// nothing.
+func notifyReady(log *slog.Logger, d *daemon.Daemon, socket string) {
+	if os.Getenv("NOTIFY_SOCKET") == "" {
+		return
+	}
+	var v api.Version
+	if err := api.NewClient(socket).Do("GET", "/v1/version", nil, &v); err != nil {
+		// Not ready then; systemd's start timeout will say so.
+		log.Error("the API does not answer on its own socket; not telling systemd it is ready", "socket", socket, "err", err)
+		return
+	}
+	status := fmt.Sprintf("serving %s: %d networks", socket, len(d.Networks()))
+	if _, err := sdnotify.Ready(status); err != nil {
+		log.Warn("cannot tell systemd", "err", err)
+	}
 }
 
 // listen opens the API socket with mode 0660, replacing a stale socket file
