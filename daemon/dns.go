@@ -40,6 +40,7 @@ const dnsForwardTimeout = 2 * time.Second
 // dnsTable is what the resolvers answer from.
 type dnsTable struct {
 	names map[string]map[string]netip.Addr // network -> lower-case name -> address
+	ptrs  map[string]map[string]string     // network -> reverse name (d.c.b.a.in-addr.arpa) -> NAME.NETWORK.
 	nets  map[string][]string              // namespace path -> networks it has a port on
 }
 
@@ -85,9 +86,12 @@ func dnsName(s string) string {
 	return strings.ToLower(strings.TrimSuffix(s, "."))
 }
 
-// buildDNSTableLocked collects the names of the ports that have an address.
+// buildDNSTableLocked collects the names of the ports that have an address:
+// each port name and alias, alone and followed by its network's name (as
+// Docker answers c2 and c2.mynet), and the reverse name of the address,
+// answered with NAME.NETWORK.
 func (d *Daemon) buildDNSTableLocked() *dnsTable {
-	t := &dnsTable{names: map[string]map[string]netip.Addr{}, nets: map[string][]string{}}
+	t := &dnsTable{names: map[string]map[string]netip.Addr{}, ptrs: map[string]map[string]string{}, nets: map[string][]string{}}
 	for _, p := range d.st.Ports {
 		if !p.IP.IsValid() {
 			continue
@@ -96,10 +100,15 @@ func (d *Daemon) buildDNSTableLocked() *dnsTable {
 		if m == nil {
 			m = map[string]netip.Addr{}
 			t.names[p.Network] = m
+			t.ptrs[p.Network] = map[string]string{}
 		}
-		m[dnsName(p.Name)] = p.IP.Addr()
-		for _, a := range p.Aliases {
-			m[dnsName(a)] = p.IP.Addr()
+		netw := dnsName(p.Network)
+		for _, n := range append([]string{p.Name}, p.Aliases...) {
+			m[dnsName(n)] = p.IP.Addr()
+			m[dnsName(n)+"."+netw] = p.IP.Addr()
+		}
+		if rev, err := dns.ReverseAddr(p.IP.Addr().String()); err == nil {
+			t.ptrs[p.Network][dnsName(rev)] = dnsName(p.Name) + "." + netw + "."
 		}
 		if p.Kind == "tap" && p.NetnsPath != "" {
 			nets := t.nets[p.NetnsPath]
@@ -230,6 +239,18 @@ func answerDNS(t *dnsTable, nets []string, q *dns.Msg, forward func(*dns.Msg) *d
 	name := dnsName(qq.Name)
 	if qq.Qclass == dns.ClassINET || qq.Qclass == dns.ClassANY {
 		for _, n := range nets {
+			if target, ok := t.ptrs[n][name]; ok {
+				m.SetReply(q)
+				m.Authoritative = true
+				m.RecursionAvailable = true
+				if qq.Qtype == dns.TypePTR || qq.Qtype == dns.TypeANY {
+					m.Answer = append(m.Answer, &dns.PTR{
+						Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: dnsTTL},
+						Ptr: target,
+					})
+				}
+				return m
+			}
 			a, ok := t.names[n][name]
 			if !ok {
 				continue

@@ -27,13 +27,21 @@ func query(name string, qtype uint16) *dns.Msg {
 	return m
 }
 
+func firstPTR(r *dns.Msg) (*dns.PTR, bool) {
+	if len(r.Answer) != 1 {
+		return nil, false
+	}
+	p, ok := r.Answer[0].(*dns.PTR)
+	return p, ok
+}
+
 func TestDNSTable(t *testing.T) {
 	tb := dnsTestTable()
 	if got := tb.nets["/run/netns/ns1"]; len(got) != 1 || got[0] != "front" {
 		t.Fatalf("ns1 is on %v, want [front]", got)
 	}
-	if len(tb.names["back"]) != 1 {
-		t.Fatalf("back's names = %v, want only other", tb.names["back"])
+	if len(tb.names["back"]) != 2 || !tb.names["back"]["other"].IsValid() || !tb.names["back"]["other.back"].IsValid() {
+		t.Fatalf("back's names = %v, want only other and other.back", tb.names["back"])
 	}
 }
 
@@ -56,6 +64,10 @@ func TestDNSAnswers(t *testing.T) {
 		{"example.com.", dns.TypeA, dns.RcodeRefused, ""},    // no upstream
 		{"db.example.com.", dns.TypeA, dns.RcodeRefused, ""}, // not a port name
 		{"nosuch.", dns.TypeAAAA, dns.RcodeNameError, ""},
+		{"web.front.", dns.TypeA, dns.RcodeSuccess, "10.0.0.2"},     // NAME.NETWORK
+		{"postgres.FRONT", dns.TypeA, dns.RcodeSuccess, "10.0.0.3"}, // ALIAS.NETWORK
+		{"other.back.", dns.TypeA, dns.RcodeRefused, ""},            // another network's, dotted
+		{"web.back.", dns.TypeA, dns.RcodeRefused, ""},              // not on that network
 	}
 	for _, c := range cases {
 		q := query(c.name, c.qtype)
@@ -79,6 +91,18 @@ func TestDNSAnswers(t *testing.T) {
 		if !ok || a.A.String() != c.a || a.Hdr.Ttl != 600 || a.Hdr.Name != c.name {
 			t.Errorf("%s: answer %v, want %s A %s TTL 600", c.name, r.Answer[0], c.name, c.a)
 		}
+	}
+	// PTR: the address of a port of the querier's networks answers
+	// NAME.NETWORK.; another network's address is not answered here.
+	r := answerDNS(tb, front, query("3.0.0.10.in-addr.arpa.", dns.TypePTR), nil)
+	if ptr, ok := firstPTR(r); r.Rcode != dns.RcodeSuccess || !ok || ptr.Ptr != "db.front." || ptr.Hdr.Ttl != 600 {
+		t.Errorf("PTR 10.0.0.3: %s %v, want db.front.", dns.RcodeToString[r.Rcode], r.Answer)
+	}
+	if r := answerDNS(tb, front, query("3.0.0.10.in-addr.arpa.", dns.TypeA), nil); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 {
+		t.Errorf("A of a reverse name: %s %v, want NOERROR and no data", dns.RcodeToString[r.Rcode], r.Answer)
+	}
+	if r := answerDNS(tb, front, query("2.0.1.10.in-addr.arpa.", dns.TypePTR), nil); r.Rcode != dns.RcodeRefused || len(r.Answer) != 0 {
+		t.Errorf("PTR of back's 10.1.0.2 from front: %s %v, want REFUSED (no upstream)", dns.RcodeToString[r.Rcode], r.Answer)
 	}
 	// From back, front's names do not resolve and its own does.
 	back := tb.nets["/run/netns/ns3"]

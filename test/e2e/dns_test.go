@@ -115,6 +115,15 @@ func TestDNSEmbedded(t *testing.T) {
 	wantA(t, n1, "postgres", c2.addr())
 	wantA(t, n2, "c1", c1.addr())
 	wantA(t, n3, "c3", c3.addr())
+	wantA(t, n1, "c2.front", c2.addr()) // NAME.NETWORK, as Docker answers it
+	wantA(t, n1, "DB.front.", c2.addr())
+	rev, _ := dns.ReverseAddr(c2.addr())
+	if r, _ := dnsAsk(t, n1, rev, dns.TypePTR, "udp"); len(r.Answer) != 1 || r.Answer[0].(*dns.PTR).Ptr != "c2.front." {
+		t.Fatalf("PTR %s from c1: %s %v, want c2.front.", rev, dns.RcodeToString[r.Rcode], r.Answer)
+	}
+	if r, _ := dnsAsk(t, n3, rev, dns.TypePTR, "udp"); len(r.Answer) != 0 {
+		t.Fatalf("PTR %s from another network: %v, want no answer", rev, r.Answer)
+	}
 	if r, _ := dnsAsk(t, n1, "c2", dns.TypeA, "tcp"); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != c2.addr() || r.Answer[0].Header().Ttl != 600 {
 		t.Fatalf("c2 over TCP: %v, want A %s TTL 600", r.Answer, c2.addr())
 	}
