@@ -49,6 +49,7 @@ type Daemon struct {
 	routes  routing.Set // last route set handed to the dataplane, for `route ls`
 	aclHits hitsMap     // by ACL rule ID; kept across rebuilds, not across restarts
 	dns     dnsRT       // embedded DNS (dns.go)
+	reload  reloadRT    // the --config file, for reload (reload.go)
 	log     *slog.Logger
 	stop    chan struct{} // closed by Close: ends the namespace watcher
 	done    chan struct{}
@@ -83,7 +84,7 @@ func New(opts Options) (*Daemon, error) {
 	if err := os.MkdirAll(opts.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("cannot create state dir %s: %v", opts.StateDir, err)
 	}
-	st, existed, err := loadState(opts.StateDir)
+	st, existed, err := openState(opts.StateDir, opts.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -24,6 +25,9 @@ type State struct {
 	// means the same rule, even after it was removed.
 	LastPublishID int `json:"last_publish_id,omitempty"`
 	LastACLID     int `json:"last_acl_id,omitempty"`
+	// Config is what the --config file made or adopted when it was last
+	// applied (reload.go); nil before a file was applied (version 2).
+	Config *AppliedConfig `json:"config,omitempty"`
 }
 
 // PublishState is a published port (`publish add`).
@@ -114,22 +118,74 @@ type StaticFDB struct {
 	Port string `json:"port"`
 }
 
-const stateVersion = 1
+// stateVersion is the version of the state file this vswitchd writes.
+// Each version it knows has a migration to the next (migrations); a file
+// of a later version is refused, untouched.
+//
+//	1: networks, ports, static FDB, routes, uplinks, publish, ACLs
+//	2: the config file last applied (State.Config), for reload; every
+//	   network says its acl_default (empty meant allow)
+const stateVersion = 2
 const stateFile = "state.json"
 
-// loadState reads the state file; a missing file is an empty state.
-func loadState(dir string) (*State, bool, error) {
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+// migrations[v] turns a state of version v into version v+1, in place.
+var migrations = map[int]func(*State){
+	1: migrateV1,
+}
+
+// migrateV1 makes a version 1 state a version 2 one. Version 1 recorded no
+// config file: the first apply after the upgrade adopts what the file
+// names and finds (as every start did), and records it from then on.
+func migrateV1(st *State) {
+	for i := range st.Networks {
+		if st.Networks[i].ACLDefault == "" {
+			st.Networks[i].ACLDefault = "allow"
+		}
+	}
+	st.Config = nil
+}
+
+// loadState reads the state file; a missing file is an empty state. A file
+// of an older version is migrated in memory; from is the version it had
+// (0 when the file was missing or current) and raw its bytes, which the
+// caller keeps before the migrated state replaces them. A file of a newer
+// version is refused and left as it is.
+func loadState(dir string) (st *State, existed bool, from int, raw []byte, err error) {
+	path := filepath.Join(dir, stateFile)
+	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
-		return &State{Version: stateVersion}, false, nil
+		return &State{Version: stateVersion}, false, 0, nil, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("cannot read state: %v", err)
+		return nil, false, 0, nil, fmt.Errorf("cannot read state: %v", err)
 	}
-	var st State
-	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, false, fmt.Errorf("state file %s is damaged (%v): move it away to start empty", filepath.Join(dir, stateFile), err)
+	var head struct {
+		Version int `json:"version"`
 	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, false, 0, nil, fmt.Errorf("state file %s is damaged (%v): move it away to start empty", path, err)
+	}
+	v := head.Version
+	if v == 0 {
+		v = 1 // written by hand without a version: the first format
+	}
+	if v > stateVersion {
+		return nil, false, 0, nil, fmt.Errorf("state file %s is version %d, this vswitchd knows up to %d: upgrade vswitchd or move the state dir", path, v, stateVersion)
+	}
+	if v < 0 {
+		return nil, false, 0, nil, fmt.Errorf("state file %s is damaged (version %d): move it away to start empty", path, v)
+	}
+	st = &State{}
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, false, 0, nil, fmt.Errorf("state file %s is damaged (%v): move it away to start empty", path, err)
+	}
+	if v < stateVersion {
+		from = v
+		for ; v < stateVersion; v++ {
+			migrations[v](st)
+		}
+	}
+	st.Version = stateVersion
 	// A file edited by hand (or from before the counters) must still never
 	// hand out an ID in use.
 	for _, p := range st.Publish {
@@ -138,7 +194,42 @@ func loadState(dir string) (*State, bool, error) {
 	for _, a := range st.ACLs {
 		st.LastACLID = max(st.LastACLID, a.ID)
 	}
-	return &st, true, nil
+	return st, true, from, data, nil
+}
+
+// openState is loadState for New: an older file is migrated, and its bytes
+// kept beside it (keepOldState) before anything rewrites it.
+func openState(dir string, log *slog.Logger) (*State, bool, error) {
+	st, existed, from, raw, err := loadState(dir)
+	if err != nil || from == 0 {
+		return st, existed, err
+	}
+	kept, err := keepOldState(dir, from, raw)
+	if err != nil {
+		return nil, false, err
+	}
+	log.Info("state file migrated", "from_version", from, "to_version", stateVersion, "old_file_kept_as", kept)
+	return st, existed, nil
+}
+
+// keepOldState saves the bytes of a state file of version from next to
+// it, as state.json.vN, before the migrated state replaces it: what an
+// operator puts back to run the older vswitchd again. An existing copy is
+// kept (the first one is the one from before the upgrade).
+func keepOldState(dir string, from int, raw []byte) (string, error) {
+	path := filepath.Join(dir, fmt.Sprintf("%s.v%d", stateFile, from))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if os.IsExist(err) {
+		return path, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot keep the version %d state file: %v", from, err)
+	}
+	if _, err := f.Write(raw); err != nil {
+		f.Close()
+		return "", fmt.Errorf("cannot keep the version %d state file: %v", from, err)
+	}
+	return path, f.Close()
 }
 
 // save writes the state atomically: a temp file, fsync, rename, fsync of the
