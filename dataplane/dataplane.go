@@ -56,6 +56,7 @@ type Port struct {
 	Stats  *PortStats           // shared by every snapshot
 	worker int                  // the worker serving a single-queue port
 	guard  *guard               // ingress checks (guard.go); nil: none
+	police *policer             // ingress policing (police.go); nil: none
 	tap    *atomic.Pointer[Tap] // active capture (capture.go), nil inside when none; shared like Stats
 }
 

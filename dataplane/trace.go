@@ -45,6 +45,7 @@ type Stage uint8
 
 const (
 	StageFrame     Stage = iota // the frame itself (malformed)
+	StagePolice                 // ingress policing (police.go)
 	StageGuard                  // port security, storm limit (guard.go)
 	StageLearn                  // FDB learning of the source MAC
 	StageL2                     // switching by destination MAC, or to the router
@@ -66,7 +67,7 @@ const (
 )
 
 var stageNames = [numStages]string{
-	"frame", "guard", "fdb-learn", "l2", "icc", "acl", "arp", "conntrack", "local",
+	"frame", "police", "guard", "fdb-learn", "l2", "icc", "acl", "arp", "conntrack", "local",
 	"route", "isolation", "ttl", "mtu", "nat", "neighbour", "egress", "icmp", "internal",
 }
 
@@ -252,6 +253,8 @@ func dropStage(r DropReason) Stage {
 		return StageMTU
 	case DropLocal:
 		return StageLocal
+	case DropPoliced:
+		return StagePolice
 	case DropSpoof, DropStorm:
 		return StageGuard
 	case DropTxError:
@@ -715,7 +718,12 @@ func (dp *Dataplane) Trace(in uint16, frame []byte) (pt PacketTrace, err error) 
 		w.out.touched = w.out.touched[:0]
 		w.ngen = 0
 	}()
-	v := w.decide(s, p, buf, now)
+	var v Verdict
+	if p.police != nil && !p.police.conforms(nanotime(), wireLen(buf)) {
+		v = drop(DropPoliced) // as forwardBatch would, before the pipeline
+	} else {
+		v = w.decide(s, p, buf, now)
+	}
 	if v.Len > 0 {
 		buf = buf[:v.Len]
 	}

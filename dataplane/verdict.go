@@ -90,6 +90,9 @@ const (
 	// bridge never fragments, and the receivers' devices could not take it
 	// (the Linux bridge drops these too, is_skb_forwardable).
 	DropTooBig
+	// DropPoliced: over the port's ingress policing rate (`port set
+	// --rate`): the port's token bucket could not pay for the frame.
+	DropPoliced
 
 	NumDropReasons
 )
@@ -126,6 +129,7 @@ var dropNames = [NumDropReasons]string{
 	DropStorm:         "storm",
 	DropConnRate:      "conn-rate",
 	DropTooBig:        "too-big",
+	DropPoliced:       "policed",
 }
 
 func (r DropReason) String() string {

@@ -271,6 +271,10 @@ func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int)
 		t.put(CaptureIn, bufs, sizes) // before the pipeline rewrites them
 	}
 	var rxBytes, rxGSO uint64
+	var pol policeRun // the port's policer, this batch (police.go)
+	if in.police != nil {
+		pol = in.police.begin(t0)
+	}
 	for i, b := range bufs {
 		buf := b[:sizes[i]]
 		if len(buf) < header.VirtioNetHdrLen {
@@ -287,7 +291,12 @@ func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int)
 		if live != nil {
 			w.tr = live.begin(w, in, buf)
 		}
-		v := w.decide(s, in, buf, now)
+		var v Verdict
+		if pol.p != nil && !pol.take(wireLen(buf)) {
+			v = drop(DropPoliced) // before the pipeline: nothing learned, tracked or counted by it
+		} else {
+			v = w.decide(s, in, buf, now)
+		}
 		if live != nil && w.tr != nil {
 			live.end(w, s, in, buf, v, now)
 		}
@@ -299,6 +308,9 @@ func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int)
 			buf = buf[:v.Len]
 		}
 		w.apply(s, in, buf, v)
+	}
+	if pol.p != nil {
+		pol.commit()
 	}
 	in.Stats.RxPackets.Add(uint64(len(bufs)))
 	in.Stats.RxBytes.Add(rxBytes)
