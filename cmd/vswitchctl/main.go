@@ -130,6 +130,8 @@ func newRootCmd(a *app) *cobra.Command {
 		newCaptureCmd(a),
 		newTopCmd(a),
 		newVersionCmd(a),
+		newReloadCmd(a),
+		newCompletionCmd(a),
 	)
 	return root
 }
