@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"vswitch/internal/dnstest"
 )
 
 // dnsTestTable: web and db (alias postgres) on front, other on back; ns1
@@ -121,22 +123,7 @@ func startUpstream(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		if r.Question[0].Name == "example.com." {
-			rr, _ := dns.NewRR("example.com. 30 IN A 192.0.2.7")
-			m.Answer = append(m.Answer, rr)
-		} else {
-			m.Rcode = dns.RcodeNameError
-		}
-		w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
+	t.Cleanup(dnstest.Serve(pc, map[string]string{"example.com": "192.0.2.7"}))
 	return pc.LocalAddr().String()
 }
 

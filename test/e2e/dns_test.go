@@ -10,6 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"vswitch/internal/dnstest"
 	"vswitch/internal/netns"
 )
 
@@ -71,22 +72,7 @@ func startTestUpstream(t *testing.T, ns string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		if strings.EqualFold(r.Question[0].Name, "ext.example.") && r.Question[0].Qtype == dns.TypeA {
-			rr, _ := dns.NewRR("ext.example. 60 IN A 192.0.2.99")
-			m.Answer = append(m.Answer, rr)
-		} else {
-			m.Rcode = dns.RcodeNameError
-		}
-		w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
+	t.Cleanup(dnstest.Serve(pc, map[string]string{"ext.example": "192.0.2.99"}))
 	return pc.LocalAddr().String()
 }
 
