@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"vswitch/dataplane/gso"
 	"vswitch/header"
 )
 
@@ -169,11 +170,11 @@ func (t *Tap) put(dir CaptureDir, bufs [][]byte, sizes []int) {
 
 // CaptureFrames turns one captured buffer (virtio_net_hdr + frame) into
 // what a wire would carry, calling emit for each packet with the Ethernet
-// frame and a note ("" when there is nothing to say). A TCPv4 GSO
+// frame and a note ("" when there is nothing to say). A TCPv4 or TCPv6 GSO
 // super-frame is cut into its segments by the same code the router uses
-// (offload.go, tcpSuper.cut), with their checksums filled in; a partial
-// checksum (CHECKSUM_PARTIAL) is completed. Other GSO types (TCPv6, UDP)
-// are passed whole with a note saying so. scratch must hold a receive
+// (package gso), with their checksums filled in; a partial checksum
+// (CHECKSUM_PARTIAL) is completed. Other GSO types (UDP) are passed whole
+// with a note saying so. scratch must hold a receive
 // buffer; frame may be changed. Runs in the reader, never in a worker.
 func CaptureFrames(buf, scratch []byte, emit func(frame []byte, note string)) {
 	if len(buf) < header.VirtioNetHdrLen {
@@ -181,9 +182,9 @@ func CaptureFrames(buf, scratch []byte, emit func(frame []byte, note string)) {
 	}
 	vh := header.VirtioNetHdr(buf)
 	if vh.IsGSO() {
-		if sf, ok := parseTCPSuper(buf); ok && sf.hdrs+sf.mss <= len(scratch) {
-			for i, off := 0, 0; off < len(sf.payload); i, off = i+1, off+sf.mss {
-				emit(sf.cut(scratch, i, off)[header.VirtioNetHdrLen:], "")
+		if sf, ok := gso.Parse(buf); ok && header.VirtioNetHdrLen+sf.MaxSegmentLen() <= len(scratch) {
+			for k := 0; k < sf.Segments(); k++ {
+				emit(sf.CutBuf(scratch, k)[header.VirtioNetHdrLen:], "")
 			}
 			return
 		}

@@ -109,7 +109,9 @@ type Table struct {
 	mu      sync.Mutex
 	used    int            // entries plus tombstones in cur
 	perPort map[uint16]int // dynamic entries per port
-	floor   int            // slots the table never shrinks below
+	// unlimited ports are exempt from the MAC limit (SetUnlimited).
+	unlimited map[uint16]bool
+	floor     int // slots the table never shrinks below
 }
 
 // slots is one generation of the table. The arrays never change length; a
@@ -148,7 +150,7 @@ func slotsFor(n, floor int) int {
 
 // New makes an empty table.
 func New(cfg Config) *Table {
-	t := &Table{perPort: make(map[uint16]int)}
+	t := &Table{perPort: make(map[uint16]int), unlimited: make(map[uint16]bool)}
 	t.floor = slotsFor(cfg.InitialSize, 0)
 	t.cur.Store(newSlots(t.floor))
 	t.SetAging(cfg.Aging)
@@ -269,7 +271,21 @@ func (t *Table) learnLocked(mac uint64, port uint16, now int64) LearnResult {
 // fullLocked reports whether port may not learn one more MAC.
 func (t *Table) fullLocked(port uint16) bool {
 	limit := t.limit.Load()
-	return limit > 0 && int64(t.perPort[port]) >= limit
+	return limit > 0 && !t.unlimited[port] && int64(t.perPort[port]) >= limit
+}
+
+// SetUnlimited exempts port from the MAC limit (on) or ends the exemption.
+// The limit is meant for a port with one station behind it; a tunnel port
+// carries the stations of whole remote hosts and bounds them itself.
+// FlushPort ends the exemption with the port.
+func (t *Table) SetUnlimited(port uint16, on bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if on {
+		t.unlimited[port] = true
+	} else {
+		delete(t.unlimited, port)
+	}
 }
 
 func (t *Table) dropCountLocked(port uint16) {
@@ -454,6 +470,7 @@ func (t *Table) FlushPort(port uint16) int {
 			n++
 		}
 	}
+	delete(t.unlimited, port)
 	t.shrinkLocked()
 	return n
 }

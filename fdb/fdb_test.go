@@ -465,3 +465,24 @@ func TestLearnResultString(t *testing.T) {
 		t.Fatalf("%v, want %v", got, want)
 	}
 }
+
+// TestUnlimitedPort: a port exempt from the MAC limit (a tunnel) learns past
+// it while the others stay limited; the exemption ends with FlushPort, so a
+// port that takes the index later is limited again.
+func TestUnlimitedPort(t *testing.T) {
+	tab := New(Config{MACLimit: 2})
+	tab.SetUnlimited(3, true)
+	for i := range 10 {
+		wantLearn(t, tab, mustMAC("06:00:00:00:01:00")+uint64(i), 3, t0, Learned)
+	}
+	wantLearn(t, tab, macA, 1, t0, Learned)
+	wantLearn(t, tab, macB, 1, t0, Learned)
+	wantLearn(t, tab, macC, 1, t0, LimitExceeded)
+	tab.FlushPort(3)
+	wantLearn(t, tab, macC, 3, t0, Learned)
+	wantLearn(t, tab, macD, 3, t0, Learned)
+	wantLearn(t, tab, mustMAC("06:00:00:00:02:00"), 3, t0, LimitExceeded)
+	tab.SetUnlimited(3, true)
+	tab.SetUnlimited(3, false)
+	wantLearn(t, tab, mustMAC("06:00:00:00:02:00"), 3, t0, LimitExceeded)
+}

@@ -1,5 +1,5 @@
 // Package header gives zero-copy views over the headers of a frame:
-// Ethernet, ARP, IPv4, IPv6, ICMPv4, UDP, TCP and virtio_net_hdr, plus the
+// Ethernet, ARP, IPv4, IPv6, ICMPv4, UDP, TCP, VXLAN and virtio_net_hdr, plus the
 // Internet checksum and its incremental updates (RFC 1071, RFC 1624).
 //
 // A view is a named byte slice over the frame's own memory, in the style of
@@ -23,6 +23,7 @@
 // What the package is not: it does not decide what to do with a frame
 // (that is the dataplane's verdict), it keeps no state, it does not follow
 // IPv4 options or IPv6 extension headers, it does not reassemble, fragment
-// or segment, and it does not verify L4 checksums on its own. It only makes
+// or segment (package dataplane/gso segments), and it does not verify L4
+// checksums on its own. It only makes
 // the bytes of a frame easy and cheap to read and to rewrite.
 package header

@@ -9,6 +9,9 @@
 //	          ring (mmap, no system call per batch; vswitchd --afpacket-ring)
 //	XDP       AF_XDP socket on a veth end (copy mode, UMEM rings, a small
 //	          redirect program attached to the device; no GSO arrives)
+//	VXLAN     tunnel port (RFC 7348): a UDP socket in the underlay namespace,
+//	          recvmmsg/sendmmsg batches, its own MAC -> remote VTEP table,
+//	          head-end replication; segments GSO frames before encapsulating
 //	Chan      in-memory port for tests and benchmarks
 //
 // Every buffer carries a virtio_net_hdr before the Ethernet frame, so GSO

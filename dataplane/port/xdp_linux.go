@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"vswitch/dataplane/gso"
 	"vswitch/header"
 	"vswitch/internal/netns"
 )
@@ -611,38 +612,20 @@ func (p *XDP) reclaimLocked() {
 	}
 }
 
-// segmentLocked cuts a TCP-over-IPv4 GSO super-frame into gso_size
-// segments, each posted from descriptor slot i on, with its checksum left to
-// the kernel (tx metadata) as the super-frame's was. It returns how many it
-// posted, and false when the frame is not one it can cut (the caller counts
-// it). A segment refused for want of tx frames ends the frame there: TCP
-// retransmits what is lost, as after a full device queue.
+// segmentLocked cuts a TCP GSO super-frame (IPv4 or IPv6, package gso)
+// into gso_size segments, each posted from descriptor slot i on, with its
+// checksum left to the kernel (tx metadata) as the super-frame's was. It
+// returns how many it posted, and false when the frame is not one it can
+// cut (the caller counts it). A segment refused for want of tx frames ends
+// the frame there: TCP retransmits what is lost, as after a full device
+// queue.
 func (p *XDP) segmentLocked(b []byte, i uint32) (uint32, bool) {
-	vh := header.VirtioNetHdr(b)
-	f := b[header.VirtioNetHdrLen:]
-	if vh.GSOType()&^header.VirtioGSOECN != header.VirtioGSOTCPv4 || len(f) < header.EthernetLen+20 ||
-		header.Ethernet(f).Type() != header.EtherTypeIPv4 {
+	sf, ok := gso.Parse(b)
+	if !ok || sf.MaxSegmentLen() > XDPMaxFrame {
 		return 0, false
 	}
-	ip := header.IPv4(f[header.EthernetLen:])
-	if !ip.Valid() || int(ip.TotalLen()) > len(ip) || ip.Protocol() != header.ProtoTCP {
-		return 0, false
-	}
-	hl := ip.HeaderLen()
-	tcp := header.TCP(ip[hl:ip.TotalLen()])
-	if !tcp.Valid() {
-		return 0, false
-	}
-	thl := tcp.DataOffset()
-	hdrs := header.EthernetLen + hl + thl
-	mss := int(vh.GSOSize())
-	if mss == 0 || hdrs+mss > XDPMaxFrame {
-		return 0, false
-	}
-	payload := ip[hl+thl : ip.TotalLen()]
-	seq, flags, id := tcp.Seq(), tcp.Flags(), ip.ID()
 	posted := uint32(0)
-	for off, k := 0, 0; off < len(payload); off, k = off+mss, k+1 {
+	for k := 0; k < sf.Segments(); k++ {
 		if len(p.txFree) == 0 {
 			p.reclaimLocked()
 			if len(p.txFree) == 0 {
@@ -650,37 +633,17 @@ func (p *XDP) segmentLocked(b []byte, i uint32) (uint32, bool) {
 				break
 			}
 		}
-		n := min(mss, len(payload)-off)
 		addr := p.txFree[len(p.txFree)-1]
 		p.txFree = p.txFree[:len(p.txFree)-1]
 		data := addr + xdpTxHeadroom
-		g := p.umem[data : data+uint64(hdrs+n)]
-		copy(g, f[:hdrs])
-		copy(g[hdrs:], payload[off:off+n])
-		gip := header.IPv4(g[header.EthernetLen:])
-		gip.SetTotalLen(uint16(hl + thl + n))
-		gip.SetID(id + uint16(k))
-		gip.SetChecksum(0)
-		gip.SetChecksum(^header.Fold(header.Checksum(gip[:hl], 0)))
-		gt := header.TCP(gip[hl:])
-		gt.SetSeq(seq + uint32(off))
-		fl := flags
-		if off+n < len(payload) {
-			fl &^= header.TCPFlagFIN | header.TCPFlagPSH
-		}
-		if k > 0 {
-			fl &^= header.TCPFlagCWR
-		}
-		gt.SetFlags(fl)
-		c := header.Fold(header.PseudoHeaderSum(gip.Src(), gip.Dst(), header.ProtoTCP, uint16(thl+n)))
-		gt[16], gt[17] = byte(c>>8), byte(c)
+		g := sf.Cut(p.umem[data:data+uint64(sf.MaxSegmentLen())], k, true)
 		meta := p.umem[data-xdpTxMetaLen : data]
 		clear(meta)
 		meta[0] = unix.XDP_TXMD_FLAGS_CHECKSUM
-		*(*uint16)(unsafe.Pointer(&meta[8])) = uint16(header.EthernetLen + hl)
+		*(*uint16)(unsafe.Pointer(&meta[8])) = uint16(sf.TCPOffset())
 		*(*uint16)(unsafe.Pointer(&meta[10])) = 16
 		d := p.tx.desc(i + posted)
-		d.Addr, d.Len, d.Options = data, uint32(hdrs+n), unix.XDP_TX_METADATA
+		d.Addr, d.Len, d.Options = data, uint32(len(g)), unix.XDP_TX_METADATA
 		posted++
 		if posted == xdpRingSize {
 			break
