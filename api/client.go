@@ -46,6 +46,7 @@ import (
 //	DELETE /acls/{id}
 //	GET    /conntrack?proto=P            []ConntrackEntry
 //	DELETE /conntrack                    ConntrackFlush
+//	POST   /reload                       Reload
 
 // Client talks to vswitchd over its unix socket.
 type Client struct {

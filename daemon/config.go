@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"os"
@@ -13,6 +15,7 @@ import (
 	yaml3 "sigs.k8s.io/yaml/goyaml.v3"
 
 	"vswitch/api"
+	"vswitch/policy"
 )
 
 // Config is the declarative setup read with --config: daemon settings and
@@ -36,6 +39,11 @@ type Config struct {
 	Attach       []api.PortAttach    `json:"attach"`
 	Publish      []api.PublishAdd    `json:"publish"`
 	ACLs         []api.ACLAdd        `json:"acls"`
+
+	// Where it was read from, for reload and its errors (LoadConfig).
+	path  string         // the file
+	sum   string         // sha256 of its bytes, hex
+	lines map[string]int // line of each value by path (networks[0].subnet)
 }
 
 // LoadConfig reads a YAML config file. Every mistake it can see before
@@ -62,6 +70,8 @@ func LoadConfig(path string) (*Config, error) {
 	if err := c.check(lines); err != nil {
 		return nil, fmt.Errorf("config %s %v", path, err)
 	}
+	sum := sha256.Sum256(data)
+	c.path, c.sum, c.lines = path, hex.EncodeToString(sum[:]), lines
 	return &c, nil
 }
 
@@ -69,7 +79,7 @@ func LoadConfig(path string) (*Config, error) {
 // value's path (networks[0].subnet) to its line.
 func (c *Config) check(lines map[string]int) error {
 	at := func(path, format string, a ...any) error {
-		return &lineError{line: lines[path], msg: path + ": " + fmt.Sprintf(format, a...)}
+		return &lineError{line: lineOf(lines, path), msg: path + ": " + fmt.Sprintf(format, a...)}
 	}
 	if c.ConntrackMax != 0 {
 		if err := CheckConntrackMax(c.ConntrackMax); err != nil {
@@ -81,21 +91,67 @@ func (c *Config) check(lines map[string]int) error {
 			return at("nat_ports", "%v", err)
 		}
 	}
+	names := map[string]int{}
+	subnets := make([]netip.Prefix, len(c.Networks))
 	for i, n := range c.Networks {
 		k := fmt.Sprintf("networks[%d]", i)
-		if n.Subnet != "" {
-			p, err := netip.ParsePrefix(n.Subnet)
-			if err != nil || !p.Addr().Is4() {
-				return at(k+".subnet", "bad CIDR %q: want an IPv4 subnet like 10.10.0.0/24", n.Subnet)
-			}
-			if p != p.Masked() {
-				return at(k+".subnet", "subnet %s has host bits set: did you mean %s?", p, p.Masked())
+		if n.Name == "" {
+			return at(k, "no name: every network needs one (name: web)")
+		}
+		if err := checkName("network", n.Name); err != nil {
+			return at(k+".name", "%v", err)
+		}
+		if j, ok := names[n.Name]; ok {
+			return at(k+".name", "network %s is listed twice (first as networks[%d])", n.Name, j)
+		}
+		names[n.Name] = i
+		if n.Subnet == "" {
+			return at(k, "network %s has no subnet: give one (subnet: 10.10.0.0/24)", n.Name)
+		}
+		p, err := netip.ParsePrefix(n.Subnet)
+		if err != nil || !p.Addr().Is4() {
+			return at(k+".subnet", "bad CIDR %q: want an IPv4 subnet like 10.10.0.0/24", n.Subnet)
+		}
+		if p != p.Masked() {
+			return at(k+".subnet", "subnet %s has host bits set: did you mean %s?", p, p.Masked())
+		}
+		if p.Bits() > 30 {
+			return at(k+".subnet", "subnet %s is too small: it needs room for a gateway and ports (/30 at most)", p)
+		}
+		for j, o := range subnets[:i] {
+			if o.Overlaps(p) {
+				return at(k+".subnet", "subnet %s overlaps %s of network %s (networks[%d]): pick a subnet that does not", p, o, c.Networks[j].Name, j)
 			}
 		}
+		subnets[i] = p
 		if n.Gateway != "" {
-			if a, err := netip.ParseAddr(n.Gateway); err != nil || !a.Is4() {
+			a, err := netip.ParseAddr(n.Gateway)
+			if err != nil || !a.Is4() {
 				return at(k+".gateway", "bad address %q: want an IPv4 address inside the subnet", n.Gateway)
 			}
+			if err := checkHostAddr(p, a); err != nil {
+				return at(k+".gateway", "%v", err)
+			}
+		}
+		if n.MTU != 0 && (n.MTU < 576 || n.MTU > 65521) {
+			return at(k+".mtu", "bad MTU %d: want 576 to 65521", n.MTU)
+		}
+		if n.FDBAging != nil && (*n.FDBAging < 1 || *n.FDBAging > 1000000) {
+			return at(k+".fdb_aging_s", "bad fdb_aging_s %d: want 1 to 1000000 seconds", *n.FDBAging)
+		}
+		if n.MACLimit != nil && *n.MACLimit < 0 {
+			return at(k+".mac_limit", "bad mac_limit %d: want 0 (no limit) or more", *n.MACLimit)
+		}
+		if _, ok := policy.ParseAction(n.ACLDefault); n.ACLDefault != "" && !ok {
+			return at(k+".acl_default", "bad acl_default %q: want allow or deny", n.ACLDefault)
+		}
+		var ns NetworkState
+		if err := guardOptions(&ns, n); err != nil {
+			key := ".storm_limit"
+			if n.StormLimit >= 0 && n.StormLimit <= 100_000_000 {
+				key = ".conn_rate"
+			}
+			return at(k+key, "%v", err)
 		}
 	}
 	for i, p := range c.Ports {
@@ -115,6 +171,22 @@ func (c *Config) check(lines map[string]int) error {
 		}
 	}
 	return nil
+}
+
+// lineOf is the line of the value at path, else of the nearest entry
+// holding it (a key left out has no line of its own).
+func lineOf(lines map[string]int, path string) int {
+	for path != "" {
+		if l := lines[path]; l != 0 {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
 }
 
 // lineError is a config mistake at a line of the file (0: unknown). Its
@@ -329,62 +401,4 @@ func ParseNATPorts(s string) (lo, hi uint16, err error) {
 		return 0, 0, fmt.Errorf("bad port range %q: want LOW-HIGH, ports 1 to 65535 with LOW <= HIGH, e.g. 32768-60999", s)
 	}
 	return uint16(x), uint16(y), nil
-}
-
-// Apply creates what the config lists and the state lacks; what exists
-// already (same name, a port on the same namespace and interface, a
-// published port or ACL rule the same in every field) is left alone, so applying the same file on every start is harmless.
-func (d *Daemon) Apply(c *Config) error {
-	for _, n := range c.Networks {
-		if _, err := d.Network(n.Name); err == nil {
-			continue
-		}
-		if _, err := d.CreateNetwork(n); err != nil {
-			return fmt.Errorf("config: network %s: %v", n.Name, err)
-		}
-	}
-	for _, p := range c.Ports {
-		if d.hasPort(p.Name, p.Netns, p.Ifname) {
-			continue
-		}
-		if _, err := d.AddPort(p); err != nil {
-			return fmt.Errorf("config: port on %s: %v", p.Netns, err)
-		}
-	}
-	for _, p := range c.Attach {
-		if d.hasPort(p.Name, p.Netns, p.Dev) {
-			continue
-		}
-		if _, err := d.AttachPort(p); err != nil {
-			return fmt.Errorf("config: attach %s: %v", p.Dev, err)
-		}
-	}
-	for _, p := range c.Publish {
-		if d.hasPublish(p) {
-			continue
-		}
-		if _, err := d.AddPublish(p); err != nil {
-			return fmt.Errorf("config: publish %s %s on %s: %v", p.Proto, p.Port, p.Network, err)
-		}
-	}
-	for _, r := range c.ACLs {
-		if d.hasACL(r) {
-			continue
-		}
-		if _, err := d.AddACL(r); err != nil {
-			return fmt.Errorf("config: acl on %s: %v", r.Network, err)
-		}
-	}
-	return nil
-}
-
-func (d *Daemon) hasPort(name, ns, ifname string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, p := range d.st.Ports {
-		if (name != "" && p.Name == name) || (p.Netns == ns && (ifname == "" || p.Ifname == ifname)) {
-			return true
-		}
-	}
-	return false
 }

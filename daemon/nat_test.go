@@ -519,10 +519,13 @@ acls:
 	if n, _ := d.Network("web"); n.ACLDefault != "deny" {
 		t.Errorf("acl_default = %q", n.ACLDefault)
 	}
-	// A rule in the file that clashes with one in the state is an error
-	// naming it, not silently skipped.
-	c.Publish[0].To = "10.10.0.3:80"
-	if err := d.Apply(c); err == nil || !strings.Contains(err.Error(), "config: publish tcp 8000 on web: tcp port 8000 is already published") {
+	// A rule in the file that clashes with one in the state the file did
+	// not make is an error naming its entry, not silently skipped.
+	if _, err := d.AddPublish(api.PublishAdd{Network: "web", Proto: "tcp", Port: "9000", To: "10.10.0.5:90"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Publish = append(c.Publish, api.PublishAdd{Network: "web", Proto: "tcp", Port: "9000", To: "10.10.0.3:80"})
+	if err := d.Apply(c); err == nil || !strings.Contains(err.Error(), "publish[1]: tcp port 9000 is already published") {
 		t.Errorf("clashing config rule: %v", err)
 	}
 }
