@@ -95,6 +95,9 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("DELETE "+p+"/conntrack", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, 200, d.FlushConntrack())
 	})
+	mux.HandleFunc("POST "+p+"/reload", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, 200)(d.Reload()) // reload.go
+	})
 	mux.HandleFunc("GET "+p+"/capture/{port}", d.serveCapture) // pcapng stream (capture.go)
 
 	mux.HandleFunc("POST "+p+"/trace", d.serveTrace)          // dry run (trace.go)
