@@ -75,6 +75,17 @@ type Port struct {
 	PortSecurity bool     `json:"port_security"`
 	AllowedIPs   []string `json:"allowed_ips,omitempty"`
 	Aliases      []string `json:"aliases,omitempty"` // DNS names besides Name
+	// Ingress policing (`port set --rate --burst`): Mbit/s and KB (1024
+	// bytes) the port may send; left out when it is not policed.
+	IngressRateMbit int `json:"ingress_rate_mbit,omitempty"`
+	IngressBurstKB  int `json:"ingress_burst_kb,omitempty"`
+}
+
+// PortSet is the body of POST /v1/ports/{name}/set: what changes, nil
+// fields stay. A rate of 0 removes the policing.
+type PortSet struct {
+	IngressRateMbit *int `json:"ingress_rate_mbit,omitempty"`
+	IngressBurstKB  *int `json:"ingress_burst_kb,omitempty"`
 }
 
 // PortAdd is the body of POST /v1/ports: a TAP created inside Netns.

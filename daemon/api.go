@@ -37,6 +37,12 @@ func (d *Daemon) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST "+p+"/ports", create(d.AddPort))
 	mux.HandleFunc("POST "+p+"/ports/attach", create(d.AttachPort))
+	mux.HandleFunc("POST "+p+"/ports/{name}/set", func(w http.ResponseWriter, r *http.Request) {
+		var req api.PortSet
+		if decode(w, r, &req) {
+			answer(w, 200)(d.SetPort(r.PathValue("name"), req)) // police.go
+		}
+	})
 	mux.HandleFunc("DELETE "+p+"/ports/{name}", func(w http.ResponseWriter, r *http.Request) {
 		done(w, d.RemovePort(r.PathValue("name")))
 	})

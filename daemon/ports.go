@@ -28,6 +28,7 @@ func (d *Daemon) portViewLocked(p *portRT) api.Port {
 	v := api.Port{Name: c.Name, Network: c.Network, Kind: c.Kind, Netns: c.Netns, Ifname: c.Ifname,
 		MAC: c.MAC, MTU: c.MTU, State: "up", Aliases: c.Aliases}
 	d.guardViewLocked(c, &v)
+	policeView(c, &v)
 	if c.IP.IsValid() {
 		v.IP = c.IP.String()
 	}
@@ -375,7 +376,11 @@ func (d *Daemon) openPortLocked(rt *portRT) error {
 		}
 		return err
 	}
-	if err := d.dp.SetGuard(idx, guardConfig(c, n.cfg)); err != nil {
+	err = d.dp.SetGuard(idx, guardConfig(c, n.cfg))
+	if err == nil {
+		err = d.dp.SetPolice(idx, policeConfig(c))
+	}
+	if err != nil {
 		d.dp.RemovePort(idx)
 		if rt.tap != nil {
 			rt.tap.Delete()

@@ -110,6 +110,10 @@ type PortState struct {
 	AllowedIPs     []netip.Prefix `json:"allowed_ips,omitempty"`
 	Aliases        []string       `json:"aliases,omitempty"`     // more DNS names (port add --alias)
 	ResolvConf     bool           `json:"resolv_conf,omitempty"` // vswitchd wrote /etc/netns/NS/resolv.conf
+	// Ingress policing (`port set`, daemon/police.go): Mbit/s, 0: none;
+	// KB of burst, 0: the default.
+	IngressRateMbit int `json:"ingress_rate_mbit,omitempty"`
+	IngressBurstKB  int `json:"ingress_burst_kb,omitempty"`
 }
 
 // StaticFDB is a static MAC entry (`fdb add`).

@@ -337,6 +337,8 @@ func (d *Daemon) renderTraceLocked(pt *dataplane.PacketTrace) api.Trace {
 		}
 		var text string
 		switch st.Stage {
+		case dataplane.StagePolice:
+			text = "ingress policing of " + in + ": over its --rate"
 		case dataplane.StageGuard:
 			text = "port security and storm limit of " + in
 		case dataplane.StageLearn:

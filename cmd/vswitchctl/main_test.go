@@ -542,7 +542,7 @@ func TestPortLsAndRm(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	if len(lines) != 2 || !reflect.DeepEqual(strings.Fields(lines[1]),
-		[]string{"web", "front", "tap", "web", "eth0", "02:00:0a:64:00:0a", "10.100.0.10/16", "up"}) {
+		[]string{"web", "front", "tap", "web", "eth0", "02:00:0a:64:00:0a", "10.100.0.10/16", "up", "-"}) {
 		t.Errorf("stdout:\n%s", stdout)
 	}
 

@@ -15,6 +15,7 @@ func newPortCmd(a *app) *cobra.Command {
 		newPortAddCmd(a),
 		newPortAttachCmd(a),
 		newPortLsCmd(a),
+		newPortSetCmd(a),
 		newPortRmCmd(a),
 	)
 	return cmd
@@ -118,9 +119,9 @@ func newPortLsCmd(a *app) *cobra.Command {
 			if a.json() {
 				return printJSON(a.stdout, ports)
 			}
-			t := newTable(a.stdout, "NAME", "NETWORK", "KIND", "NETNS", "IFNAME", "MAC", "IP", "STATE")
+			t := newTable(a.stdout, "NAME", "NETWORK", "KIND", "NETNS", "IFNAME", "MAC", "IP", "STATE", "RATE")
 			for _, p := range ports {
-				t.row(p.Name, p.Network, p.Kind, p.Netns, p.Ifname, p.MAC, p.IP, p.State)
+				t.row(p.Name, p.Network, p.Kind, p.Netns, p.Ifname, p.MAC, p.IP, p.State, policeText(p))
 			}
 			return t.flush()
 		},
