@@ -614,7 +614,7 @@ func wantOptions(req api.NetworkCreate) netOptions {
 // changes, or a refusal naming the first option that cannot change.
 func networkChanges(c *Config, k string, old, req api.NetworkCreate, cur *NetworkState) ([]string, error) {
 	fixed := func(key, why string) error {
-		return c.errAt(409, k+"."+key, "network %s: %s cannot change while the network exists (%s): take the network out of the file and reload, then put it back changed",
+		return c.errAt(409, k+"."+key, "network %s: %s cannot change while the network exists (%s): take the network (and its ports) out of the file and reload, then put it back changed",
 			cur.Name, key, why)
 	}
 	subnet, _ := netip.ParsePrefix(req.Subnet) // checked by LoadConfig
