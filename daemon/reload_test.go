@@ -362,6 +362,28 @@ ports:
 		t.Errorf("port %s was re-opened by a reload that did not change it", ns)
 	}
 
+	// The guard's options of web change on its running port: a spoofed
+	// source is dropped before, passes after.
+	spoof := api.TraceRequest{In: ns, Src: "10.10.0.99", Dst: "10.10.0.1"}
+	if tr, err := d.Trace(spoof); err != nil || tr.Verdict.Action != "drop" {
+		t.Fatalf("spoofed trace before = %+v, %v; want a drop", tr.Verdict, err)
+	}
+	withLab := base + fmt.Sprintf("  - network: lab\n    netns: %s\n    name: labp\n    no_resolv_conf: true\n", ns2)
+	rewrite(t, path, strings.Replace(withLab, "    subnet: 10.10.0.0/24\n", "    subnet: 10.10.0.0/24\n    port_security: false\n    conn_rate: 50\n", 1))
+	if got := mustReload(t, d); !reflect.DeepEqual(got, []string{"network web: port_security true -> false", "network web: conn_rate 0 -> 50"}) {
+		t.Fatalf("changes = %q", got)
+	}
+	ps, _ := d.Ports("web")
+	d.mu.Lock()
+	same = d.ports[ns] == rt0 && d.ports[ns].io == rt0.io
+	d.mu.Unlock()
+	if len(ps) != 1 || ps[0].PortSecurity || !same {
+		t.Errorf("port on web after port_security: false = %+v (re-opened: %v)", ps, !same)
+	}
+	if tr, err := d.Trace(spoof); err != nil || tr.Verdict.Action == "drop" {
+		t.Errorf("spoofed trace after port_security: false = %+v, %v; want it to pass", tr.Verdict, err)
+	}
+
 	// Its address changed: refused at the line of ip.
 	rewrite(t, path, strings.Replace(base, "ip: 10.10.0.10", "ip: 10.10.0.11", 1))
 	_, err := d.Reload()
