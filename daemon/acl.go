@@ -98,15 +98,6 @@ func sameMatch(a, b ACLState) bool {
 		a.DPortMin == b.DPortMin && a.DPortMax == b.DPortMax && a.Priority == b.Priority
 }
 
-// hasACL reports a rule the same as req in every field, action included
-// (for --config, applied on every start).
-func (d *Daemon) hasACL(req api.ACLAdd) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	r, err := d.parseACLLocked(req)
-	return err == nil && slices.ContainsFunc(d.st.ACLs, func(o ACLState) bool { return sameMatch(o, r) && o.Action == r.Action })
-}
-
 // parseRulePrefix reads --src/--dst: a CIDR, or an address meaning /32.
 func parseRulePrefix(flag, s string) (netip.Prefix, error) {
 	if s == "" {

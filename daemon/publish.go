@@ -83,15 +83,6 @@ func (d *Daemon) parsePublishLocked(req api.PublishAdd) (PublishState, error) {
 	return PublishState{Network: n.cfg.Name, Proto: req.Proto, HostIP: hostIP, HostPort: hostPort, To: to}, nil
 }
 
-// hasPublish reports a rule the same as req (for --config, applied on every
-// start).
-func (d *Daemon) hasPublish(req api.PublishAdd) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	p, err := d.parsePublishLocked(req)
-	return err == nil && slices.ContainsFunc(d.st.Publish, func(o PublishState) bool { o.ID = 0; return o == p })
-}
-
 // parseHostPort reads --port: "HPORT" or "HOSTIP:HPORT". 0.0.0.0 is the
 // same as no address, as with Docker's -p.
 func parseHostPort(s string) (netip.Addr, uint16, error) {
