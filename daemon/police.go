@@ -10,10 +10,9 @@ import (
 // the dataplane whenever the port is plugged in.
 
 const (
-	maxRateMbit  = dataplane.MaxPoliceRate / 1e6
-	minBurstKB   = dataplane.MinPoliceBurst / 1024
-	maxBurstKB   = dataplane.MaxPoliceBurst / 1024
-	defaultBurst = dataplane.DefaultPoliceBurst / 1024 // 1000 KB: OVS's 8000 kbit
+	maxRateMbit = dataplane.MaxPoliceRate / 1e6
+	minBurstKB  = dataplane.MinPoliceBurst / 1024
+	maxBurstKB  = dataplane.MaxPoliceBurst / 1024
 )
 
 func policeConfig(c *PortState) dataplane.PoliceConfig {
@@ -24,7 +23,7 @@ func policeView(c *PortState, v *api.Port) {
 	if c.IngressRateMbit > 0 {
 		v.IngressRateMbit, v.IngressBurstKB = c.IngressRateMbit, c.IngressBurstKB
 		if v.IngressBurstKB == 0 {
-			v.IngressBurstKB = defaultBurst
+			v.IngressBurstKB = int(dataplane.DefaultPoliceBurst(uint64(c.IngressRateMbit)*1e6) / 1024)
 		}
 	}
 }

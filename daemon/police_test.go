@@ -72,8 +72,8 @@ func TestPortSetPersists(t *testing.T) {
 	d := newTestDaemon(t, dir)
 	plugChanPort(t, d, "c1")
 	p, err := d.SetPort("c1", api.PortSet{IngressRateMbit: ptr(200)})
-	if err != nil || p.IngressRateMbit != 200 || p.IngressBurstKB != 1000 {
-		t.Fatalf("set --rate 200: %+v, %v; want 200 Mbit/s with the default burst, 1000 KB", p, err)
+	if err != nil || p.IngressRateMbit != 200 || p.IngressBurstKB != 6104 {
+		t.Fatalf("set --rate 200: %+v, %v; want 200 Mbit/s with the default burst, a quarter second (6104 KB)", p, err)
 	}
 	if p, err = d.SetPort("c1", api.PortSet{IngressBurstKB: ptr(4096)}); err != nil || p.IngressRateMbit != 200 || p.IngressBurstKB != 4096 {
 		t.Fatalf("set --burst 4096: %+v, %v", p, err)

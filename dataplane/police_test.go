@@ -46,8 +46,8 @@ func TestPolicerRate(t *testing.T) {
 		size  int
 	}{
 		{10e6, MinPoliceBurst, 1514},
-		{200e6, DefaultPoliceBurst, 1514},
-		{500e6, DefaultPoliceBurst, 65226},
+		{200e6, 1000 << 10, 1514},
+		{500e6, DefaultPoliceBurst(500e6), 65226},
 		{10e9, 4 << 20, 9000},
 	} {
 		p := mustPolicer(t, tc.rate, tc.burst)
@@ -223,9 +223,18 @@ func TestNewPolicerRefuses(t *testing.T) {
 	if p, err := newPolicer(PoliceConfig{}); p != nil || err != nil {
 		t.Errorf("rate 0: %v, %v; want no policer", p, err)
 	}
-	p := mustPolicer(t, 100e6, 0)
-	if p.cfg.BurstBytes != DefaultPoliceBurst {
-		t.Errorf("default burst %d, want %d", p.cfg.BurstBytes, DefaultPoliceBurst)
+	// The default: a quarter second of the rate, at least OVS's 8000
+	// kbit, at most the largest bucket.
+	for _, c := range []struct{ rate, burst uint64 }{
+		{1e6, 1000 << 10},
+		{10e6, 1000 << 10},
+		{200e6, 6104 << 10}, // 6,250,000 bytes, rounded up to whole KB
+		{500e6, 15259 << 10},
+		{100e9, MaxPoliceBurst},
+	} {
+		if p := mustPolicer(t, c.rate, 0); p.cfg.BurstBytes != c.burst {
+			t.Errorf("rate %d: default burst %d, want %d", c.rate, p.cfg.BurstBytes, c.burst)
+		}
 	}
 }
 

@@ -22,9 +22,10 @@ func newPortSetCmd(a *app) *cobra.Command {
 ingress_policing_burst: a token bucket of --burst KB (1024 bytes) filled at
 --rate Mbit/s; a frame from the port that the bucket cannot pay for is
 dropped and counted as 'policed'. A GSO super-frame costs the segments it
-carries, each with its headers. --burst defaults to 1000 KB (OVS's 8000
-kbit) and must hold one 64 KiB frame; --rate 0 removes the limit. Kept in
-the state file and applied again at restart.`,
+carries, each with its headers. --burst defaults to a quarter second of
+the rate and at least 1000 KB (OVS's default, 8000 kbit), which lets TCP
+hold the rate; it must hold one 64 KiB frame. --rate 0 removes the limit.
+Kept in the state file and applied again at restart.`,
 		Args: positional(1, "PORT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var req api.PortSet
@@ -59,7 +60,7 @@ the state file and applied again at restart.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&rate, "rate", "", "Mbit/s the port may send (1 to 100000); 0 removes the limit")
-	f.StringVar(&burst, "burst", "", "bucket size in KB of 1024 bytes (64 to 1048576; default 1000, OVS's 8000 kbit)")
+	f.StringVar(&burst, "burst", "", "bucket size in KB of 1024 bytes (64 to 1048576; default: a quarter second of the rate, at least 1000)")
 	return cmd
 }
 
