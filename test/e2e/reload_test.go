@@ -189,6 +189,45 @@ func TestReloadSIGHUP(t *testing.T) {
 	}
 }
 
+// A live option changed by a reload takes effect on the running network:
+// icc: false stops the pings between its ports (dropped, reason icc), and
+// putting it back lets them through again; the ports stay the same devices.
+func TestReloadLiveOption(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.newNS("a"), e.newNS("b")
+	cfg := filepath.Join(e.dir, "vswitchd.yaml")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(reloadConfig(a, b, ""))
+	d := e.startDaemon("", "--config", cfg)
+	e.mustPing(a, "10.231.0.11")
+	link := e.mustNS(b, "ip", "-o", "link", "show", "dev", "eth0")
+
+	write(strings.Replace(reloadConfig(a, b, ""), "    subnet: 10.231.0.0/24\n", "    subnet: 10.231.0.0/24\n    icc: false\n", 1))
+	if out := d.mustCtl("reload"); out != "network web: icc true -> false\n" {
+		t.Fatalf("reload printed %q", out)
+	}
+	if n := d.dropDelta("icc", func() {
+		if none, r := e.noReply(a, "10.231.0.11", 2); !none {
+			t.Errorf("a ping between the ports passed with icc: false:\n%v", r)
+		}
+	}); n == 0 {
+		t.Errorf("no drop counted for reason icc")
+	}
+	write(reloadConfig(a, b, ""))
+	if out := d.mustCtl("reload"); out != "network web: icc false -> true\n" {
+		t.Fatalf("reload printed %q", out)
+	}
+	e.mustPing(a, "10.231.0.11")
+	if now := e.mustNS(b, "ip", "-o", "link", "show", "dev", "eth0"); strings.Fields(now)[0] != strings.Fields(link)[0] {
+		t.Errorf("eth0 in %s is a new device after the reloads", b)
+	}
+}
+
 // Without --config there is nothing to reload: vswitchctl says so (exit 1)
 // and SIGHUP does not stop vswitchd.
 func TestReloadWithoutConfig(t *testing.T) {
