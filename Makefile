@@ -8,7 +8,7 @@ LDFLAGS := -X vswitch/daemon.Version=$(VERSION) -X vswitch/daemon.Commit=$(COMMI
 PKGS := ./...
 SOAK_MINUTES ?= 2
 
-.PHONY: help build test test-unit test-e2e race soak fuzz-short demo bench bench-quick bench-go lint deps clean
+.PHONY: help build deb test test-unit test-e2e race soak fuzz-short demo bench bench-quick bench-go lint deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,12 @@ build: ## build bin/vswitchd, bin/vswitchctl and the CNI plugin bin/vswitch-cni
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/vswitchd ./cmd/vswitchd
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/vswitchctl ./cmd/vswitchctl
 	CGO_ENABLED=0 $(GO) build -o bin/vswitch-cni ./cmd/vswitch-cni
+
+# The package is staged from bin/ by packaging/mkdeb.sh (dpkg-deb, no
+# debhelper); VERSION (git describe) becomes its version. Installing it is
+# docs/operators.md's first section.
+deb: build ## build the Debian package dist/vswitch_VERSION_ARCH.deb (binaries, unit, completions, config)
+	@packaging/mkdeb.sh "$(VERSION)" dist
 
 deps: ## install the Debian packages the tests and demo use (when missing)
 	@scripts/deps.sh
@@ -52,4 +58,4 @@ lint: ## gofmt and go vet
 	$(GO) vet $(PKGS)
 
 clean: ## remove build output
-	rm -rf bin
+	rm -rf bin dist
