@@ -39,6 +39,8 @@ type Network struct {
 	DNS       bool     `json:"dns"`
 	Ports     []Port   `json:"ports"`
 	Connected []string `json:"connected"`
+	// VXLAN is set on an overlay network (api/vxlan.go).
+	VXLAN *VXLANInfo `json:"vxlan,omitempty"`
 }
 
 // NetworkCreate is the body of POST /v1/networks. Pointers distinguish "not
@@ -57,6 +59,8 @@ type NetworkCreate struct {
 	PortSecurity *bool  `json:"port_security,omitempty"` // default true
 	StormLimit   int    `json:"storm_limit,omitempty"`
 	ConnRate     int    `json:"conn_rate,omitempty"`
+	// VXLAN makes an overlay network with a tunnel port (api/vxlan.go).
+	VXLAN *VXLANCreate `json:"vxlan,omitempty"`
 }
 
 // Port as `port ls` prints it.

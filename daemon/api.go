@@ -104,6 +104,7 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("POST "+p+"/reload", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, 200)(d.Reload()) // reload.go
 	})
+	d.vxlanRoutes(mux)
 	mux.HandleFunc("GET "+p+"/capture/{port}", d.serveCapture) // pcapng stream (capture.go)
 
 	mux.HandleFunc("POST "+p+"/trace", d.serveTrace)          // dry run (trace.go)

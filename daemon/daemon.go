@@ -141,7 +141,9 @@ func (d *Daemon) reapPorts() {
 	defer d.mu.Unlock()
 	var gone []string
 	for _, p := range d.st.Ports {
-		if p.NetnsPath != "" && !netns.Exists(p.NetnsPath) {
+		// A VXLAN tunnel's namespace is the underlay's: the tunnel goes
+		// with its network, not with it.
+		if p.NetnsPath != "" && p.Kind != "vxlan" && !netns.Exists(p.NetnsPath) {
 			gone = append(gone, p.Name)
 		}
 	}

@@ -58,6 +58,11 @@ func portSecure(c *PortState, n *NetworkState) bool {
 }
 
 func guardConfig(c *PortState, n *NetworkState) dataplane.GuardConfig {
+	if c.Kind == "vxlan" {
+		// The tunnel carries whole remote hosts: no guard meant for one
+		// container applies to it (vxlan.go).
+		return dataplane.GuardConfig{}
+	}
 	mac, _ := header.ParseMAC(c.MAC)
 	g := dataplane.GuardConfig{PortSecurity: portSecure(c, n), MAC: mac, Allowed: c.AllowedIPs,
 		StormPPS: n.StormLimit, ConnRate: n.ConnRate}

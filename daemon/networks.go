@@ -86,6 +86,19 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 		}
 	}
 	mtu := 1500
+	var vx *VXLANState
+	if req.VXLAN != nil {
+		// An overlay: the tunnel's socket is tried now, so a bad device or
+		// address fails before anything exists (vxlan.go).
+		var inner int
+		if vx, inner, err = d.vxlanPrepareLocked(req.Name, req.VXLAN); err != nil {
+			return nil, err
+		}
+		mtu = inner
+		if req.MTU > inner {
+			return nil, badRequest("--mtu %d does not fit the underlay: %s allows at most %d inside VXLAN (its MTU less the 50 or 70 bytes of encapsulation)", req.MTU, vx.Dev, inner)
+		}
+	}
 	if req.MTU != 0 {
 		mtu = req.MTU
 	}
@@ -123,6 +136,7 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 	if err := guardOptions(&ns, req); err != nil {
 		return nil, err
 	}
+	ns.VXLAN = vx
 	id, err := d.dp.AddNetwork(ns.Name, fdbConfig(&ns))
 	if err != nil {
 		return nil, &Error{Status: 500, Msg: err.Error()}
@@ -140,6 +154,12 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 		return nil, err
 	}
 	d.syncACLLocked(rt)
+	if vx != nil {
+		if err := d.plugVXLANLocked(rt.cfg); err != nil {
+			d.removeNetworkLocked(ns.Name, true)
+			return nil, err
+		}
+	}
 	d.dp.SendGratuitous(id)
 	return rt, nil
 }
@@ -168,18 +188,25 @@ func (d *Daemon) relinkLocked() {
 func (d *Daemon) RemoveNetwork(name string, force bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.removeNetworkLocked(name, force)
+}
+
+func (d *Daemon) removeNetworkLocked(name string, force bool) error {
 	n, ok := d.nets[name]
 	if !ok {
 		return notFound("no network %s: 'vswitchctl network ls' lists them", name)
 	}
-	var names []string
+	var names, users []string
 	for _, p := range d.st.Ports {
 		if p.Network == name {
 			names = append(names, p.Name)
+			if p.Kind != "vxlan" { // the tunnel is part of the network
+				users = append(users, p.Name)
+			}
 		}
 	}
-	if len(names) > 0 && !force {
-		return conflict("network %s has %d port(s) (%v): remove them with 'port rm' or use --force", name, len(names), names)
+	if len(users) > 0 && !force {
+		return conflict("network %s has %d port(s) (%v): remove them with 'port rm' or use --force", name, len(users), users)
 	}
 	pubs := d.publishUsersLocked(name, n.cfg.Gateway)
 	if len(pubs) > 0 && !force {
@@ -253,6 +280,7 @@ func (d *Daemon) networkViewLocked(n *netRT) api.Network {
 	if v.Connected == nil {
 		v.Connected = []string{}
 	}
+	v.VXLAN = vxlanView(c.VXLAN)
 	slices.Sort(v.Connected)
 	for i := range d.st.Ports {
 		if d.st.Ports[i].Network == c.Name {

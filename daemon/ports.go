@@ -350,6 +350,12 @@ func (d *Daemon) openPortLocked(rt *portRT) error {
 		}
 		c.MAC = af.MAC().String()
 		io = af
+	case "vxlan":
+		vx, err := d.openVXLANLocked(n.cfg)
+		if err != nil {
+			return err
+		}
+		io = vx
 	case "xdp":
 		if err := linkUp(c.NetnsPath, c.Ifname); err != nil {
 			return err
@@ -390,6 +396,11 @@ func (d *Daemon) openPortLocked(rt *portRT) error {
 		return err
 	}
 	rt.io, rt.idx, rt.err = io, idx, ""
+	if c.Kind == "vxlan" {
+		// The tunnel carries every station of the remote hosts: the
+		// per-port MAC limit is for one container (vxlan.go).
+		d.dp.FDB(n.id).SetUnlimited(idx, true)
+	}
 	if c.IP.IsValid() {
 		// vswitchd made this port: its neighbour entry needs no ARP.
 		mac, _ := header.ParseMAC(c.MAC)
@@ -402,6 +413,9 @@ func (d *Daemon) openPortLocked(rt *portRT) error {
 func (d *Daemon) RemovePort(name string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if rt, ok := d.ports[name]; ok && rt.cfg.Kind == "vxlan" {
+		return conflict("port %s is the VXLAN tunnel of network %s: it goes with 'network rm %s'", name, rt.cfg.Network, rt.cfg.Network)
+	}
 	if err := d.removePortLocked(name); err != nil {
 		return err
 	}

@@ -92,6 +92,8 @@ type NetworkState struct {
 	NoPortSecurity bool `json:"no_port_security,omitempty"`
 	StormLimit     int  `json:"storm_limit,omitempty"`
 	ConnRate       int  `json:"conn_rate,omitempty"`
+	// VXLAN is set on an overlay network (daemon/vxlan.go).
+	VXLAN *VXLANState `json:"vxlan,omitempty"`
 }
 
 // PortState is one port's configuration.

@@ -34,6 +34,9 @@ func (d *Daemon) Stats(portName string) (api.Stats, error) {
 			st = d.dp.PortStats(rt.idx)
 		}
 		out.addPort(n, rt.cfg.Network, st)
+		if rt.io != nil && rt.cfg.Kind == "vxlan" {
+			out.addDrops(len(out.Ports)-1, rt)
+		}
 	}
 	for _, u := range d.uplinkPortsLocked() {
 		rt := d.uplinks[u.Name]
@@ -52,6 +55,16 @@ func (d *Daemon) Stats(portName string) (api.Stats, error) {
 		}
 	}
 	return out.Stats, nil
+}
+
+// addDrops adds a tunnel port's own drops (vxlan.go) to row i and the totals.
+func (v *statsView) addDrops(i int, rt *portRT) {
+	own := map[string]uint64{}
+	vxlanDrops(rt, own)
+	for k, n := range own {
+		v.Ports[i].Drops[k] += n
+		v.Drops[k] += n
+	}
 }
 
 // statsView builds the `stats` object.

@@ -20,6 +20,7 @@ func newNetworkCmd(a *app) *cobra.Command {
 		newNetworkConnectCmd(a, "connect", "Allow routing between networks A and B", "connected"),
 		newNetworkConnectCmd(a, "disconnect", "Stop routing between networks A and B", "disconnected"),
 		newNetworkGraphCmd(a),
+		newNetworkVTEPCmd(a),
 	)
 	return cmd
 }
@@ -29,6 +30,7 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 		req                api.NetworkCreate
 		icc, portSecurity  bool
 		fdbAging, macLimit int
+		vx                 api.VXLANCreate
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME --subnet CIDR",
@@ -52,12 +54,23 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 			if cmd.Flags().Changed("port-security") {
 				req.PortSecurity = &portSecurity
 			}
+			if err := vxlanFlags(cmd, &vx); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("vxlan-vni") {
+				req.VXLAN = &vx
+			}
 			var n api.Network
 			if err := a.do(http.MethodPost, "/networks", req, &n); err != nil {
 				return err
 			}
 			if a.json() {
 				return printJSON(a.stdout, cleanNetwork(n))
+			}
+			if n.VXLAN != nil {
+				a.printf("created network %s: subnet %s, gateway %s, MTU %d, VXLAN VNI %d on %s (%s), tunnel port %s\n",
+					n.Name, n.Subnet, n.Gateway, n.MTU, n.VXLAN.VNI, n.VXLAN.Local, n.VXLAN.Dev, n.VXLAN.Port)
+				return nil
 			}
 			a.printf("created network %s: subnet %s, gateway %s\n", n.Name, n.Subnet, n.Gateway)
 			return nil
@@ -69,15 +82,39 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 	f.BoolVar(&req.Internal, "internal", false, "no way out: no masquerade, and ports get no default route")
 	f.BoolVar(&icc, "icc", true, "let the network's ports talk to each other (--icc=false drops IP traffic between them; ARP passes)")
 	f.BoolVar(&req.NoMasquerade, "no-masquerade", false, "do not masquerade traffic leaving through the uplink")
-	f.IntVar(&req.MTU, "mtu", 0, "MTU of the network (default: vswitchd's)")
+	f.IntVar(&req.MTU, "mtu", 0, "MTU of the network (default: 1500; on a VXLAN network the underlay device's less 50, or 70 over IPv6)")
 	f.IntVar(&fdbAging, "fdb-aging", 0, "seconds a learned MAC address stays in the FDB (vswitchd's default: 300)")
 	f.IntVar(&macLimit, "mac-limit", 0, "most MAC addresses learned per port (vswitchd's default: 1024)")
 	f.BoolVar(&portSecurity, "port-security", true, "ports may send only from their own MAC and IP (ARP included); --port-security=false turns it off")
 	f.IntVar(&req.StormLimit, "storm-limit", 0, "most broadcast/multicast/unknown-unicast frames per second per port (0: no limit)")
 	f.IntVar(&req.ConnRate, "conn-rate", 0, "most new tracked connections (NAT, ACL) per second per port (0: no limit)")
 	f.StringVar(&req.ACLDefault, "acl-default", "", "allow or deny: what the network's ACL does with flows no rule matches (vswitchd's default: allow)")
+	f.IntVar(&vx.VNI, "vxlan-vni", 0, "make an overlay network: VXLAN network identifier, 1 to 16777215 (needs --vxlan-dev and --vxlan-local)")
+	f.StringVar(&vx.Dev, "vxlan-dev", "", "underlay interface the tunnel's UDP datagrams use")
+	f.StringVar(&vx.Netns, "vxlan-netns", "", "namespace of --vxlan-dev (a name under /run/netns or a path; default: vswitchd's)")
+	f.StringVar(&vx.Local, "vxlan-local", "", "local VTEP address, an address of --vxlan-dev")
 	_ = cmd.MarkFlagRequired("subnet")
 	return cmd
+}
+
+// vxlanFlags checks that the --vxlan-* flags come together: the VNI makes
+// the network an overlay, and the others mean nothing without it.
+func vxlanFlags(cmd *cobra.Command, vx *api.VXLANCreate) error {
+	f := cmd.Flags()
+	if !f.Changed("vxlan-vni") {
+		for _, n := range []string{"vxlan-dev", "vxlan-netns", "vxlan-local"} {
+			if f.Changed(n) {
+				return usageErrorf(cmd, "--%s needs --vxlan-vni N", n)
+			}
+		}
+		return nil
+	}
+	for _, n := range []string{"vxlan-dev", "vxlan-local"} {
+		if !f.Changed(n) {
+			return usageErrorf(cmd, "a VXLAN network needs --%s too", n)
+		}
+	}
+	return nil
 }
 
 func newNetworkLsCmd(a *app) *cobra.Command {

@@ -45,18 +45,21 @@ import (
 // fdb: an fdb.Table whose "ports" are VTEP slots, with lock-free lookups,
 // aging on a timer and static entries.
 type VXLAN struct {
-	fd     int
-	vni    uint32
-	v6     bool
-	local  netip.Addr
-	dev    string
-	mtu    int    // the underlay device's
-	udp    uint16 // the UDP port, ours and every remote VTEP's
-	hdr    [header.VXLANLen]byte
-	closed atomic.Bool
-	epoch  time.Time
-	stop   chan struct{}
-	done   chan struct{}
+	fd    int
+	vni   uint32
+	v6    bool
+	local netip.Addr
+	dev   string
+	mtu   int // the underlay device's
+	// innerMTU is the carried network's; only the reading worker reads it
+	// once the port is plugged in.
+	innerMTU int
+	udp      uint16 // the UDP port, ours and every remote VTEP's
+	hdr      [header.VXLANLen]byte
+	closed   atomic.Bool
+	epoch    time.Time
+	stop     chan struct{}
+	done     chan struct{}
 
 	macs  *fdb.Table // inner MAC -> VTEP slot
 	vteps atomic.Pointer[vtepSet]
@@ -72,6 +75,12 @@ type VXLAN struct {
 	// datagrams the kernel accepted (replicas counted one by one).
 	TxSegments  atomic.Uint64
 	TxDatagrams atomic.Uint64
+	// RxPartial counts inner frames that came with a partial checksum
+	// and were handed on marked NEEDS_CSUM (markPartial).
+	RxPartial atomic.Uint64
+	// RxGSO counts received datagrams that held a whole TCP super-frame
+	// (a Linux VTEP's over a veth), handed on as GSO (markGSO).
+	RxGSO atomic.Uint64
 }
 
 var _ Port = (*VXLAN)(nil)
@@ -185,6 +194,7 @@ func OpenVXLAN(c VXLANConfig) (*VXLAN, error) {
 		}
 		return nil, err
 	}
+	p.innerMTU = p.mtu - p.Overhead()
 	p.macs = fdb.New(fdb.Config{Aging: c.Aging, MACLimit: c.MACLimit})
 	p.vteps.Store(&vtepSet{byAddr: map[netip.Addr]uint16{}})
 	p.rmsgs = make([]unix.Mmsghdr, maxBatch)
@@ -495,6 +505,12 @@ func (p *VXLAN) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 			continue
 		}
 		header.VirtioNetHdr(b).Clear()
+		if markPartial(b, l-header.VXLANLen) {
+			p.RxPartial.Add(1)
+			if l-header.VXLANLen > p.innerMTU+header.EthernetLen && markGSO(b, p.innerMTU) {
+				p.RxGSO.Add(1)
+			}
+		}
 		if got != i {
 			bufs[got], bufs[i] = bufs[i], bufs[got]
 		}
@@ -503,6 +519,117 @@ func (p *VXLAN) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 	}
 	return got, nil
 }
+
+// markPartial finds an inner TCP or UDP checksum left partial and marks
+// the buffer CHECKSUM_PARTIAL (NEEDS_CSUM, csum_start, csum_offset), as a
+// TAP or AF_PACKET would hand such a frame over; n is the frame's length.
+//
+// Why: a sender's kernel may leave the inner checksum to "the device"
+// (CHECKSUM_PARTIAL: the field holds only the pseudo-header sum). On a real
+// NIC the device fills it in; over a veth the skb keeps that state into the
+// receiving namespace, where Linux's own vxlan trusts it, but a UDP socket
+// hands over the bytes without it. Such a field equals the folded
+// pseudo-header sum, which is cheap to compute (no pass over the payload).
+// Marking the frame NEEDS_CSUM then makes its egress (the container's
+// kernel behind a TAP, or gso.FrameChecksum) complete it, and that gives
+// the right checksum even in the 1 in 65536 case where a complete checksum
+// happens to equal the pseudo-header sum: completing sums the segment with
+// the field as it stands, which is what the checksum is. A frame with any
+// other value is left alone, so a corrupted one still fails its check.
+func markPartial(b []byte, n int) bool {
+	const ipAt = header.VirtioNetHdrLen + header.EthernetLen
+	if n < header.EthernetLen+header.IPv4MinLen {
+		return false
+	}
+	var src, dst netip.Addr
+	var proto uint8
+	var l4, end int // in b
+	switch header.Ethernet(b[header.VirtioNetHdrLen:]).Type() {
+	case header.EtherTypeIPv4:
+		ip := header.IPv4(b[ipAt : header.VirtioNetHdrLen+n])
+		if !ip.Valid() || ip.IsFragment() {
+			return false
+		}
+		src, dst, proto = ip.Src(), ip.Dst(), ip.Protocol()
+		l4, end = ipAt+ip.HeaderLen(), ipAt+int(ip.TotalLen())
+	case header.EtherTypeIPv6:
+		ip := header.IPv6(b[ipAt : header.VirtioNetHdrLen+n])
+		if !ip.Valid() || header.IPv6MinLen+int(ip.PayloadLen()) > len(ip) {
+			return false
+		}
+		src, dst, proto = ip.Src(), ip.Dst(), ip.NextHeader()
+		l4, end = ipAt+header.IPv6MinLen, ipAt+header.IPv6MinLen+int(ip.PayloadLen())
+	default:
+		return false
+	}
+	off := 0
+	switch proto {
+	case header.ProtoTCP:
+		off = 16
+		if end-l4 < header.TCPMinLen {
+			return false
+		}
+	case header.ProtoUDP:
+		off = 6
+		if end-l4 < header.UDPLen {
+			return false
+		}
+	default:
+		return false
+	}
+	field := uint16(b[l4+off])<<8 | uint16(b[l4+off+1])
+	if field == 0 || field != header.Fold(header.PseudoHeaderSum(src, dst, proto, uint16(end-l4))) {
+		return false
+	}
+	vh := header.VirtioNetHdr(b)
+	vh.SetFlags(header.VirtioNetHdrFNeedsCsum)
+	vh.SetCsumStart(uint16(l4 - header.VirtioNetHdrLen))
+	vh.SetCsumOffset(uint16(off))
+	return true
+}
+
+// markGSO makes a TCP frame longer than the inner MTU, marked partial
+// already, a GSO super-frame of segments that fit mtu.
+//
+// Why: a Linux VTEP hands its vxlan device TCP super-frames, and over a
+// veth such a super-frame travels encapsulated whole (SKB_GSO_UDP_TUNNEL);
+// a UDP socket receives it as one datagram of up to 64 KB rather than the
+// segments a wire would carry. Its gso_size is lost on the way, so the
+// segments are cut to the MTU, the size a NIC would have sent. The TCP
+// checksum of such a frame is the pseudo-header sum over its whole length,
+// as markPartial found it.
+func markGSO(b []byte, mtu int) bool {
+	const ipAt = header.VirtioNetHdrLen + header.EthernetLen
+	vh := header.VirtioNetHdr(b)
+	if vh.CsumOffset() != 16 { // not TCP
+		return false
+	}
+	l4 := header.VirtioNetHdrLen + int(vh.CsumStart())
+	t := header.TCP(b[l4:])
+	if !t.Valid() {
+		return false
+	}
+	typ := uint8(header.VirtioGSOTCPv4)
+	if header.Ethernet(b[header.VirtioNetHdrLen:]).Type() == header.EtherTypeIPv6 {
+		typ = header.VirtioGSOTCPv6
+	}
+	if t.Flags()&header.TCPFlagCWR != 0 {
+		typ |= header.VirtioGSOECN
+	}
+	hdrs := l4 - ipAt + t.DataOffset() // IP + TCP
+	if mtu <= hdrs {
+		return false
+	}
+	vh.SetGSOType(typ)
+	vh.SetGSOSize(uint16(mtu - hdrs))
+	vh.SetHdrLen(uint16(l4 - header.VirtioNetHdrLen + t.DataOffset()))
+	return true
+}
+
+// SetInnerMTU sets the MTU of the network the tunnel carries (the
+// underlay's less Overhead unless the network says less): the size of the
+// segments a received super-frame is marked to be cut into.
+func (p *VXLAN) SetInnerMTU(mtu int) { p.innerMTU = mtu }
 
 // sender is the source address of received message i.
 func (p *VXLAN) sender(i int) netip.Addr {

@@ -466,3 +466,51 @@ func BenchmarkVXLANDecap(b *testing.B) {
 	}
 	b.ReportMetric(float64(frames)/float64(b.N), "frames/op")
 }
+
+// TestVXLANPartialAndSuper: an inner TCP frame whose checksum field holds
+// the pseudo-header sum (a sender's CHECKSUM_PARTIAL, kept over a veth) is
+// handed on marked NEEDS_CSUM; one longer than the inner MTU (a Linux
+// VTEP's super-frame, kept whole over a veth) as a TCP GSO frame cut to
+// the MTU; a frame with a complete checksum is left plain.
+func TestVXLANPartialAndSuper(t *testing.T) {
+	nsA, nsB := vxlanNets(t)
+	a := openVX(t, nsA, "va", "10.9.0.1", 42)
+	b := openVX(t, nsB, "vb", "10.9.0.2", 42)
+	mustVTEP(t, a, "10.9.0.2")
+	mustVTEP(t, b, "10.9.0.1")
+	mk := func(payload int) []byte {
+		f := tcpSuper(false, payload, 1398)
+		header.VirtioNetHdr(f).Clear() // sent as it is: partial field, no GSO
+		return f[header.VirtioNetHdrLen:]
+	}
+	for _, c := range []struct {
+		payload int
+		gso     bool
+	}{{500, false}, {20000, true}} {
+		dgram := append(append([]byte{0x08, 0, 0, 0, 0, 0, 42, 0}), mk(c.payload)...)
+		sendRaw(t, nsA, "10.9.0.1", "10.9.0.2", dgram)
+		got := readAll(t, b, 1)
+		if len(got) != 1 {
+			t.Fatalf("payload %d: nothing arrived", c.payload)
+		}
+		vh := header.VirtioNetHdr(got[0])
+		if vh.Flags() != header.VirtioNetHdrFNeedsCsum || vh.CsumStart() != 34 || vh.CsumOffset() != 16 {
+			t.Fatalf("payload %d: virtio header % x, want NEEDS_CSUM from 34, offset 16", c.payload, []byte(vh[:10]))
+		}
+		if c.gso != vh.IsGSO() || (c.gso && (vh.GSOType() != header.VirtioGSOTCPv4 || vh.GSOSize() != 1450-40)) {
+			t.Fatalf("payload %d: GSO type %d size %d, want GSO %v of 1410", c.payload, vh.GSOType(), vh.GSOSize(), c.gso)
+		}
+	}
+	// A complete checksum: no flag.
+	f := tcpSuper(false, 500, 1398)
+	header.VirtioNetHdr(f).SetGSOType(0)
+	if n, _ := a.WriteBatch([][]byte{f}); n != 1 { // completes it
+		t.Fatal("refused")
+	}
+	if got := readAll(t, b, 1); len(got) != 1 || header.VirtioNetHdr(got[0]).Flags() != 0 {
+		t.Fatal("a frame with a complete checksum was marked")
+	}
+	if b.RxPartial.Load() != 2 || b.RxGSO.Load() != 1 {
+		t.Fatalf("RxPartial %d RxGSO %d, want 2 and 1", b.RxPartial.Load(), b.RxGSO.Load())
+	}
+}

@@ -393,13 +393,20 @@ func (e *env) startDaemon(stateDir string, extra ...string) *daemon {
 // test's, which then lives in ns, not in the root namespace.
 func (e *env) startDaemonIn(ns, stateDir string, extra ...string) *daemon {
 	e.t.Helper()
+	return e.startDaemonAt(ns, filepath.Join(e.dir, "sock"), stateDir, extra...)
+}
+
+// startDaemonAt is startDaemonIn on socket sock: for a test with more than
+// one daemon at a time (each with its own socket and state dir).
+func (e *env) startDaemonAt(ns, sock, stateDir string, extra ...string) *daemon {
+	e.t.Helper()
 	n := len(e.daemons) + 1
 	if stateDir == "" {
 		stateDir = filepath.Join(e.dir, "state")
 	}
 	d := &daemon{
 		e:        e,
-		sock:     filepath.Join(e.dir, "sock"),
+		sock:     sock,
 		stateDir: stateDir,
 		logPath:  filepath.Join(e.dir, fmt.Sprintf("vswitchd-%d.log", n)),
 		done:     make(chan struct{}),
