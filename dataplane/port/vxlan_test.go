@@ -487,7 +487,7 @@ func TestVXLANPartialAndSuper(t *testing.T) {
 		payload int
 		gso     bool
 	}{{500, false}, {20000, true}} {
-		dgram := append(append([]byte{0x08, 0, 0, 0, 0, 0, 42, 0}), mk(c.payload)...)
+		dgram := append([]byte{0x08, 0, 0, 0, 0, 0, 42, 0}, mk(c.payload)...)
 		sendRaw(t, nsA, "10.9.0.1", "10.9.0.2", dgram)
 		got := readAll(t, b, 1)
 		if len(got) != 1 {
