@@ -264,117 +264,35 @@ func (d *Daemon) planConfig(c *Config, startup bool) (*configPlan, error) {
 		}
 		return nil
 	}
-	removing := map[string]bool{} // ports the plan removes
-	planPorts := func(section string, olds, news []any, oldNames []string, rec []string,
-		key func(any) string, find func(any) string, net func(any) string, addPort func(any) (api.Port, error)) error {
-		oldAt := map[string]int{}
-		for i, e := range olds {
-			oldAt[key(e)] = i
-		}
-		newAt := map[string]int{}
-		for i, e := range news {
-			k := fmt.Sprintf("%s[%d]", section, i)
-			if j, ok := newAt[key(e)]; ok {
-				return c.errAt(400, k, "the same port as %s[%d] (%s): give each entry its own name, or namespace and interface", section, j, key(e))
-			}
-			newAt[key(e)] = i
-			if j, ok := oldAt[key(e)]; ok && j < len(oldNames) && d.ports[oldNames[j]] != nil {
-				name := oldNames[j]
-				if diff := changedKeys(olds[j], e); len(diff) > 0 {
-					return c.errAt(409, k+"."+diff[0], "port %s: %s cannot change on a running port (the port would be made again): take the entry out of the file and reload, then put it back",
-						name, strings.Join(diff, ", "))
-				}
-				rec[i] = name
-				continue
-			}
-			if name := find(e); name != "" {
-				rec[i] = name
-				adopted(k, "port "+name)
-				continue
-			}
-			if err := netOK(k, net(e)); err != nil {
-				return err
-			}
-			entry, i := e, i
-			add(stepPortsIn, reloadOp{at: k,
-				do: func() (string, error) {
-					v, err := addPort(entry)
-					if err != nil {
-						return "", err
-					}
-					rec[i] = v.Name
-					where := v.Ifname
-					if v.Netns != "" {
-						where = "netns " + v.Netns + ", " + v.Ifname
-					}
-					if v.IP != "" {
-						where += ", " + v.IP
-					}
-					return fmt.Sprintf("port %s: added to network %s (%s)", v.Name, v.Network, where), nil
-				},
-				undo: func() { d.undo("remove port "+rec[i], d.RemovePort(rec[i])) },
-			})
-		}
-		for j, e := range olds {
-			if _, ok := newAt[key(e)]; ok || j >= len(oldNames) {
-				continue
-			}
-			name := oldNames[j]
-			if d.ports[name] == nil {
-				continue // gone already (port rm, its namespace deleted)
-			}
-			if err := d.checkRouteUsersLocked("", name); err != nil {
-				return c.errFile(409, "port %s is taken out of the file, but %v", name, err)
-			}
-			removing[name] = true
-			add(stepPortsOut, reloadOp{do: func() (string, error) {
-				if err := d.RemovePort(name); err != nil {
-					return "", err
-				}
-				return fmt.Sprintf("port %s: removed", name), nil
-			}})
-		}
-		return nil
-	}
-	anyOf := func(s any) []any {
-		v := reflect.ValueOf(s)
-		out := make([]any, v.Len())
-		for i := range out {
-			out[i] = v.Index(i).Interface()
-		}
-		return out
-	}
-	if err := planPorts("ports", anyOf(old.Ports), anyOf(c.Ports), prev.Ports, p.rec.Ports,
-		func(e any) string {
-			a := e.(api.PortAdd)
+	pc := &planCtx{d: d, c: c, add: add, adopted: adopted, netOK: netOK, removing: map[string]bool{}, unpublishing: map[int]bool{}}
+	if err := planPorts(pc, "ports", old.Ports, c.Ports, prev.Ports, p.rec.Ports,
+		func(a api.PortAdd) string {
 			if a.Name != "" {
 				return "name " + a.Name
 			}
 			return "netns " + a.Netns + " ifname " + a.Ifname
 		},
-		func(e any) string { a := e.(api.PortAdd); return d.portOfLocked(a.Name, a.Netns, a.Ifname) },
-		func(e any) string { return e.(api.PortAdd).Network },
-		func(e any) (api.Port, error) { return d.AddPort(e.(api.PortAdd)) }); err != nil {
+		func(a api.PortAdd) string { return d.portOfLocked(a.Name, a.Netns, a.Ifname) },
+		func(a api.PortAdd) string { return a.Network },
+		d.AddPort); err != nil {
 		return nil, err
 	}
-	if err := planPorts("attach", anyOf(old.Attach), anyOf(c.Attach), prev.Attach, p.rec.Attach,
-		func(e any) string {
-			a := e.(api.PortAttach)
+	if err := planPorts(pc, "attach", old.Attach, c.Attach, prev.Attach, p.rec.Attach,
+		func(a api.PortAttach) string {
 			if a.Name != "" {
 				return "name " + a.Name
 			}
 			return "netns " + a.Netns + " dev " + a.Dev
 		},
-		func(e any) string { a := e.(api.PortAttach); return d.portOfLocked(a.Name, a.Netns, a.Dev) },
-		func(e any) string { return e.(api.PortAttach).Network },
-		func(e any) (api.Port, error) { return d.AttachPort(e.(api.PortAttach)) }); err != nil {
+		func(a api.PortAttach) string { return d.portOfLocked(a.Name, a.Netns, a.Dev) },
+		func(a api.PortAttach) string { return a.Network },
+		d.AttachPort); err != nil {
 		return nil, err
 	}
 
 	// Published ports and ACL rules: an entry is known by all its fields;
 	// one that changed is the old rule removed and a new one added.
-	unpublishing := map[int]bool{}
-	if err := planRules(c, "publish", old.Publish, c.Publish, prev.Publish, p.rec.Publish, add, adopted, netOK,
+	if err := planRules(pc, "publish", old.Publish, c.Publish, prev.Publish, p.rec.Publish,
 		func(id int) bool {
 			return slices.ContainsFunc(d.st.Publish, func(r PublishState) bool { return r.ID == id })
 		},
@@ -389,10 +307,10 @@ func (d *Daemon) planConfig(c *Config, startup bool) (*configPlan, error) {
 				func() { d.putPublish(s) }, err
 		},
 		func(id int) { d.undo(fmt.Sprintf("remove publish rule %d", id), d.RemovePublish(fmt.Sprint(id))) },
-		unpublishing); err != nil {
+		pc.unpublishing); err != nil {
 		return nil, err
 	}
-	if err := planRules(c, "acls", old.ACLs, c.ACLs, prev.ACLs, p.rec.ACLs, add, adopted, netOK,
+	if err := planRules(pc, "acls", old.ACLs, c.ACLs, prev.ACLs, p.rec.ACLs,
 		func(id int) bool { return slices.ContainsFunc(d.st.ACLs, func(r ACLState) bool { return r.ID == id }) },
 		func(r api.ACLAdd) int { return d.aclIDLocked(r) },
 		func(r api.ACLAdd) (int, string, error) {
@@ -418,7 +336,7 @@ func (d *Daemon) planConfig(c *Config, startup bool) (*configPlan, error) {
 		}
 		var left []string
 		for _, ps := range d.st.Ports {
-			if ps.Network == name && !removing[ps.Name] {
+			if ps.Network == name && !pc.removing[ps.Name] {
 				left = append(left, ps.Name)
 			}
 		}
@@ -428,7 +346,7 @@ func (d *Daemon) planConfig(c *Config, startup bool) (*configPlan, error) {
 		}
 		var pubs []string
 		for _, id := range d.publishUsersLocked(name, rt.cfg.Gateway) {
-			if !unpublishing[id] {
+			if !pc.unpublishing[id] {
 				pubs = append(pubs, fmt.Sprint(id))
 			}
 		}
@@ -452,12 +370,103 @@ func (d *Daemon) planConfig(c *Config, startup bool) (*configPlan, error) {
 	return p, nil
 }
 
+// planCtx is what planConfig's sections share.
+type planCtx struct {
+	d            *Daemon
+	c            *Config
+	add          func(step int, op reloadOp)
+	adopted      func(at, what string)
+	netOK        func(k, network string) error // may an entry at k use network?
+	removing     map[string]bool               // ports the plan removes
+	unpublishing map[int]bool                  // publish rules the plan removes
+}
+
+// planPorts plans the port or attach entries of a file: T is the entry,
+// oldNames the port each old entry made (AppliedConfig), rec where the
+// new entries' ports are recorded. An entry is known by key: its name,
+// else its namespace and interface.
+func planPorts[T any](pc *planCtx, section string, olds, news []T, oldNames, rec []string,
+	key func(T) string, find func(T) string, network func(T) string, addPort func(T) (api.Port, error)) error {
+	c, d := pc.c, pc.d
+	oldAt := map[string]int{}
+	for i, e := range olds {
+		oldAt[key(e)] = i
+	}
+	newAt := map[string]int{}
+	for i, e := range news {
+		k := fmt.Sprintf("%s[%d]", section, i)
+		if j, ok := newAt[key(e)]; ok {
+			return c.errAt(400, k, "the same port as %s[%d] (%s): give each entry its own name, or namespace and interface", section, j, key(e))
+		}
+		newAt[key(e)] = i
+		if j, ok := oldAt[key(e)]; ok && j < len(oldNames) && d.ports[oldNames[j]] != nil {
+			name := oldNames[j]
+			if diff := changedKeys(olds[j], e); len(diff) > 0 {
+				return c.errAt(409, k+"."+diff[0], "port %s: %s cannot change on a running port (the port would be made again): take the entry out of the file and reload, then put it back",
+					name, strings.Join(diff, ", "))
+			}
+			rec[i] = name
+			continue
+		}
+		if name := find(e); name != "" {
+			rec[i] = name
+			if !slices.Contains(oldNames, name) {
+				pc.adopted(k, "port "+name)
+			}
+			continue
+		}
+		if err := pc.netOK(k, network(e)); err != nil {
+			return err
+		}
+		entry, i := e, i
+		pc.add(stepPortsIn, reloadOp{at: k,
+			do: func() (string, error) {
+				v, err := addPort(entry)
+				if err != nil {
+					return "", err
+				}
+				rec[i] = v.Name
+				where := v.Ifname
+				if v.Netns != "" {
+					where = "netns " + v.Netns + ", " + v.Ifname
+				}
+				if v.IP != "" {
+					where += ", " + v.IP
+				}
+				return fmt.Sprintf("port %s: added to network %s (%s)", v.Name, v.Network, where), nil
+			},
+			undo: func() { d.undo("remove port "+rec[i], d.RemovePort(rec[i])) },
+		})
+	}
+	for j, e := range olds {
+		if _, ok := newAt[key(e)]; ok || j >= len(oldNames) {
+			continue
+		}
+		name := oldNames[j]
+		if d.ports[name] == nil || slices.Contains(rec, name) {
+			continue // gone already (port rm, its namespace deleted), or a new entry's now
+		}
+		if err := d.checkRouteUsersLocked("", name); err != nil {
+			return c.errFile(409, "port %s is taken out of the file, but %v", name, err)
+		}
+		pc.removing[name] = true
+		pc.add(stepPortsOut, reloadOp{do: func() (string, error) {
+			if err := d.RemovePort(name); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("port %s: removed", name), nil
+		}})
+	}
+	return nil
+}
+
 // planRules plans the publish or ACL entries of a file: T is the entry,
-// ids what the last apply recorded for the old entries.
-func planRules[T any](c *Config, section string, olds, news []T, ids, rec []int,
-	add func(int, reloadOp), adopted func(at, what string), netOK func(k, network string) error,
+// ids what the last apply recorded for the old entries, rec where the new
+// entries' rules are recorded. An entry is known by all its fields.
+func planRules[T any](pc *planCtx, section string, olds, news []T, ids, rec []int,
 	exists func(id int) bool, find func(T) int, create func(T) (int, string, error),
 	take func(id int) (string, func(), error), remove func(id int), removed map[int]bool) error {
+	c, add, adopted, netOK := pc.c, pc.add, pc.adopted, pc.netOK
 	key := func(e T) string { b, _ := json.Marshal(e); return string(b) }
 	network := func(e T) string { return reflect.ValueOf(e).FieldByName("Network").String() }
 	oldAt := map[string]int{}
@@ -477,7 +486,9 @@ func planRules[T any](c *Config, section string, olds, news []T, ids, rec []int,
 		}
 		if id := find(e); id != 0 {
 			rec[i] = id
-			adopted(k, fmt.Sprintf("%s rule %d", strings.TrimSuffix(section, "s"), id))
+			if !slices.Contains(ids, id) {
+				adopted(k, fmt.Sprintf("%s rule %d", strings.TrimSuffix(section, "s"), id))
+			}
 			continue
 		}
 		if err := netOK(k, network(e)); err != nil {
@@ -497,8 +508,8 @@ func planRules[T any](c *Config, section string, olds, news []T, ids, rec []int,
 		})
 	}
 	for j, e := range olds {
-		if _, ok := newAt[key(e)]; ok || j >= len(ids) || !exists(ids[j]) {
-			continue
+		if _, ok := newAt[key(e)]; ok || j >= len(ids) || !exists(ids[j]) || slices.Contains(rec, ids[j]) {
+			continue // kept, gone already, or a new entry's now (the same rule written another way)
 		}
 		id := ids[j]
 		if removed != nil {

@@ -229,6 +229,42 @@ func TestReloadAppliesTheDifference(t *testing.T) {
 	}
 }
 
+// An entry written another way (a default spelled out) is the same rule:
+// kept, not removed and added again; one made with vswitchctl that the
+// file now names is adopted.
+func TestReloadSameRuleRewritten(t *testing.T) {
+	d, path := startWithConfig(t, reloadBase)
+	acl0 := mustACLs(t, d)
+	rewrite(t, path, strings.Replace(reloadBase, "    dport: \"5432\"\n", "    dport: \"5432\"\n    priority: 100\n", 1))
+	if ch := mustReload(t, d); len(ch) != 0 {
+		t.Errorf("reload with priority: 100 spelled out changed %q", ch)
+	}
+	if a := mustACLs(t, d); !reflect.DeepEqual(a, acl0) {
+		t.Errorf("acls = %+v, want %+v", a, acl0)
+	}
+	// The second reload finds the record as written: nothing again.
+	if ch := mustReload(t, d); len(ch) != 0 {
+		t.Errorf("second reload changed %q", ch)
+	}
+	if _, err := d.AddPublish(api.PublishAdd{Network: "back", Proto: "udp", Port: "53", To: "10.30.0.5:53"}); err != nil {
+		t.Fatal(err)
+	}
+	rewrite(t, path, reloadBase+"  - network: back\n    action: deny\n    proto: icmp\n")
+	if ch := mustReload(t, d); !reflect.DeepEqual(ch, []string{"acl rule 3: added to network back, deny"}) {
+		t.Errorf("changes = %q", ch)
+	}
+	body := strings.Replace(reloadBase, "acls:\n", "  - network: back\n    proto: udp\n    port: \"53\"\n    to: 10.30.0.5:53\nacls:\n", 1)
+	rewrite(t, path, body)
+	if ch := mustReload(t, d); !reflect.DeepEqual(ch, []string{"acl rule 3: removed from network back", "publish rule 2: existed already, adopted as it is"}) {
+		t.Errorf("changes = %q", ch)
+	}
+	// Adopted, it is the file's: taken out of the file, it goes.
+	rewrite(t, path, reloadBase)
+	if ch := mustReload(t, d); !reflect.DeepEqual(ch, []string{"publish rule 2: removed (udp 53 -> 10.30.0.5:53 on network back)"}) {
+		t.Errorf("changes = %q", ch)
+	}
+}
+
 // Each mistake is refused whole, with the file and the line, and nothing
 // of the running config changes.
 func TestReloadRefusedWithLine(t *testing.T) {
