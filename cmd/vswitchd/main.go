@@ -268,7 +268,7 @@ func notifyReady(log *slog.Logger, d *daemon.Daemon, socket string) {
 		return
 	}
 	var v api.Version
-	if err := api.NewClient(socket).Do("GET", "/v1/version", nil, &v); err != nil {
+	if err := api.NewClient(socket).Do("GET", "/version", nil, &v); err != nil {
 		// Not ready then; systemd's start timeout will say so.
 		log.Error("the API does not answer on its own socket; not telling systemd it is ready", "socket", socket, "err", err)
 		return
