@@ -17,11 +17,13 @@ import (
 // TestServiceUnitSandbox runs vswitchd as packaging/vswitchd.service would,
 // as far as that can be done without systemd (this machine's service
 // manager is not touched): with the unit's capability bounding set and
-// NoNewPrivileges (through setpriv), $NOTIFY_SOCKET pointing at a fake
+// NoNewPrivileges (through setpriv), in a mount namespace read-only as
+// ProtectSystem=full makes it (unshare), $NOTIFY_SOCKET pointing at a fake
 // systemd, a --socket-group that is not root's and a config file. It
 // checks what systemd and an operator see: READY=1 comes once the API
-// answers, the socket belongs to the group, a port works (TAP, namespace,
-// embedded DNS, its resolv.conf) with only those capabilities, and
+// answers, the socket belongs to the group, a port works (TAP, a namespace
+// made after the start, embedded DNS, its resolv.conf) with only those
+// capabilities and that file system, and
 // SIGTERM brings STOPPING=1 and a clean exit.
 func TestServiceUnitSandbox(t *testing.T) {
 	e := newEnv(t)
@@ -75,7 +77,22 @@ func TestServiceUnitSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.cmd = exec.Command("setpriv", "--bounding-set", "-all,"+strings.Join(bset, ","), "--no-new-privs", "--inh-caps=-all",
+	// ProtectSystem=full and ReadWritePaths=/etc/netns as systemd makes
+	// them: a mount namespace of vswitchd's own, a slave of this one (it
+	// receives the namespaces `ip netns add` mounts later), with /usr and
+	// /etc read-only but /etc/netns. ExecStartPre=+ made /etc/netns first.
+	// (PrivateTmp and ProtectHome are left out: the test's socket is in
+	// /tmp.)
+	if err := os.MkdirAll("/etc/netns", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sandbox := `set -e
+mount --bind /usr /usr; mount -o remount,bind,ro /usr
+mount --bind /etc /etc; mount -o remount,bind,ro /etc
+mount --bind /etc/netns /etc/netns; mount -o remount,bind,rw /etc/netns
+exec "$@"`
+	d.cmd = exec.Command("unshare", "--mount", "--propagation", "slave", "sh", "-c", sandbox, "sandbox",
+		"setpriv", "--bounding-set", "-all,"+strings.Join(bset, ","), "--no-new-privs", "--inh-caps=-all",
 		vswitchdBin, "--config", cfg, "--socket", d.sock, "--state-dir", d.stateDir, "--no-default-network",
 		"--socket-group", group.name, "--log-level", "debug")
 	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
@@ -112,6 +129,19 @@ func TestServiceUnitSandbox(t *testing.T) {
 		t.Errorf("CapEff %#x, want %#x (daemon.KeptCaps)", eff, keptCapMask)
 	}
 
+	// The sandbox is what it should be: /etc read-only, /etc/netns not.
+	mnt := fmt.Sprintf("--mount=/proc/%d/ns/mnt", d.cmd.Process.Pid)
+	if r := run(10*time.Second, "nsenter", mnt, "touch", "/etc/.vst-probe"); r.code == 0 || !strings.Contains(r.stderr, "Read-only file system") {
+		os.Remove("/etc/.vst-probe")
+		t.Fatalf("the emulated ProtectSystem=full lets /etc be written: %v", r)
+	}
+	probe := filepath.Join("/etc/netns", ".vst-probe-"+e.id)
+	if r := run(10*time.Second, "nsenter", mnt, "touch", probe); r.code != 0 {
+		t.Fatalf("/etc/netns not writable in the sandbox: %v", r)
+	}
+	os.Remove(probe)
+
+	// A namespace made after vswitchd started, as containers are.
 	ns := e.newNS("svc")
 	p := d.addPort("svc", ns, "--name", "web1")
 	e.mustPing(ns, "10.231.7.1")
