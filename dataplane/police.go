@@ -171,11 +171,15 @@ func (p *policer) conforms(now int64, n int) bool {
 // which a GSO frame always has) without parsing the frame: Ethernet, any
 // VLAN tag, IPv4 or IPv6 and its options all lie before it.
 func wireLen(buf []byte) int {
+	if !header.VirtioNetHdr(buf).IsGSO() {
+		return len(buf) - header.VirtioNetHdrLen // inlined: most frames stop here
+	}
+	return gsoWireLen(buf)
+}
+
+func gsoWireLen(buf []byte) int {
 	n := len(buf) - header.VirtioNetHdrLen
 	vh := header.VirtioNetHdr(buf)
-	if !vh.IsGSO() {
-		return n
-	}
 	mss := int(vh.GSOSize())
 	hdrs := int(vh.CsumStart())
 	switch vh.GSOType() &^ header.VirtioGSOECN {
