@@ -21,7 +21,10 @@ type policedPort struct {
 // port its full speed again.
 func TestPortPolicing(t *testing.T) {
 	e := newEnv(t)
-	d := e.startDaemon("")
+	// vswitchd in a namespace of its own, serving metrics on its loopback.
+	mon := e.newNS("mon")
+	addr, hc := "127.0.0.1:9464", nsHTTP(mon)
+	d := e.startDaemonIn(mon, "", "--metrics-addr", addr)
 	d.mustCtl("network", "create", "pol", "--subnet", "10.216.0.0/24")
 	c1, c2 := e.newNS("c1"), e.newNS("c2")
 	p1, p2 := d.addPort("pol", c1), d.addPort("pol", c2)
@@ -66,6 +69,14 @@ func TestPortPolicing(t *testing.T) {
 		}
 		measure(d, rate)
 	}
+	// stats and /metrics name the reason.
+	if out := d.mustCtl("stats"); !strings.Contains(out, "policed") {
+		t.Errorf("stats does not show the policed drops:\n%s", out)
+	}
+	m := scrapeMetrics(t, hc, addr) // up long since (it comes up after the API socket)
+	if v, n := m.must(t, "vswitch_port_drops_total", "port", p1.Name, "reason", "policed"), policed(d); v == 0 || uint64(v) > n {
+		t.Errorf("vswitch_port_drops_total{reason=policed} of %s = %v, want > 0 and at most stats' %d", p1.Name, v, n)
+	}
 
 	// Bad values: one line, exit 1, and the limit stays.
 	for _, args := range [][]string{
@@ -89,7 +100,7 @@ func TestPortPolicing(t *testing.T) {
 
 	// Kept in the state file: a restarted vswitchd polices the port again.
 	d.stop()
-	d = e.startDaemon(d.stateDir)
+	d = e.startDaemonIn(mon, d.stateDir)
 	if p := show(d); p.RateMbit != 500 || p.StateWord != "up" {
 		t.Fatalf("after restart: %+v, want 500 Mbit/s and up", p)
 	}
