@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"vswitch/api"
+	"vswitch/dataplane"
 	"vswitch/dataplane/port"
 )
 
@@ -92,5 +93,20 @@ func TestPortSetPersists(t *testing.T) {
 	st, _, _, _, err := loadState(dir)
 	if err != nil || len(st.Ports) != 1 || st.Ports[0].IngressRateMbit != 0 || st.Ports[0].IngressBurstKB != 0 {
 		t.Fatalf("state after --rate 0: %+v, %v", st.Ports, err)
+	}
+}
+
+// A policed frame's trace says which stage dropped it, and why.
+func TestPoliceTraceText(t *testing.T) {
+	d := newTestDaemon(t, t.TempDir())
+	plugChanPort(t, d, "c1")
+	pt := dataplane.PacketTrace{In: d.ports["c1"].idx, Verdict: dataplane.Verdict{Action: dataplane.ActDrop, Reason: dataplane.DropPoliced}, N: 1}
+	pt.Steps[0] = dataplane.Step{Stage: dataplane.StagePolice, Decision: "drop", Reason: dataplane.DropPoliced}
+	d.mu.Lock()
+	tr := d.renderTraceLocked(&pt)
+	d.mu.Unlock()
+	if len(tr.Stages) != 1 || tr.Stages[0].Stage != "police" || tr.Stages[0].Reason != "policed" ||
+		!strings.Contains(tr.Stages[0].Text, "ingress policing of c1") {
+		t.Errorf("trace of a policed frame: %+v", tr.Stages)
 	}
 }
