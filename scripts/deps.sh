@@ -11,6 +11,8 @@ command -v python3 >/dev/null || need+=(python3)
 /usr/bin/python3 -c "import scapy" 2>/dev/null || need+=(python3-scapy)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v tracepath >/dev/null || need+=(iputils-tracepath)
+command -v systemd-analyze >/dev/null || need+=(systemd)   # the unit's verify (packaging/)
+[ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps: missing ${need[*]}; install them as root (apt-get install ${need[*]})" >&2
