@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // policedPort is the part of a port object `port set` adds.
@@ -69,6 +71,15 @@ func TestPortPolicing(t *testing.T) {
 		}
 		measure(d, rate)
 	}
+	// Four streams spread over the TAP's queues, so both workers read the
+	// port at once and share its bucket: together they hold the rate.
+	before := policed(d)
+	bps := iperfStreams(e, c1, c2, p2.addr(), 4, 5)
+	t.Logf("policed to 500 Mbit/s, 4 streams: iperf3 TCP %.1f Mbit/s (%.3f of the rate), policed +%d", bps/1e6, bps/500e6, policed(d)-before)
+	if got := bps / 1e6; got < 450 || got > 550 {
+		t.Errorf("policed to 500 Mbit/s, 4 iperf3 streams ran at %.1f Mbit/s together: not within 10%%", got)
+	}
+
 	// stats and /metrics name the reason.
 	if out := d.mustCtl("stats"); !strings.Contains(out, "policed") {
 		t.Errorf("stats does not show the policed drops:\n%s", out)
@@ -112,8 +123,8 @@ func TestPortPolicing(t *testing.T) {
 	if p := show(d); p.RateMbit != 0 || p.BurstKB != 0 {
 		t.Errorf("after --rate 0: %+v, want no rate and no burst", p)
 	}
-	before := policed(d)
-	bps := e.iperf(c1, c2, p2.addr(), 3)
+	before = policed(d)
+	bps = e.iperf(c1, c2, p2.addr(), 3)
 	t.Logf("limit removed: iperf3 TCP %.0f Mbit/s", bps/1e6)
 	if bps < 2e9 {
 		t.Errorf("limit removed, iperf3 TCP ran at %.0f Mbit/s, want well above the 500 it had (> 2000)", bps/1e6)
@@ -121,4 +132,30 @@ func TestPortPolicing(t *testing.T) {
 	if n := policed(d) - before; n != 0 {
 		t.Errorf("limit removed, still %d frames policed", n)
 	}
+}
+
+// iperfStreams runs iperf3 TCP with n parallel streams from client to a
+// server in server (at ip) and returns their received rate together.
+func iperfStreams(e *env, client, server, ip string, n, secs int) float64 {
+	e.t.Helper()
+	e.startInNS(server, "iperf3", "-s", "-1", "-B", ip)
+	var r result
+	for range 50 { // until the server listens
+		r = e.inNS(client, time.Duration(secs+20)*time.Second, "iperf3", "-c", ip, "-P", fmt.Sprint(n), "-t", fmt.Sprint(secs), "-J")
+		if !strings.Contains(r.stdout+r.stderr, "Connection refused") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var out struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); r.code != 0 || err != nil || out.End.SumReceived.BitsPerSecond == 0 {
+		e.t.Fatalf("iperf3 -P %d from %s to %s: %v\n%v", n, client, ip, err, r)
+	}
+	return out.End.SumReceived.BitsPerSecond
 }
