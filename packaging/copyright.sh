@@ -44,6 +44,13 @@ emit() { # NAME DIR
 }
 
 emit "Go standard library $(go env GOVERSION)" "$(go env GOROOT)"
+# Where each module's source is: one `go list` of the build list (the
+# binaries were built from it); a module it lacks is asked for alone.
+dirs=$(go list -m -f '{{.Path}}@{{.Version}} {{.Dir}}' all 2>/dev/null || true)
 go version -m "$@" | awk '$1 == "dep" { print $2, $3 }' | sort -u | while read -r mod ver; do
-  emit "$mod $ver" "$(go mod download -json "$mod@$ver" 2>/dev/null | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  dir=$(awk -v m="$mod@$ver" '$1 == m { print $2 }' <<<"$dirs")
+  if [ -z "$dir" ]; then
+    dir=$(go mod download -json "$mod@$ver" 2>/dev/null | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  fi
+  emit "$mod $ver" "$dir"
 done

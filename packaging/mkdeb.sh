@@ -4,11 +4,13 @@
 #
 #   packaging/mkdeb.sh VERSION OUTDIR
 #
-# VERSION is the build's (git describe): a Debian version must start with a
-# digit, so one that does not (a bare commit, as in an untagged tree) is
-# written 0~gitDATE.COMMIT, which sorts below any release and in commit
-# order. DEB_MAINTAINER overrides the Maintainer field; BIN the directory
-# of the binaries (default bin).
+# VERSION is the build's (git describe): a release tag (1.2.0, v1.2.0,
+# 1.2.0-3-gabcdef) gives the Debian version; anything else (a bare commit,
+# as in an untagged tree) is written 0~gitDATE.COMMIT, which sorts below any
+# release and in commit order.
+#
+# Environment: DEB_MAINTAINER the Maintainer field, BIN the directory of
+# the binaries (default bin), DEB_COMPRESS dpkg-deb's -Z (default xz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=${1:?usage: packaging/mkdeb.sh VERSION OUTDIR}
@@ -20,9 +22,12 @@ bin=${BIN:-bin}
 for b in vswitchd vswitchctl vswitch-cni; do
   [ -x "$bin/$b" ] || { echo "mkdeb: $bin/$b missing: run make build first" >&2; exit 1; }
 done
-if [[ $version =~ ^[0-9] ]]; then
-  # 1.2.0-3-gabcdef-dirty: '-' is the Debian revision's separator.
-  debver=${version//-/+}
+if [[ $version =~ ^v?[0-9]+(\.[0-9]+)+ ]]; then
+  # A release tag, v1.2.0 or 1.2.0-3-gabcdef-dirty after it: '-' is the
+  # Debian revision's separator. (A bare commit such as 9987772 starts
+  # with a digit too, hence the dot.)
+  debver=${version#v}
+  debver=${debver//-/+}
 else
   date=$(git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null || date -u +%Y%m%d%H%M%S)
   debver="0~git${date}.${version//-/.}"
@@ -77,5 +82,5 @@ sed -e "s/@VERSION@/$debver/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" \
 
 mkdir -p "$out"
 deb="$out/vswitch_${debver}_${arch}.deb"
-dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+dpkg-deb --root-owner-group "-Z${DEB_COMPRESS:-xz}" --build "$root" "$deb" >/dev/null
 echo "$deb"

@@ -480,3 +480,32 @@ func TestOperatorsGuideListsEveryConfigKey(t *testing.T) {
 	}
 	walk(reflect.TypeOf(daemon.Config{}), "")
 }
+
+// The Debian version from what git describe gives: a release tag is
+// kept, anything else (an untagged tree's bare commit, which may well
+// start with a digit) becomes 0~gitDATE.COMMIT, below every release.
+func TestPackageVersion(t *testing.T) {
+	d := buildDeb(t)
+	for _, c := range []struct{ describe, want string }{
+		{"v1.4.0-2-g1234abc-dirty", `1\.4\.0\+2\+g1234abc\+dirty`},
+		{"9987772-dirty", `0~git\d{14}\.9987772\.dirty`},
+	} {
+		cmd := exec.Command("packaging/mkdeb.sh", c.describe, t.TempDir())
+		cmd.Dir = ".."
+		// Uncompressed: only the control fields are read, and xz takes
+		// most of a build's time.
+		cmd.Env = append(os.Environ(), "BIN="+d.bin, "DEB_COMPRESS=none")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("mkdeb.sh %s: %v\n%s", c.describe, err, stderrOf(err))
+		}
+		got := strings.TrimSpace(mustRun(t, "dpkg-deb", "-f", strings.TrimSpace(string(out)), "Version"))
+		if !regexp.MustCompile("^" + c.want + "$").MatchString(got) {
+			t.Errorf("git describe %s: Debian version %q, want %s", c.describe, got, c.want)
+		}
+	}
+	// And they sort as they should: a snapshot below the release.
+	if err := exec.Command("dpkg", "--compare-versions", "0~git20261203144913.9987772", "lt", "1.4.0").Run(); err != nil {
+		t.Errorf("dpkg sorts a snapshot above a release")
+	}
+}
