@@ -326,28 +326,48 @@ func TestMaintainerScriptsWithoutSystemd(t *testing.T) {
 	for _, name := range []string{"deb-systemd-helper", "deb-systemd-invoke", "systemctl"} {
 		script := "#!/bin/sh\necho \"" + name + " $*\" >>" + calls + "\n"
 		if name == "deb-systemd-helper" {
-			script += "[ \"$1\" = --quiet ] && [ \"$2\" = was-enabled ] && exit 0\n" // a new install: enable
+			// INSTALLED/ENABLED say what the stand-in answers: whether the
+			// unit was installed before, and enabled then.
+			script += "[ \"$1\" = debian-installed ] && exit ${INSTALLED:-1}\n" +
+				"[ \"$1\" = --quiet ] && [ \"$2\" = was-enabled ] && exit ${ENABLED:-1}\n"
 		}
 		if err := os.WriteFile(filepath.Join(shims, name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
+	var answers []string // INSTALLED=, ENABLED= for the stand-in
 	runScript := func(args ...string) []string {
 		t.Helper()
 		os.Remove(calls)
 		cmd := exec.Command("sh", append([]string{filepath.Join(ctl, args[0])}, args[1:]...)...)
-		cmd.Env = append(os.Environ(), "PATH="+shims+":/usr/sbin:/usr/bin:/sbin:/bin")
+		cmd.Env = append(append(os.Environ(), "PATH="+shims+":/usr/sbin:/usr/bin:/sbin:/bin"), answers...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 		b, _ := os.ReadFile(calls)
 		return strings.Split(strings.TrimSpace(string(b)), "\n")
 	}
+	// A first install enables the unit.
 	got := runScript("postinst", "configure")
-	want := []string{"deb-systemd-helper unmask vswitchd.service", "deb-systemd-helper --quiet was-enabled vswitchd.service", "deb-systemd-helper enable vswitchd.service"}
+	want := []string{"deb-systemd-helper unmask vswitchd.service", "deb-systemd-helper debian-installed vswitchd.service", "deb-systemd-helper enable vswitchd.service"}
 	if !slices.Equal(got, want) {
-		t.Errorf("postinst configure called %q, want %q (and no systemctl: systemd does not run)", got, want)
+		t.Errorf("postinst configure (first install) called %q, want %q (and no systemctl: systemd does not run)", got, want)
 	}
+	// An upgrade keeps it enabled, or disabled when the admin disabled it.
+	answers = []string{"INSTALLED=0", "ENABLED=0"}
+	got = runScript("postinst", "configure", "0.1")
+	want = []string{"deb-systemd-helper unmask vswitchd.service", "deb-systemd-helper debian-installed vswitchd.service",
+		"deb-systemd-helper --quiet was-enabled vswitchd.service", "deb-systemd-helper enable vswitchd.service"}
+	if !slices.Equal(got, want) {
+		t.Errorf("postinst configure (upgrade, enabled) called %q, want %q", got, want)
+	}
+	answers = []string{"INSTALLED=0", "ENABLED=1"}
+	got = runScript("postinst", "configure", "0.1")
+	want[3] = "deb-systemd-helper update-state vswitchd.service"
+	if !slices.Equal(got, want) {
+		t.Errorf("postinst configure (upgrade, disabled) called %q, want %q", got, want)
+	}
+	answers = nil
 	if got := runScript("prerm", "remove"); !slices.Equal(got, []string{""}) {
 		t.Errorf("prerm remove called %q, want nothing", got)
 	}
