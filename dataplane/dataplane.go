@@ -44,6 +44,13 @@ type NetL3 struct {
 	Masquerade bool     // leaves by the uplink only through NAT
 	Uplink     bool     // the uplink's link: L3 only, no learning or flooding
 	Connected  []uint16 // networks routed to and from this one (network connect)
+	// IPv6 at the gateway (nd.go): its global address on Prefix6 (a /64)
+	// and its link-local one; Gateway6 invalid: none. RALifetime is the
+	// router lifetime its advertisements carry (0: not a default router).
+	Gateway6   netip.Addr
+	GatewayLL  netip.Addr
+	Prefix6    netip.Prefix
+	RALifetime uint16
 }
 
 // Port is one attached port in a snapshot.

@@ -52,6 +52,10 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 			if v, done := w.arpInput(s, in, net, buf, now); done {
 				return v
 			}
+		case eth.Type() == header.EtherTypeIPv6 && net.L3.Gateway6.IsValid():
+			if v, done := w.ipv6Input(s, in, net, buf); done {
+				return v // ND and echo for the gateway (nd.go)
+			}
 		case dst == net.L3.GatewayMAC && eth.Type() == header.EtherTypeIPv4:
 			if w.tr != nil {
 				w.traceToRouter(net)

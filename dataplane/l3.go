@@ -352,6 +352,7 @@ func (dp *Dataplane) arpLoop() {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	var limit rateLimit
+	var lastRA int64
 	buf := make([]byte, 2048)
 	for {
 		select {
@@ -360,6 +361,7 @@ func (dp *Dataplane) arpLoop() {
 		case <-t.C:
 		}
 		now := dp.opts.Now().UnixNano()
+		dp.raTick(now, &lastRA) // IPv6 gateways' periodic advertisements (nd.go)
 		probes, failed := dp.arp.Tick(now)
 		s := dp.cfg.Load()
 		for _, p := range probes {

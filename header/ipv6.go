@@ -32,3 +32,44 @@ func (ip IPv6) Payload() []byte {
 	}
 	return ip[IPv6MinLen:]
 }
+
+// Setters for the headers the router makes itself (neighbour and router
+// advertisements, echo replies).
+
+func (ip IPv6) SetPayloadLen(n uint16) { binary.BigEndian.PutUint16(ip[4:6], n) }
+func (ip IPv6) SetNextHeader(p uint8)  { ip[6] = p }
+func (ip IPv6) SetSrc(a netip.Addr)    { b := a.As16(); copy(ip[8:24], b[:]) }
+func (ip IPv6) SetDst(a netip.Addr)    { b := a.As16(); copy(ip[24:40], b[:]) }
+
+// Init writes a fixed header: version 6, traffic class and flow label 0.
+func (ip IPv6) Init(payloadLen uint16, next, hopLimit uint8) {
+	ip[0], ip[1], ip[2], ip[3] = 6<<4, 0, 0, 0
+	ip.SetPayloadLen(payloadLen)
+	ip[6], ip[7] = next, hopLimit
+}
+
+// SrcIs and DstIs compare an address with the header's without making a
+// netip.Addr of the header's bytes (a 16-byte compare).
+func (ip IPv6) SrcIs(a netip.Addr) bool { b := a.As16(); return [16]byte(ip[8:24]) == b }
+func (ip IPv6) DstIs(a netip.Addr) bool { b := a.As16(); return [16]byte(ip[24:40]) == b }
+
+// LinkLocalFromMAC is fe80::/64 with the modified EUI-64 interface
+// identifier of m (RFC 4291 appendix A): the MAC split by ff:fe, its
+// universal/local bit flipped. Linux gives an interface this address.
+func LinkLocalFromMAC(m MAC) netip.Addr {
+	return netip.AddrFrom16([16]byte{0xfe, 0x80, 8: m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]})
+}
+
+// SolicitedNode is the solicited-node multicast group of a (RFC 4291
+// 2.7.1): ff02::1:ff and the address's low 24 bits.
+func SolicitedNode(a netip.Addr) netip.Addr {
+	b := a.As16()
+	return netip.AddrFrom16([16]byte{0xff, 0x02, 11: 0x01, 0xff, b[13], b[14], b[15]})
+}
+
+// MulticastMAC6 is the Ethernet group an IPv6 multicast address maps to
+// (RFC 2464 7): 33:33 and the address's low 32 bits.
+func MulticastMAC6(a netip.Addr) MAC {
+	b := a.As16()
+	return MAC{0x33, 0x33, b[12], b[13], b[14], b[15]}
+}
