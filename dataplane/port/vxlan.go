@@ -57,6 +57,7 @@ type VXLAN struct {
 	udp      uint16 // the UDP port, ours and every remote VTEP's
 	hdr      [header.VXLANLen]byte
 	closed   atomic.Bool
+	noUSO    atomic.Bool // UDP_SEGMENT refused once, or turned off (SetUSO)
 	epoch    time.Time
 	stop     chan struct{}
 	done     chan struct{}
@@ -626,6 +627,10 @@ func markGSO(b []byte, mtu int) bool {
 	return true
 }
 
+// SetUSO turns UDP_SEGMENT sends of cut super-frames on (the default) or
+// off (one datagram per message, for comparison).
+func (p *VXLAN) SetUSO(on bool) { p.noUSO.Store(!on) }
+
 // SetInnerMTU sets the MTU of the network the tunnel carries (the
 // underlay's less Overhead unless the network says less): the size of the
 // segments a received super-frame is marked to be cut into.
@@ -651,13 +656,25 @@ const (
 type vxScratch struct {
 	msgs  [vxMaxMsgs]unix.Mmsghdr
 	iovs  [2 * vxMaxMsgs]unix.Iovec
-	owner [vxMaxMsgs]int32 // index of the frame each message carries
+	owner [vxMaxMsgs]int32  // index of the frame each message carries
+	count [vxMaxMsgs]uint16 // datagrams in each message (UDP_SEGMENT: several)
+	ctl   [vxMaxMsgs][vxCmsgLen]byte
 	seg   [vxSegArea]byte
 	n     int // messages queued
 	used  int // bytes of seg in use
 	// failed marks frames of the batch with a datagram refused.
 	failed []bool
 }
+
+// vxCmsgLen is one UDP_SEGMENT control message: a cmsghdr and a uint16.
+const vxCmsgLen = unix.SizeofCmsghdr + 8
+
+// UDP_SEGMENT limits (include/linux/udp.h, net/ipv4/udp.c): at most 64
+// datagrams in one send, and the whole under an IP packet's 64 KiB.
+const (
+	vxUSOMaxSegs  = 64
+	vxUSOMaxBytes = 65000
+)
 
 var vxPool = sync.Pool{New: func() any { return new(vxScratch) }}
 
@@ -710,9 +727,14 @@ func (p *VXLAN) WriteBatch(bufs [][]byte) (int, error) {
 			continue
 		}
 		sf, ok := gso.Parse(b)
-		if !ok || sf.MaxSegmentLen() > vxSegArea {
+		if !ok || header.VXLANLen+sf.MaxSegmentLen() > vxSegArea {
 			p.drops[VXLANDropGSO].Add(1)
 			s.failed[fi] = true
+			continue
+		}
+		p.TxSegments.Add(uint64(sf.Segments()))
+		if !p.noUSO.Load() {
+			firstErr = p.queueUSO(s, set, dests, &sf, fi, firstErr)
 			continue
 		}
 		for k := 0; k < sf.Segments(); k++ {
@@ -723,7 +745,6 @@ func (p *VXLAN) WriteBatch(bufs [][]byte) (int, error) {
 			s.used += len(g)
 			p.queue(s, set, dests, g, fi)
 		}
-		p.TxSegments.Add(uint64(sf.Segments()))
 	}
 	firstErr = p.flush(s, firstErr)
 	sent := 0
@@ -752,8 +773,61 @@ func (p *VXLAN) queue(s *vxScratch, set *vtepSet, dests []uint16, frame []byte, 
 		s.msgs[i].Hdr = unix.Msghdr{Name: (*byte)(name), Namelen: p.sockaddrLen(), Iov: &iov[0], Iovlen: 2}
 		s.msgs[i].Len = 0
 		s.owner[i] = int32(owner)
+		s.count[i] = 1
 		s.n++
 	}
+}
+
+// queueUSO queues a super-frame's segments as UDP_SEGMENT sends: each
+// segment is cut into the scratch area right after a copy of the VXLAN
+// header, so that a run of them is one buffer of equal-sized datagrams
+// (the last may be shorter), which the kernel splits. One send then costs
+// one trip through the UDP and IP layers, not one per segment; over a
+// veth the datagrams even cross as one packet. The copy is the one
+// segmenting needs anyway.
+func (p *VXLAN) queueUSO(s *vxScratch, set *vtepSet, dests []uint16, sf *gso.TCP, owner int, firstErr error) error {
+	size := header.VXLANLen + sf.MaxSegmentLen()
+	per := min(vxUSOMaxSegs, vxUSOMaxBytes/size)
+	for k := 0; k < sf.Segments(); k += per {
+		m := min(per, sf.Segments()-k)
+		if s.used+m*size > vxSegArea || s.n+len(dests) > vxMaxMsgs {
+			firstErr = p.flush(s, firstErr)
+		}
+		start := s.used
+		for j := k; j < k+m; j++ {
+			copy(s.seg[s.used:], p.hdr[:])
+			g := sf.Cut(s.seg[s.used+header.VXLANLen:], j, false)
+			s.used += header.VXLANLen + len(g)
+		}
+		run := s.seg[start:s.used]
+		for _, d := range dests {
+			v := &set.slots[d]
+			i := s.n
+			iov := &s.iovs[2*i]
+			iov.Base = &run[0]
+			iov.SetLen(len(run))
+			name := unsafe.Pointer(&v.sa4)
+			if p.v6 {
+				name = unsafe.Pointer(&v.sa6)
+			}
+			h := unix.Msghdr{Name: (*byte)(name), Namelen: p.sockaddrLen(), Iov: iov, Iovlen: 1}
+			if m > 1 {
+				c := s.ctl[i][:]
+				cm := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
+				cm.Level, cm.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+				cm.SetLen(unix.CmsgLen(2))
+				*(*uint16)(unsafe.Pointer(&c[unix.CmsgLen(0)])) = uint16(size)
+				h.Control = &c[0]
+				h.SetControllen(unix.CmsgSpace(2))
+			}
+			s.msgs[i].Hdr = h
+			s.msgs[i].Len = 0
+			s.owner[i] = int32(owner)
+			s.count[i] = uint16(m)
+			s.n++
+		}
+	}
+	return firstErr
 }
 
 // flush sends the queued datagrams; a datagram the socket refuses is
@@ -769,11 +843,18 @@ func (p *VXLAN) flush(s *vxScratch, firstErr error) error {
 			}
 			r = 0
 		}
-		p.TxDatagrams.Add(uint64(r))
+		for _, c := range s.count[off : off+int(r)] {
+			p.TxDatagrams.Add(uint64(c))
+		}
 		off += int(r)
 		if off < s.n {
-			// Datagram off was refused: skip it, go on with the rest.
-			p.drops[VXLANDropTxError].Add(1)
+			// Message off was refused: skip it, go on with the rest. A
+			// device that cannot take UDP_SEGMENT (no checksum offload:
+			// EIO) turns it off for good; TCP resends what was lost.
+			if s.count[off] > 1 && (e == unix.EIO || e == unix.EINVAL) {
+				p.noUSO.Store(true)
+			}
+			p.drops[VXLANDropTxError].Add(uint64(s.count[off]))
 			s.failed[s.owner[off]] = true
 			off++
 		}

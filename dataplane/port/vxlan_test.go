@@ -418,10 +418,16 @@ func BenchmarkVXLANEncap(b *testing.B) {
 }
 
 // BenchmarkVXLANEncapGSO: one 64 KB TCP super-frame, cut into 47 segments
-// and sent in one sendmmsg.
-func BenchmarkVXLANEncapGSO(b *testing.B) {
+// and sent in one sendmmsg: two UDP_SEGMENT messages, or (NoUSO) 47
+// datagrams.
+func BenchmarkVXLANEncapGSO(b *testing.B) { benchEncapGSO(b, true) }
+
+func BenchmarkVXLANEncapGSONoUSO(b *testing.B) { benchEncapGSO(b, false) }
+
+func benchEncapGSO(b *testing.B, uso bool) {
 	nsA, nsB := vxlanNets(b)
 	a := openVX(b, nsA, "va", "10.9.0.1", 42)
+	a.SetUSO(uso)
 	openVX(b, nsB, "vb", "10.9.0.2", 42)
 	mustVTEP(b, a, "10.9.0.2")
 	bufs := [][]byte{tcpSuper(false, 65000, 1398)}
