@@ -336,7 +336,7 @@ func (d *Daemon) planConfig(c *Config, startup bool) (*configPlan, error) {
 		}
 		var left []string
 		for _, ps := range d.st.Ports {
-			if ps.Network == name && !pc.removing[ps.Name] {
+			if ps.Network == name && ps.Kind != "vxlan" && !pc.removing[ps.Name] { // the tunnel goes with the network
 				left = append(left, ps.Name)
 			}
 		}
@@ -632,9 +632,14 @@ func networkChanges(c *Config, k string, old, req api.NetworkCreate, cur *Networ
 	if subnet != cur.Subnet {
 		return nil, fixed("subnet", "its gateway, ports and routes are on it")
 	}
-	gw := subnet.Addr().Next()
+	// A value left out, as it was last time, is what the daemon chose then
+	// (an overlay network's MTU is the underlay's less the tunnel's); left
+	// out now but given then, it is the plain default.
+	gw := cur.Gateway
 	if req.Gateway != "" {
 		gw, _ = netip.ParseAddr(req.Gateway)
+	} else if old.Gateway != "" {
+		gw = subnet.Addr().Next()
 	}
 	if gw != cur.Gateway {
 		return nil, fixed("gateway", "its ports route through it")
@@ -642,7 +647,13 @@ func networkChanges(c *Config, k string, old, req api.NetworkCreate, cur *Networ
 	if req.Internal != cur.Internal {
 		return nil, fixed("internal", "its ports' default routes and published ports depend on it")
 	}
-	if mtu := orDefault(req.MTU, 1500); mtu != cur.MTU {
+	mtu := cur.MTU
+	if req.MTU != 0 {
+		mtu = req.MTU
+	} else if old.MTU != 0 {
+		mtu = 1500
+	}
+	if mtu != cur.MTU {
 		return nil, fixed("mtu", "it is set on the interfaces of its ports")
 	}
 	// Keys this code does not know (options added later) cannot change
@@ -671,13 +682,6 @@ func networkChanges(c *Config, k string, old, req api.NetworkCreate, cur *Networ
 	say("storm_limit", was.StormLimit, want.StormLimit)
 	say("conn_rate", was.ConnRate, want.ConnRate)
 	return lines, nil
-}
-
-func orDefault(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // changedKeys lists the JSON keys whose values differ between two entries

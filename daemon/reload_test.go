@@ -456,3 +456,37 @@ ports:
 		t.Errorf("ports left: %+v", ps)
 	}
 }
+
+// An overlay network in the file: its vxlan mapping cannot change live,
+// and taken out of the file it goes with its tunnel port.
+func TestReloadVXLANNetwork(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a namespace of its own")
+	}
+	ns := fmt.Sprintf("vst-%d-rx", rand.IntN(1<<30))
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	for _, args := range [][]string{{"link", "add", "u0", "type", "veth", "peer", "name", "u1"}, {"addr", "add", "192.0.2.1/24", "dev", "u0"}, {"link", "set", "u0", "up"}, {"link", "set", "u1", "up"}} {
+		if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	body := fmt.Sprintf("networks:\n  - name: web\n    subnet: 10.10.0.0/24\n  - name: ov\n    subnet: 10.70.0.0/24\n    vxlan:\n      vni: 100\n      dev: u0\n      netns: %s\n      local: 192.0.2.1\n", ns)
+	d, path := startWithConfig(t, body)
+	if n, err := d.Network("ov"); err != nil || n.VXLAN == nil {
+		t.Fatalf("ov = %+v, %v", n, err)
+	}
+	rewrite(t, path, strings.Replace(body, "vni: 100", "vni: 200", 1))
+	if _, err := d.Reload(); err == nil || !strings.Contains(err.Error(), "line 7: networks[1].vxlan: network ov: vxlan cannot change while the network exists") {
+		t.Errorf("vni changed: %v", err)
+	}
+	rewrite(t, path, "networks:\n  - name: web\n    subnet: 10.10.0.0/24\n")
+	if ch := mustReload(t, d); !reflect.DeepEqual(ch, []string{"network ov: removed"}) {
+		t.Errorf("changes = %q", ch)
+	}
+	if ps, _ := d.Ports(""); len(ps) != 0 {
+		t.Errorf("ports left: %+v", ps)
+	}
+}
