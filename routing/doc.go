@@ -1,6 +1,6 @@
-// Package routing is the dataplane router's IPv4 route table: longest-prefix
-// match over the connected routes of every network, the operator's static
-// routes and the default route via the uplink.
+// Package routing is the dataplane router's route table, IPv4 and IPv6:
+// longest-prefix match over the connected routes of every network, the
+// operator's static routes and the default route via the uplink.
 //
 // # Use
 //
@@ -31,8 +31,11 @@
 //
 // # Does not
 //
-//   - route IPv6: Lookup of an IPv6 address, IPv4-mapped ones included, finds
-//     nothing, and Set refuses IPv6 prefixes;
+//   - match across families: an IPv4 address finds only IPv4 routes, and an
+//     IPv6 one, IPv4-mapped ones (::ffff:10.1.2.3) included, only IPv6
+//     routes; Set refuses IPv4-mapped prefixes (write them as IPv4);
+//   - route IPv6 packets: the table holds and finds IPv6 routes, but
+//     neither the dataplane nor the daemon uses them yet (issue 14);
 //   - hold more than one route per prefix: no metrics, administrative
 //     distance or ECMP; changing a route is Del then Add;
 //   - resolve next hops: Via is returned as given; the caller finds its

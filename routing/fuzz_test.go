@@ -62,7 +62,7 @@ func FuzzLookup(f *testing.F) {
 		for ; len(data) >= 4; data = data[4:] {
 			dsts = append(dsts, addrFrom(binary.BigEndian.Uint32(data)))
 		}
-		tab, ref := build(routes, top), buildRef(routes)
+		tab, ref := build(routes, top, top), buildRef(routes)
 		for _, d := range dsts {
 			if !sameLookup(tab, ref, d) {
 				t.Fatalf("top %d: Lookup(%v): table %v, reference %v; routes %v",

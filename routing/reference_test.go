@@ -8,14 +8,17 @@ import (
 
 // refTable is the slow reference for Table: every route in a slice sorted
 // longest prefix first, scanned until one contains the address. It shares no
-// code with Build beyond the documented rules (IPv4 only, prefixes masked, the
-// last of equal prefixes wins), so the two can only agree by both being right.
+// code with Build beyond the documented rules (prefixes masked, invalid ones
+// left out, the last of equal prefixes wins) and netip.Prefix.Contains, which
+// matches an address only against prefixes of its own family (an IPv4-mapped
+// IPv6 address is IPv6) and never matches an address with a zone: the two
+// can only agree by both being right.
 type refTable []Route
 
 func buildRef(routes []Route) refTable {
 	byPrefix := make(map[netip.Prefix]Route)
 	for _, r := range routes {
-		if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() {
+		if !r.Prefix.IsValid() {
 			continue
 		}
 		r.Prefix = r.Prefix.Masked()
@@ -32,9 +35,6 @@ func buildRef(routes []Route) refTable {
 }
 
 func (t refTable) Lookup(dst netip.Addr) (*Route, bool) {
-	if !dst.Is4() {
-		return nil, false
-	}
 	for i := range t {
 		if t[i].Prefix.Contains(dst) {
 			return &t[i], true

@@ -18,7 +18,7 @@ const (
 	Connected Kind = iota + 1
 	// Static is a route added by the operator (`route add PREFIX via ...`).
 	Static
-	// Default is 0.0.0.0/0 via the uplink's gateway.
+	// Default is 0.0.0.0/0 (or ::/0) via the uplink's gateway.
 	Default
 )
 
@@ -37,7 +37,8 @@ func (k Kind) String() string {
 // Route is one entry of the table. Fields are ordered to pack the struct into
 // 64 bytes, one cache line, since a Table keeps one per route.
 type Route struct {
-	// Prefix is the IPv4 destination block. A Table stores it masked.
+	// Prefix is the IPv4 or IPv6 destination block. A Table stores it
+	// masked.
 	Prefix netip.Prefix
 	// Via is the next hop; invalid for connected routes and for static
 	// routes that point straight out of a port (on-link).
@@ -81,13 +82,21 @@ func (r Route) check() error {
 	p := r.Prefix
 	switch {
 	case !p.IsValid():
-		return fmt.Errorf("routing: invalid prefix %v: give an IPv4 prefix such as 10.1.0.0/16", p)
-	case !p.Addr().Is4():
-		return fmt.Errorf("routing: %v is not an IPv4 prefix: only IPv4 is routed", p)
+		return fmt.Errorf("routing: invalid prefix %v: give a prefix such as 10.1.0.0/16 or 2001:db8::/32", p)
 	case p != p.Masked():
 		return fmt.Errorf("routing: %v has host bits set: did you mean %v?", p, p.Masked())
-	case r.Via.IsValid() && !r.Via.Is4():
-		return fmt.Errorf("routing: next hop %v of %v is not an IPv4 address", r.Via, p)
+	case p.Addr().Is4In6():
+		// Masked, a mapped prefix is at least /96. Such addresses never
+		// appear on the wire (RFC 4291 2.5.5.2), and Lookup does not match
+		// an IPv4 address against them.
+		return fmt.Errorf("routing: %v is an IPv4-mapped IPv6 prefix, which nothing is sent to: give the IPv4 prefix %v instead",
+			p, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96))
+	case r.Via.IsValid() && p.Addr().Is4() && !r.Via.Is4():
+		return fmt.Errorf("routing: next hop %v of %v is not an IPv4 address: an IPv4 route needs an IPv4 next hop", r.Via, p)
+	case r.Via.IsValid() && p.Addr().Is6() && (!r.Via.Is6() || r.Via.Is4In6()):
+		return fmt.Errorf("routing: next hop %v of %v is not an IPv6 address: an IPv6 route needs an IPv6 next hop", r.Via, p)
+	case r.Via.Zone() != "":
+		return fmt.Errorf("routing: next hop %v of %v has a zone: give the address without it and the link as the route's port", r.Via, p)
 	}
 	switch r.Kind {
 	case Connected:
@@ -100,7 +109,7 @@ func (r Route) check() error {
 		}
 	case Default:
 		if p.Bits() != 0 {
-			return fmt.Errorf("routing: a default route is 0.0.0.0/0, not %v: add a static route instead", p)
+			return fmt.Errorf("routing: a default route is 0.0.0.0/0 or ::/0, not %v: add a static route instead", p)
 		}
 	default:
 		return fmt.Errorf("routing: route %v has no kind (%v): want connected, static or default", p, r.Kind)
@@ -108,10 +117,24 @@ func (r Route) check() error {
 	return nil
 }
 
-// LastAddr is the last address of an IPv4 prefix: its broadcast address
-// when the prefix is a subnet of /30 or wider.
+// LastAddr is the last address of a valid prefix: for IPv4, its broadcast
+// address when the prefix is a subnet of /30 or wider (IPv6 has no
+// broadcast; its last address is an address like any other).
 func LastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	binary.BigEndian.PutUint32(b[:], binary.BigEndian.Uint32(b[:])|(uint32(1)<<(32-p.Bits())-1))
-	return netip.AddrFrom4(b)
+	if p.Addr().Is4() {
+		b := p.Masked().Addr().As4()
+		binary.BigEndian.PutUint32(b[:], binary.BigEndian.Uint32(b[:])|(uint32(1)<<(32-p.Bits())-1))
+		return netip.AddrFrom4(b)
+	}
+	b := p.Masked().Addr().As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	if host := uint(128 - p.Bits()); host >= 64 {
+		hi |= 1<<(host-64) - 1 // 1<<64 is 0 in Go: ::/0 sets every bit
+		lo = ^uint64(0)
+	} else {
+		lo |= 1<<host - 1
+	}
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
+	return netip.AddrFrom16(b)
 }

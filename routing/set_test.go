@@ -87,8 +87,16 @@ func TestSetAddRefuses(t *testing.T) {
 		want string
 	}{
 		{Route{Kind: Static, Port: 1}, "invalid prefix"},
-		{Route{Prefix: pfx("2001:db8::/32"), Kind: Static, Port: 1}, "only IPv4 is routed"},
-		{Route{Prefix: pfx("::ffff:10.0.0.0/104"), Kind: Static, Port: 1}, "only IPv4 is routed"},
+		{Route{Prefix: pfx("::ffff:10.0.0.0/104"), Kind: Static, Port: 1}, "give the IPv4 prefix 10.0.0.0/8 instead"},
+		{Route{Prefix: pfx("::ffff:0:0/96"), Kind: Static, Port: 1}, "give the IPv4 prefix 0.0.0.0/0 instead"},
+		{Route{Prefix: pfx("2001:db8::1/32"), Kind: Static, Port: 1}, "did you mean 2001:db8::/32"},
+		{Route{Prefix: pfx("2001:db8::/32"), Kind: Static, Via: ip("10.0.0.1")}, "an IPv6 route needs an IPv6 next hop"},
+		{Route{Prefix: pfx("2001:db8::/32"), Kind: Static, Via: ip("::ffff:10.0.0.1")}, "an IPv6 route needs an IPv6 next hop"},
+		{Route{Prefix: pfx("2001:db8::/32"), Kind: Static, Via: ip("fe80::1%eth0")}, "give the address without it"},
+		{Route{Prefix: pfx("10.0.0.0/8"), Kind: Static, Via: ip("::ffff:10.0.0.1")}, "not an IPv4 address"},
+		{Route{Prefix: pfx("2001:db8::/32"), Kind: Default, Via: ip("fe80::1")}, "a default route is 0.0.0.0/0 or ::/0"},
+		{Route{Prefix: pfx("2001:db8::/32"), Kind: Connected, Via: ip("fe80::1")}, "add a static route instead"},
+		{Route{Prefix: pfx("2001:db8::/32"), Kind: Static}, "needs a next hop (via) or an egress port"},
 		{Route{Prefix: pfx("10.1.2.3/24"), Kind: Static, Port: 1}, "did you mean 10.1.2.0/24"},
 		{Route{Prefix: pfx("10.0.0.0/8"), Kind: Static, Via: ip("2001:db8::1")}, "not an IPv4 address"},
 		{Route{Prefix: pfx("10.0.0.0/8"), Kind: Connected, Via: ip("10.0.0.1")}, "add a static route instead"},
@@ -110,6 +118,9 @@ func TestSetAddRefuses(t *testing.T) {
 		{Prefix: pfx("0.0.0.0/0"), Kind: Default, Via: ip("10.0.2.2"), Port: 1},
 		{Prefix: pfx("10.9.0.0/16"), Kind: Static, Port: 2},
 		{Prefix: pfx("172.17.0.0/16"), Kind: Connected},
+		{Prefix: pfx("::/0"), Kind: Default, Via: ip("fe80::1"), Port: 1},
+		{Prefix: pfx("2001:db8::/32"), Kind: Static, Via: ip("2001:db8:ffff::1")},
+		{Prefix: pfx("fd00:1::/64"), Kind: Connected, Network: 2},
 	} {
 		if err := s.Add(r); err != nil {
 			t.Errorf("Add(%v): %v", r, err)
@@ -117,5 +128,63 @@ func TestSetAddRefuses(t *testing.T) {
 	}
 	if _, ok := s.Get(netip.Prefix{}); ok {
 		t.Error("Get of the zero prefix found a route")
+	}
+}
+
+// TestSetDualStack: one Set holds both families, refuses an IPv6 duplicate
+// as it does an IPv4 one, and its Table answers for both; an IPv4-mapped
+// address never finds an IPv4 route.
+func TestSetDualStack(t *testing.T) {
+	var s Set
+	for _, r := range []Route{
+		{Prefix: pfx("0.0.0.0/0"), Kind: Default, Via: ip("192.168.1.1"), Port: 1},
+		{Prefix: pfx("172.17.0.0/16"), Kind: Connected, Network: 1},
+		{Prefix: pfx("fd00:17::/64"), Kind: Connected, Network: 1},
+		{Prefix: pfx("2001:db8::/32"), Kind: Static, Via: ip("fd00:17::9")},
+	} {
+		if err := s.Add(r); err != nil {
+			t.Fatalf("Add(%v): %v", r, err)
+		}
+	}
+	err := s.Add(Route{Prefix: pfx("2001:db8::/32"), Kind: Static, Port: 3})
+	if err == nil || !strings.Contains(err.Error(), "2001:db8::/32 already has a route (2001:db8::/32 static via fd00:17::9): delete it before adding another") {
+		t.Errorf("duplicate IPv6 Add: %v", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "\n") {
+		t.Errorf("error is not one line: %q", err)
+	}
+	var got []string
+	for _, r := range s.Routes() {
+		got = append(got, r.Prefix.String())
+	}
+	if want := "0.0.0.0/0 172.17.0.0/16 2001:db8::/32 fd00:17::/64"; strings.Join(got, " ") != want {
+		t.Errorf("Routes() = %v; want %v", got, want)
+	}
+	tab := s.Table()
+	for dst, want := range map[string]string{
+		"172.17.0.5":        "172.17.0.0/16",
+		"8.8.8.8":           "0.0.0.0/0",
+		"fd00:17::5":        "fd00:17::/64",
+		"2001:db8:1::1":     "2001:db8::/32",
+		"2001:db9::1":       "",
+		"::ffff:172.17.0.5": "", // IPv4-mapped: IPv6, and no IPv6 route covers it
+	} {
+		r, ok := tab.Lookup(ip(dst))
+		if want == "" {
+			if ok {
+				t.Errorf("Lookup(%s) = %v; want not found", dst, r)
+			}
+		} else if !ok || r.Prefix != pfx(want) {
+			t.Errorf("Lookup(%s) = %v, %v; want %s", dst, r, ok, want)
+		}
+	}
+	if err := s.Del(pfx("2001:db8::/32")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Table().Lookup(ip("2001:db8:1::1")); ok {
+		t.Error("Lookup found a deleted IPv6 route")
+	}
+	if err := s.Del(pfx("2001:db8::1/32")); err == nil || !strings.Contains(err.Error(), "did you mean 2001:db8::/32") {
+		t.Errorf("Del with host bits: %v", err)
 	}
 }

@@ -23,7 +23,7 @@ var exampleRoutes = []Route{
 
 func TestLookupExamples(t *testing.T) {
 	for _, top := range []uint8{8, 14, 20} {
-		tab := build(exampleRoutes, top)
+		tab := build(exampleRoutes, top, top)
 		for _, c := range []struct{ dst, want string }{
 			{"172.17.0.2", "172.17.0.0/16"},
 			{"172.17.255.255", "172.17.0.0/16"},
@@ -75,14 +75,18 @@ func TestBuildRules(t *testing.T) {
 	tab := Build([]Route{
 		{Prefix: pfx("10.1.2.3/16"), Kind: Static, Port: 1}, // host bits: masked
 		{Prefix: pfx("2001:db8::/32"), Kind: Static, Port: 2},
-		{Prefix: netip.Prefix{}, Kind: Static, Port: 3},
+		{Prefix: netip.Prefix{}, Kind: Static, Port: 3}, // invalid: left out
 		{Prefix: pfx("::ffff:10.0.0.0/104"), Kind: Static, Port: 4},
 		{Prefix: pfx("10.1.0.0/16"), Kind: Static, Port: 5}, // same prefix: last wins
 		{Prefix: pfx("10.0.0.0/8"), Kind: Static, Port: 6},
+		{Prefix: pfx("2001:db8::1/32"), Kind: Static, Port: 7},
 	})
+	// IPv4 first, then IPv6, each by address then length.
 	want := []Route{
 		{Prefix: pfx("10.0.0.0/8"), Kind: Static, Port: 6},
 		{Prefix: pfx("10.1.0.0/16"), Kind: Static, Port: 5},
+		{Prefix: pfx("::ffff:10.0.0.0/104"), Kind: Static, Port: 4},
+		{Prefix: pfx("2001:db8::/32"), Kind: Static, Port: 7},
 	}
 	got := tab.Routes()
 	if len(got) != len(want) {
@@ -95,6 +99,17 @@ func TestBuildRules(t *testing.T) {
 	}
 	if r, ok := tab.Lookup(ip("10.1.9.9")); !ok || r.Port != 5 {
 		t.Errorf("Lookup(10.1.9.9) = %v, %v; want the last 10.1.0.0/16", r, ok)
+	}
+	if r, ok := tab.Lookup(ip("2001:db8::9")); !ok || r.Port != 7 {
+		t.Errorf("Lookup(2001:db8::9) = %v, %v; want the last 2001:db8::/32", r, ok)
+	}
+	// The mapped prefix is IPv6: it catches the mapped address, never the
+	// IPv4 one, which finds its IPv4 route.
+	if r, ok := tab.Lookup(ip("::ffff:10.1.9.9")); !ok || r.Port != 4 {
+		t.Errorf("Lookup(::ffff:10.1.9.9) = %v, %v; want ::ffff:10.0.0.0/104", r, ok)
+	}
+	if r, ok := tab.Lookup(ip("10.200.0.1")); !ok || r.Port != 6 {
+		t.Errorf("Lookup(10.200.0.1) = %v, %v; want 10.0.0.0/8", r, ok)
 	}
 }
 
@@ -156,7 +171,7 @@ func TestMatchesReference(t *testing.T) {
 			dsts = append(dsts, randAddr(rng))
 		}
 		for _, top := range []uint8{8, 14, 20} {
-			tab := build(routes, top)
+			tab := build(routes, top, top)
 			if tab.Len() != len(ref) {
 				t.Fatalf("round %d top %d: %d routes; reference has %d", round, top, tab.Len(), len(ref))
 			}
@@ -174,13 +189,13 @@ func TestMatchesReference(t *testing.T) {
 // level Build chooses by itself, with dense nesting under it.
 func TestMatchesReferenceLarge(t *testing.T) {
 	if testing.Short() {
-		t.Skip("slow reference over 5000 routes")
+		t.Skip("slow reference over 12000 routes")
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	routes := randRoutes(rng, 5000)
+	routes := randRoutes(rng, 12000)
 	tab, ref := Build(routes), buildRef(routes)
-	if tab.topBits != 14 {
-		t.Fatalf("topBits = %d for %d routes; want 14", tab.topBits, len(routes))
+	if tab.v4.topBits != 14 {
+		t.Fatalf("topBits = %d for %d distinct IPv4 routes; want 14", tab.v4.topBits, tab.Len())
 	}
 	dsts := edgeAddrs(routes)
 	for range 5000 {
