@@ -41,6 +41,13 @@ type Network struct {
 	Connected []string `json:"connected"`
 	// VXLAN is set on an overlay network (api/vxlan.go).
 	VXLAN *VXLANInfo `json:"vxlan,omitempty"`
+	// IPv6 inside the network (network create --ipv6): its /64, the
+	// gateway's global address on it and its link-local one (fe80:: and
+	// the EUI-64 of gateway_mac). Empty without IPv6.
+	IPv6       bool   `json:"ipv6"`
+	Subnet6    string `json:"subnet6,omitempty"`
+	Gateway6   string `json:"gateway6,omitempty"`
+	Gateway6LL string `json:"gateway6_ll,omitempty"`
 }
 
 // NetworkCreate is the body of POST /v1/networks. Pointers distinguish "not
@@ -61,6 +68,11 @@ type NetworkCreate struct {
 	ConnRate     int    `json:"conn_rate,omitempty"`
 	// VXLAN makes an overlay network with a tunnel port (api/vxlan.go).
 	VXLAN *VXLANCreate `json:"vxlan,omitempty"`
+	// IPv6 makes the network dual-stack with the /64 Subnet6; Gateway6
+	// defaults to its ::1.
+	IPv6     bool   `json:"ipv6,omitempty"`
+	Subnet6  string `json:"subnet6,omitempty"`
+	Gateway6 string `json:"gateway6,omitempty"`
 }
 
 // Port as `port ls` prints it.
@@ -71,7 +83,8 @@ type Port struct {
 	Netns   string `json:"netns"`
 	Ifname  string `json:"ifname"`
 	MAC     string `json:"mac"`
-	IP      string `json:"ip"` // CIDR, empty for attached ports
+	IP      string `json:"ip"`            // CIDR, empty for attached ports
+	IP6     string `json:"ip6,omitempty"` // ADDR/64 on a network with IPv6
 	MTU     int    `json:"mtu"`
 	State   string `json:"state"` // up | down: down when its device could not be opened
 	// PortSecurity: the port may send only from its own MAC and IP (and
@@ -98,7 +111,8 @@ type PortAdd struct {
 	Netns          string   `json:"netns"`
 	Name           string   `json:"name,omitempty"`
 	Ifname         string   `json:"ifname,omitempty"`
-	IP             string   `json:"ip,omitempty"` // CIDR, bare IP (network's prefix length) or "auto"
+	IP             string   `json:"ip,omitempty"`  // CIDR, bare IP (network's prefix length) or "auto"
+	IP6            string   `json:"ip6,omitempty"` // on a network with IPv6: ADDR, ADDR/64 or "auto" (also when empty)
 	MAC            string   `json:"mac,omitempty"`
 	NoDefaultRoute bool     `json:"no_default_route,omitempty"`
 	PortSecurity   *bool    `json:"port_security,omitempty"`  // default: the network's

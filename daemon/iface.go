@@ -65,6 +65,10 @@ type tapConfig struct {
 	ip      netip.Prefix
 	mtu     int
 	gateway netip.Addr // invalid: no default route
+	// IPv6 (ipv6.go): the address (invalid: none) and the next hop of the
+	// default route, the gateway's link-local address (invalid: none).
+	ip6      netip.Prefix
+	gateway6 netip.Addr
 }
 
 // configureTAP gives the TAP its MAC, MTU and address, brings it and lo up,
@@ -101,8 +105,20 @@ func configureTAP(nsPath string, c tapConfig) error {
 			return fmt.Errorf("cannot add address %s to %s: %v", c.ip, c.ifname, err)
 		}
 	}
+	if c.ip6.IsValid() {
+		if err := configureIPv6(h, nsPath, link, c); err != nil {
+			return err
+		}
+	}
 	if err := h.LinkSetUp(link); err != nil {
 		return fmt.Errorf("cannot bring %s up: %v", c.ifname, err)
+	}
+	if c.gateway6.IsValid() {
+		r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: c.gateway6.AsSlice(),
+			Dst: &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}}
+		if err := h.RouteReplace(r); err != nil {
+			return fmt.Errorf("cannot add IPv6 default route via %s%%%s in %s: %v", c.gateway6, c.ifname, nsPath, err)
+		}
 	}
 	if c.gateway.IsValid() {
 		r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: c.gateway.AsSlice(),
@@ -110,6 +126,29 @@ func configureTAP(nsPath string, c tapConfig) error {
 		if err := h.RouteReplace(r); err != nil {
 			return fmt.Errorf("cannot add default route via %s in %s: %v", c.gateway, nsPath, err)
 		}
+	}
+	return nil
+}
+
+// configureIPv6 settles what makes the TAP's IPv6 address usable at once,
+// before the link comes up: no duplicate address detection (accept_dad=0
+// on the TAP, which covers its link-local address too, and the global
+// address added with nodad: vswitchd's IPAM already made it unique), and
+// without a default route no default router taken from the gateway's
+// advertisements either (accept_ra_defrtr=0). The sysctls are the
+// container namespace's own (setIPv6Sysctls).
+func configureIPv6(h *netlink.Handle, nsPath string, link netlink.Link, c tapConfig) error {
+	kv := map[string]string{"disable_ipv6": "0", "accept_dad": "0"}
+	if !c.gateway6.IsValid() {
+		kv["accept_ra_defrtr"] = "0"
+	}
+	if err := setIPv6Sysctls(nsPath, c.ifname, kv); err != nil {
+		return err
+	}
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: c.ip6.Addr().AsSlice(), Mask: net.CIDRMask(c.ip6.Bits(), 128)},
+		Flags: unix.IFA_F_NODAD}
+	if err := h.AddrAdd(link, addr); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("cannot add address %s to %s: %v", c.ip6, c.ifname, err)
 	}
 	return nil
 }

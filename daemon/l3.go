@@ -41,6 +41,12 @@ func (d *Daemon) syncL3Locked() error {
 		mac, _ := header.ParseMAC(n.GatewayMAC)
 		l3 := dataplane.NetL3{GatewayIP: n.Gateway, GatewayMAC: mac, Subnet: n.Subnet, MTU: n.MTU,
 			Internal: n.Internal, Masquerade: n.Masquerade, NoICC: !n.ICC}
+		if n.Subnet6.IsValid() { // IPv6 at the gateway (ipv6.go, dataplane/nd.go)
+			l3.Gateway6, l3.GatewayLL, l3.Prefix6 = n.Gateway6, header.LinkLocalFromMAC(mac), n.Subnet6
+			if !n.Internal {
+				l3.RALifetime = raLifetime
+			}
+		}
 		for _, c := range n.Connected {
 			if o, ok := d.nets[c]; ok {
 				l3.Connected = append(l3.Connected, o.id)

@@ -136,6 +136,9 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 	if err := guardOptions(&ns, req); err != nil {
 		return nil, err
 	}
+	if err := d.ipv6OptionsLocked(&ns, req); err != nil {
+		return nil, err
+	}
 	ns.VXLAN = vx
 	id, err := d.dp.AddNetwork(ns.Name, fdbConfig(&ns))
 	if err != nil {
@@ -281,6 +284,9 @@ func (d *Daemon) networkViewLocked(n *netRT) api.Network {
 		v.Connected = []string{}
 	}
 	v.VXLAN = vxlanView(c.VXLAN)
+	if c.Subnet6.IsValid() {
+		v.IPv6, v.Subnet6, v.Gateway6, v.Gateway6LL = true, c.Subnet6.String(), c.Gateway6.String(), gatewayLL(c).String()
+	}
 	slices.Sort(v.Connected)
 	for i := range d.st.Ports {
 		if d.st.Ports[i].Network == c.Name {

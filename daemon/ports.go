@@ -32,6 +32,9 @@ func (d *Daemon) portViewLocked(p *portRT) api.Port {
 	if c.IP.IsValid() {
 		v.IP = c.IP.String()
 	}
+	if c.IP6.IsValid() {
+		v.IP6 = c.IP6.String()
+	}
 	if p.io == nil {
 		v.State = "down"
 	}
@@ -99,8 +102,12 @@ func (d *Daemon) AddPort(req api.PortAdd) (api.Port, error) {
 	if err != nil {
 		return api.Port{}, err
 	}
+	ip6, err := d.portIP6Locked(n.cfg, req.IP6)
+	if err != nil {
+		return api.Port{}, err
+	}
 	ps := PortState{Name: name, Network: n.cfg.Name, Kind: "tap", Netns: req.Netns, NetnsPath: nsPath,
-		Ifname: ifname, MAC: mac.String(), IP: ip, MTU: n.cfg.MTU, NoDefaultRoute: req.NoDefaultRoute,
+		Ifname: ifname, MAC: mac.String(), IP: ip, IP6: ip6, MTU: n.cfg.MTU, NoDefaultRoute: req.NoDefaultRoute,
 		PortSecurity: req.PortSecurity}
 	if ps.AllowedIPs, err = parseAllowedIPs(req.AllowedIPs); err != nil {
 		return api.Port{}, err
@@ -331,9 +338,12 @@ func (d *Daemon) openPortLocked(rt *portRT) error {
 			return err
 		}
 		mac, _ := net.ParseMAC(c.MAC)
-		tc := tapConfig{ifname: c.Ifname, mac: mac, ip: c.IP, mtu: c.MTU}
+		tc := tapConfig{ifname: c.Ifname, mac: mac, ip: c.IP, mtu: c.MTU, ip6: c.IP6}
 		if !c.NoDefaultRoute && !n.cfg.Internal {
 			tc.gateway = n.cfg.Gateway
+			if c.IP6.IsValid() {
+				tc.gateway6 = gatewayLL(n.cfg)
+			}
 		}
 		if err := configureTAP(c.NetnsPath, tc); err != nil {
 			tap.Delete()

@@ -94,6 +94,10 @@ type NetworkState struct {
 	ConnRate       int  `json:"conn_rate,omitempty"`
 	// VXLAN is set on an overlay network (daemon/vxlan.go).
 	VXLAN *VXLANState `json:"vxlan,omitempty"`
+	// IPv6 (daemon/ipv6.go): the network's /64 and its gateway's global
+	// address; absent (no IPv6) in files from before it.
+	Subnet6  netip.Prefix `json:"subnet6,omitzero"`
+	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
 }
 
 // PortState is one port's configuration.
@@ -106,6 +110,7 @@ type PortState struct {
 	Ifname         string         `json:"ifname"`
 	MAC            string         `json:"mac"`
 	IP             netip.Prefix   `json:"ip,omitzero"`
+	IP6            netip.Prefix   `json:"ip6,omitzero"` // on a network with IPv6 (daemon/ipv6.go)
 	MTU            int            `json:"mtu"`
 	NoDefaultRoute bool           `json:"no_default_route,omitempty"`
 	PortSecurity   *bool          `json:"port_security,omitempty"` // nil: the network's (TAP) or off (attached)

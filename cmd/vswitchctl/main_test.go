@@ -434,16 +434,16 @@ func TestNetworkInspectIsAlwaysJSON(t *testing.T) {
 
 func TestNetworkLs(t *testing.T) {
 	f := newFakeDaemon(t)
-	f.on("GET /v1/networks", 200, `[`+networkJSON+`, {"name": "back", "subnet": "10.200.0.0/24", "gateway": "10.200.0.1", "internal": true, "icc": true, "ports": [], "mtu": 1500}]`)
+	f.on("GET /v1/networks", 200, `[`+networkJSON+`, {"name": "back", "subnet": "10.200.0.0/24", "gateway": "10.200.0.1", "ipv6": true, "subnet6": "fd00:200::/64", "internal": true, "icc": true, "ports": [], "mtu": 1500}]`)
 	code, stdout, _ := f.ctl("network", "ls")
 	if code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	want := [][]string{
-		{"NAME", "SUBNET", "GATEWAY", "PORTS", "INTERNAL", "ICC", "MASQUERADE", "MTU", "CONNECTED"},
-		{"front", "10.100.0.0/16", "10.100.0.1", "1", "no", "yes", "yes", "1500", "back"},
-		{"back", "10.200.0.0/24", "10.200.0.1", "0", "yes", "yes", "no", "1500", "-"},
+		{"NAME", "SUBNET", "GATEWAY", "SUBNET6", "PORTS", "INTERNAL", "ICC", "MASQUERADE", "MTU", "CONNECTED"},
+		{"front", "10.100.0.0/16", "10.100.0.1", "-", "1", "no", "yes", "yes", "1500", "back"},
+		{"back", "10.200.0.0/24", "10.200.0.1", "fd00:200::/64", "0", "yes", "yes", "no", "1500", "-"},
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("stdout:\n%s", stdout)
@@ -542,7 +542,7 @@ func TestPortLsAndRm(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	if len(lines) != 2 || !reflect.DeepEqual(strings.Fields(lines[1]),
-		[]string{"web", "front", "tap", "web", "eth0", "02:00:0a:64:00:0a", "10.100.0.10/16", "up", "-"}) {
+		[]string{"web", "front", "tap", "web", "eth0", "02:00:0a:64:00:0a", "10.100.0.10/16", "-", "up", "-"}) {
 		t.Errorf("stdout:\n%s", stdout)
 	}
 

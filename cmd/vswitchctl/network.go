@@ -72,6 +72,11 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 					n.Name, n.Subnet, n.Gateway, n.MTU, n.VXLAN.VNI, n.VXLAN.Local, n.VXLAN.Dev, n.VXLAN.Port)
 				return nil
 			}
+			if n.IPv6 {
+				a.printf("created network %s: subnet %s, gateway %s; IPv6 %s, gateway %s (%s)\n",
+					n.Name, n.Subnet, n.Gateway, n.Subnet6, n.Gateway6, n.Gateway6LL)
+				return nil
+			}
 			a.printf("created network %s: subnet %s, gateway %s\n", n.Name, n.Subnet, n.Gateway)
 			return nil
 		},
@@ -93,6 +98,9 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 	f.StringVar(&vx.Dev, "vxlan-dev", "", "underlay interface the tunnel's UDP datagrams use")
 	f.StringVar(&vx.Netns, "vxlan-netns", "", "namespace of --vxlan-dev (a name under /run/netns or a path; default: vswitchd's)")
 	f.StringVar(&vx.Local, "vxlan-local", "", "local VTEP address, an address of --vxlan-dev")
+	f.BoolVar(&req.IPv6, "ipv6", false, "dual stack: IPv6 inside the network too (needs --subnet6)")
+	f.StringVar(&req.Subnet6, "subnet6", "", "IPv6 prefix of the network, a /64, e.g. fd00:100::/64 (with --ipv6)")
+	f.StringVar(&req.Gateway6, "gateway6", "", "the gateway's IPv6 address (default: PREFIX::1)")
 	_ = cmd.MarkFlagRequired("subnet")
 	return cmd
 }
@@ -136,9 +144,9 @@ func newNetworkLsCmd(a *app) *cobra.Command {
 				return printJSON(a.stdout, nets)
 			}
 			// CONNECTED is last: it is the one column of any width.
-			t := newTable(a.stdout, "NAME", "SUBNET", "GATEWAY", "PORTS", "INTERNAL", "ICC", "MASQUERADE", "MTU", "CONNECTED")
+			t := newTable(a.stdout, "NAME", "SUBNET", "GATEWAY", "SUBNET6", "PORTS", "INTERNAL", "ICC", "MASQUERADE", "MTU", "CONNECTED")
 			for _, n := range nets {
-				t.row(n.Name, n.Subnet, n.Gateway, len(n.Ports), yesNo(n.Internal), yesNo(n.ICC), yesNo(n.Masquerade), n.MTU,
+				t.row(n.Name, n.Subnet, n.Gateway, n.Subnet6, len(n.Ports), yesNo(n.Internal), yesNo(n.ICC), yesNo(n.Masquerade), n.MTU,
 					strings.Join(n.Connected, ","))
 			}
 			return t.flush()

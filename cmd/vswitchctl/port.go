@@ -41,12 +41,19 @@ one, is brought up with lo, and gets a default route via the gateway unless
 			if cmd.Flags().Changed("port-security") {
 				req.PortSecurity = &portSecurity
 			}
+			if !cmd.Flags().Changed("ip6") {
+				req.IP6 = "" // auto where the network has IPv6; nothing asked of one without
+			}
 			var p api.Port
 			if err := a.do(http.MethodPost, "/ports", req, &p); err != nil {
 				return err
 			}
 			if a.json() {
 				return printJSON(a.stdout, p)
+			}
+			if p.IP6 != "" {
+				a.printf("created port %s %s %s on %s (netns %s, %s, mac %s)\n", p.Name, p.IP, p.IP6, p.Network, p.Netns, p.Ifname, p.MAC)
+				return nil
 			}
 			a.printf("created port %s %s on %s (netns %s, %s, mac %s)\n", p.Name, p.IP, p.Network, p.Netns, p.Ifname, p.MAC)
 			return nil
@@ -57,6 +64,7 @@ one, is brought up with lo, and gets a default route via the gateway unless
 	f.StringVar(&req.Name, "name", "", "port name (default: the namespace's name, or NS-IF when taken)")
 	f.StringVar(&req.Ifname, "ifname", "", "interface name inside the namespace (default: eth0, or the next free ethN)")
 	f.StringVar(&req.IP, "ip", "auto", "address: CIDR, bare IP (the network's prefix length) or auto for the next free one")
+	f.StringVar(&req.IP6, "ip6", "auto", "IPv6 address on a network made with --ipv6: ADDR, ADDR/64 or auto for the next free one")
 	f.StringVar(&req.MAC, "mac", "", "MAC address (default: 02:42 and the four bytes of the IP, as Docker does)")
 	f.BoolVar(&req.NoDefaultRoute, "no-default-route", false, "do not add a default route via the gateway")
 	f.BoolVar(&portSecurity, "port-security", true, "send only from the port's own MAC and IP (default: the network's)")
@@ -119,9 +127,9 @@ func newPortLsCmd(a *app) *cobra.Command {
 			if a.json() {
 				return printJSON(a.stdout, ports)
 			}
-			t := newTable(a.stdout, "NAME", "NETWORK", "KIND", "NETNS", "IFNAME", "MAC", "IP", "STATE", "RATE")
+			t := newTable(a.stdout, "NAME", "NETWORK", "KIND", "NETNS", "IFNAME", "MAC", "IP", "IP6", "STATE", "RATE")
 			for _, p := range ports {
-				t.row(p.Name, p.Network, p.Kind, p.Netns, p.Ifname, p.MAC, p.IP, p.State, policeText(p))
+				t.row(p.Name, p.Network, p.Kind, p.Netns, p.Ifname, p.MAC, p.IP, p.IP6, p.State, policeText(p))
 			}
 			return t.flush()
 		},
