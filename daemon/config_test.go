@@ -69,6 +69,19 @@ func TestLoadConfigGood(t *testing.T) {
 	}
 }
 
+// A port's DNS aliases and no_resolv_conf come from the file as from
+// `port add --alias`, and go to AddPort with the rest of the entry.
+func TestLoadConfigPortDNS(t *testing.T) {
+	c, err := LoadConfig(writeConfig(t, "networks:\n  - name: web\n    subnet: 10.10.0.0/24\n"+
+		"ports:\n  - network: web\n    netns: c1\n    aliases: [db, Postgres]\n    no_resolv_conf: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Ports[0]; len(p.Aliases) != 2 || p.Aliases[0] != "db" || p.Aliases[1] != "Postgres" || !p.NoResolvConf {
+		t.Fatalf("port decoded as %+v", p)
+	}
+}
+
 // TestLoadConfigLineErrors: each mistake is refused in one line that names
 // the file, the line where the mistake is, and what was wrong.
 func TestLoadConfigLineErrors(t *testing.T) {
