@@ -115,8 +115,9 @@ func TestBuildRules(t *testing.T) {
 
 func TestLookupNoAllocs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	tab := Build(randRoutes(rng, 2000))
-	dsts := []netip.Addr{ip("10.1.2.3"), ip("2001:db8::1"), randAddr(rng), randAddr(rng)}
+	tab := Build(append(randRoutes(rng, 2000), randRoutes6(rng, 2000)...))
+	dsts := []netip.Addr{ip("10.1.2.3"), ip("2001:db8::1"), randAddr(rng), randAddr(rng),
+		randAddr6(rng), randAddr6(rng), ip("::ffff:10.1.2.3"), ip("fe80::1%eth0")}
 	n := testing.AllocsPerRun(100, func() {
 		for _, d := range dsts {
 			tab.Lookup(d)
@@ -265,24 +266,37 @@ func randAddr(rng *rand.Rand) netip.Addr {
 	return addrFrom(a)
 }
 
+// addrIn is a random address inside p, of either family.
 func addrIn(rng *rand.Rand, p netip.Prefix) netip.Addr {
+	if !p.Addr().Is4() {
+		return addrIn6(rng, p)
+	}
 	base := addrBits(p.Masked().Addr())
 	host := uint32(uint64(1)<<(32-p.Bits()) - 1)
 	return addrFrom(base | rng.Uint32()&host)
 }
 
-// edgeAddrs returns, for each IPv4 prefix, its first and last address and
-// their neighbours outside it, plus the edges of the address space and a
-// few IPv6 addresses.
+// edgeAddrs returns, for each prefix, its first and last address and their
+// neighbours outside it; for an IPv4 prefix also the IPv4-mapped forms of
+// its first and last address, which must not match it; plus the edges of
+// both address spaces and a few odd addresses.
 func edgeAddrs(routes []Route) []netip.Addr {
-	out := []netip.Addr{ip("0.0.0.0"), ip("255.255.255.255"), ip("::"), ip("::ffff:10.1.0.1"), {}}
+	out := []netip.Addr{ip("0.0.0.0"), ip("255.255.255.255"), ip("::"), ip("::ffff:10.1.0.1"), {},
+		ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), ip("::ffff:0.0.0.0"), ip("fe80::1%eth0")}
 	for _, r := range routes {
-		if !r.Prefix.Addr().Is4() {
-			continue
+		p := r.Prefix
+		switch {
+		case !p.IsValid():
+		case p.Addr().Is4():
+			first := addrBits(p.Masked().Addr())
+			last := first | uint32(uint64(1)<<(32-p.Bits())-1)
+			out = append(out, addrFrom(first), addrFrom(last), addrFrom(first-1), addrFrom(last+1),
+				netip.AddrFrom16(addrFrom(first).As16()), netip.AddrFrom16(addrFrom(last).As16()))
+		default:
+			// Prev and Next give the zero Addr past the ends of the space.
+			first, last := p.Masked().Addr(), LastAddr(p)
+			out = append(out, first, last, first.Prev(), last.Next())
 		}
-		first := addrBits(r.Prefix.Masked().Addr())
-		last := first | uint32(uint64(1)<<(32-r.Prefix.Bits())-1)
-		out = append(out, addrFrom(first), addrFrom(last), addrFrom(first-1), addrFrom(last+1))
 	}
 	return out
 }
