@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -72,6 +73,12 @@ func (m metrics) Collect(ch chan<- prometheus.Metric) {
 		// misses that drop.
 		for r := dataplane.DropReason(1); r < dataplane.NumDropReasons; r++ {
 			c(mDrops, p.Drops[r.String()], r.String())
+		}
+		// A VXLAN tunnel's own reasons (vxlan.go), once they are counted.
+		for reason, v := range p.Drops {
+			if strings.HasPrefix(reason, "vxlan-") {
+				c(mDrops, v, reason)
+			}
 		}
 	}
 	for reason, v := range m.d.dp.Drops() {

@@ -261,7 +261,10 @@ func TestVXLANDropsAndErrors(t *testing.T) {
 	e.veth(ulA, "u0", "10.202.0.1/24", peer, "u0", "10.202.0.2/24")
 	e.mustNS(peer, "ip", "addr", "add", "10.202.0.3/24", "dev", "u0")
 	c1 := e.newNS("c1")
-	d := e.startDaemon("")
+	// vswitchd in a namespace of its own, serving metrics on its loopback.
+	mon := e.newNS("mon")
+	addr, hc := "127.0.0.1:9464", nsHTTP(mon)
+	d := e.startDaemonIn(mon, "", "--metrics-addr", addr)
 	d.mustCtl("network", "create", "plain", "--subnet", "10.60.0.0/24")
 	base := []string{"network", "create", "ov", "--subnet", "10.44.0.0/24", "--vxlan-netns", ulA}
 	for _, c := range []struct {
@@ -351,12 +354,16 @@ func TestVXLANDropsAndErrors(t *testing.T) {
 	if after.RxPackets != before.RxPackets+1 {
 		t.Errorf("rx_packets of the tunnel %d -> %d: the datagram with reserved bits set must be taken (RFC 7348: ignored on receipt)", before.RxPackets, after.RxPackets)
 	}
+	m := scrapeMetrics(t, hc, addr)
+	if v := m.must(t, "vswitch_port_drops_total", "port", n.VXLAN.Port, "reason", "vxlan-unknown-vni"); v != 1 {
+		t.Errorf("/metrics: vswitch_port_drops_total{reason=vxlan-unknown-vni} of the tunnel is %v, want 1", v)
+	}
 
 	// The static MAC and the VTEP survive a restart.
 	if code := d.stop(); code != 0 {
 		t.Fatalf("vswitchd exited %d", code)
 	}
-	d = e.startDaemon(d.stateDir)
+	d = e.startDaemonIn(mon, d.stateDir)
 	var vs []vtepJSON
 	d.ctlJSON(&vs, "network", "vtep", "ls", "ov")
 	if len(vs) != 1 || vs[0].IP != "10.202.0.2" || !hasMAC(vs[0], "02:00:00:00:00:aa", true) {
