@@ -201,6 +201,11 @@ func (f TraceFrame) String() string {
 	switch {
 	case f.Type == "arp":
 		fmt.Fprintf(&b, ", arp %s %s > %s", f.ARP, f.Src, f.Dst)
+	case f.Type == "ipv6" && f.Src != "":
+		fmt.Fprintf(&b, ", ipv6 %s %s > %s", f.Proto, f.Src, f.Dst)
+		if f.ICMP != "" {
+			fmt.Fprintf(&b, " %s", f.ICMP)
+		}
 	case f.Type != "ipv4":
 		fmt.Fprintf(&b, ", %s", f.Type)
 	case f.Proto == "tcp" || f.Proto == "udp":

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"vswitch/api"
+	"vswitch/dataplane"
 	"vswitch/header"
 	"vswitch/internal/netns"
 )
@@ -154,4 +155,105 @@ func setIPv6Sysctls(nsPath, ifname string, kv map[string]string) error {
 		}
 		return nil
 	})
+}
+
+// traceSpec6Locked is traceSpecLocked for an IPv6 --dst: an ICMPv6 echo
+// request (--proto icmp, icmpv6 or none), or a neighbour solicitation for
+// dst (--proto nd), from the port's IPv6 address (its link-local one to a
+// link-local dst).
+func (d *Daemon) traceSpec6Locked(req api.TraceRequest, mac header.MAC, netName string, dst netip.Addr) (dataplane.TraceSpec, error) {
+	spec := dataplane.TraceSpec{Dst: dst, Proto: header.ProtoICMPv6, SPort: uint16(req.SPort)}
+	switch req.Proto {
+	case "", "icmp", "icmpv6", "icmp6":
+	case "nd":
+		spec.NS = true
+	default:
+		return spec, badRequest("bad --proto %q for an IPv6 --dst: want icmpv6 (an echo request) or nd (a neighbour solicitation)", req.Proto)
+	}
+	if spec.SPort == 0 {
+		spec.SPort = 1
+	}
+	p := d.ports[req.In]
+	switch {
+	case req.Src != "":
+		a, err := netip.ParseAddr(req.Src)
+		if err != nil || !a.Is6() || a.Is4In6() {
+			return spec, badRequest("bad --src %q: the --dst is IPv6, so --src must be an IPv6 address too", req.Src)
+		}
+		spec.Src = a
+	case dst.IsLinkLocalUnicast():
+		spec.Src = header.LinkLocalFromMAC(mac)
+	case p != nil && p.cfg.IP6.IsValid():
+		spec.Src = p.cfg.IP6.Addr()
+	default:
+		return spec, badRequest("port %s has no IPv6 address: give --src ADDR (or trace from a port of a network made with --ipv6)", req.In)
+	}
+	spec.SrcMAC = mac
+	if req.SrcMAC != "" {
+		m, err := header.ParseMAC(req.SrcMAC)
+		if err != nil {
+			return spec, badRequest("bad --src-mac %q: want a MAC like 02:42:ac:11:00:02", req.SrcMAC)
+		}
+		spec.SrcMAC = m
+	}
+	switch {
+	case req.DstMAC != "":
+		m, err := header.ParseMAC(req.DstMAC)
+		if err != nil {
+			return spec, badRequest("bad --dst-mac %q: want a MAC like 02:42:ac:11:00:03", req.DstMAC)
+		}
+		spec.DstMAC = m
+	case spec.NS:
+		spec.DstMAC = header.MulticastMAC6(header.SolicitedNode(dst))
+	default:
+		spec.DstMAC = d.nextHopMAC6Locked(netName, dst)
+	}
+	return spec, nil
+}
+
+// nextHopMAC6Locked is the MAC a container of network netName sends an
+// IPv6 packet for dst to: the port's that has dst, else the gateway's (its
+// default route).
+func (d *Daemon) nextHopMAC6Locked(netName string, dst netip.Addr) header.MAC {
+	n := d.nets[netName]
+	if n == nil {
+		return header.BroadcastMAC
+	}
+	for _, p := range d.st.Ports {
+		if p.Network == netName {
+			m, err := header.ParseMAC(p.MAC)
+			if err == nil && ((p.IP6.IsValid() && p.IP6.Addr() == dst) || header.LinkLocalFromMAC(m) == dst) {
+				return m
+			}
+		}
+	}
+	gw, _ := header.ParseMAC(n.cfg.GatewayMAC)
+	return gw
+}
+
+// ipv6FrameView words an IPv6 frame's next header and ICMPv6 type for a
+// trace; the hop limit goes where IPv4's TTL does.
+func ipv6FrameView(fi dataplane.FrameInfo, f *api.TraceFrame) {
+	f.TTL = int(fi.TTL)
+	if fi.Proto != header.ProtoICMPv6 {
+		f.Proto = fmt.Sprintf("next-header %d", fi.Proto)
+		return
+	}
+	f.Proto = "icmpv6"
+	switch fi.ICMPType {
+	case header.ICMPv6EchoRequest:
+		f.ICMP = fmt.Sprintf("echo-request id %d", fi.SPort)
+	case header.ICMPv6EchoReply:
+		f.ICMP = fmt.Sprintf("echo-reply id %d", fi.SPort)
+	case header.ICMPv6NeighSolicit:
+		f.ICMP = "neighbour-solicitation"
+	case header.ICMPv6NeighAdvert:
+		f.ICMP = "neighbour-advertisement"
+	case header.ICMPv6RouterSolicit:
+		f.ICMP = "router-solicitation"
+	case header.ICMPv6RouterAdvert:
+		f.ICMP = "router-advertisement"
+	default:
+		f.ICMP = fmt.Sprintf("type %d", fi.ICMPType)
+	}
 }

@@ -105,6 +105,13 @@ func (d *Daemon) traceSpecLocked(req api.TraceRequest) (uint16, dataplane.TraceS
 	if req.Dst == "" {
 		return 0, spec, badRequest("no destination: give --dst IP")
 	}
+	if a, err := netip.ParseAddr(req.Dst); err == nil && a.Is6() && !a.Is4In6() {
+		if uplink != nil {
+			return 0, spec, badRequest("uplink %s has no IPv6: trace an IPv6 packet from a port of a network made with --ipv6", req.In)
+		}
+		spec, err = d.traceSpec6Locked(req, mac, netName, a) // ipv6.go
+		return idx, spec, err
+	}
 	if spec.Dst, err = parseTraceAddr("dst", req.Dst); err != nil {
 		return 0, spec, err
 	}
@@ -273,6 +280,9 @@ func frameView(fi dataplane.FrameInfo) api.TraceFrame {
 	}
 	if fi.Src.IsValid() {
 		f.Src, f.Dst = fi.Src.String(), fi.Dst.String()
+	}
+	if fi.EtherType == header.EtherTypeIPv6 && fi.Src.IsValid() {
+		ipv6FrameView(fi, &f) // ipv6.go
 	}
 	if fi.IPv4 {
 		f.Proto, f.TTL = nat.ProtoName(fi.Proto), int(fi.TTL)
@@ -533,6 +543,9 @@ func (d *Daemon) verdictLocked(tn traceNames, pt *dataplane.PacketTrace) api.Tra
 				Text: fmt.Sprintf("consumed: %s of %s, then forwarded as %s", what, st.IP, after.String())}
 		case st.Stage == dataplane.StageARP:
 			return api.TraceVerdict{Action: "consumed", Text: "consumed by the router (an ARP reply to the gateway)"}
+		case st.Stage == dataplane.StageLocal && (st.Decision == "neighbour-advert" || st.Decision == "router-advert"):
+			return api.TraceVerdict{Action: "consumed", Ports: []string{tn.port(pt.In)},
+				Text: fmt.Sprintf("consumed by the gateway: a %s sent back to %s", strings.ReplaceAll(st.Decision, "-", " ")+"isement", tn.port(pt.In))}
 		}
 	}
 	return api.TraceVerdict{Action: "consumed", Text: "consumed by the router"}

@@ -320,3 +320,35 @@ func TestND6Allocs(t *testing.T) {
 		t.Errorf("echo: %d allocs per batch", res.AllocsPerOp())
 	}
 }
+
+// TestND6TraceBuildFrame: trace's own IPv6 frames are what the gateway
+// answers: an echo request and a neighbour solicitation, checksums right.
+func TestND6TraceBuildFrame(t *testing.T) {
+	rb := v6bed(t)
+	for _, tc := range []struct {
+		spec    TraceSpec
+		verdict Action
+	}{
+		{TraceSpec{SrcMAC: macA1, DstMAC: gwMACA, Src: host6A1, Dst: gw6A, Proto: header.ProtoICMPv6, SPort: 9}, ActForward},
+		{TraceSpec{SrcMAC: macA1, DstMAC: header.MulticastMAC6(header.SolicitedNode(gwLLA)), Src: llA1, Dst: gwLLA, NS: true}, ActConsumed},
+	} {
+		f, err := BuildFrame(tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ip := header.IPv6(f[header.EthernetLen:])
+		if m := header.ICMPv6(ip.Payload()); !m.ChecksumValid(ip.Src(), ip.Dst()) {
+			t.Errorf("%+v: ICMPv6 checksum wrong", tc.spec)
+		}
+		pt, err := rb.dp.Trace(rb.a1.idx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pt.Verdict.Action != tc.verdict || pt.Before.Src != tc.spec.Src {
+			t.Errorf("%+v: verdict %+v, frame %+v", tc.spec, pt.Verdict, pt.Before)
+		}
+	}
+	if _, err := BuildFrame(TraceSpec{Src: hostA1, Dst: gw6A, Proto: header.ProtoICMPv6}); err == nil {
+		t.Error("mixed families accepted")
+	}
+}

@@ -155,6 +155,8 @@ func frameInfoOf(buf []byte) (fi FrameInfo) {
 		if op, _, sip, _, tip, ok := arp.ParseARP(frame); ok {
 			fi.ARPOp, fi.Src, fi.Dst = op, sip, tip
 		}
+	case header.EtherTypeIPv6:
+		frameInfo6(frame, &fi) // trace6.go
 	case header.EtherTypeIPv4:
 		ip := header.IPv4(frame[header.EthernetLen:])
 		if !ip.Valid() {
@@ -737,14 +739,18 @@ func (dp *Dataplane) Trace(in uint16, frame []byte) (pt PacketTrace, err error) 
 type TraceSpec struct {
 	SrcMAC, DstMAC header.MAC
 	Src, Dst       netip.Addr
-	Proto          uint8 // TCP (a SYN), UDP, or ICMP (an echo request)
+	Proto          uint8 // TCP (a SYN), UDP, or ICMP (an echo request); ICMPv6 (an echo request)
 	SPort, DPort   uint16
+	NS             bool // IPv6: a neighbour solicitation for Dst instead (trace6.go)
 }
 
 // BuildFrame makes the Ethernet frame of spec, checksums right, as a
 // container's stack would send it: TTL 64, DF set, a TCP SYN or an echo
 // request with the identifier SPort.
 func BuildFrame(spec TraceSpec) ([]byte, error) {
+	if spec.Src.Is6() || spec.Dst.Is6() {
+		return buildFrame6(spec) // trace6.go
+	}
 	if !spec.Src.Is4() || !spec.Dst.Is4() {
 		return nil, errors.New("trace needs IPv4 source and destination addresses")
 	}

@@ -222,6 +222,26 @@ func TestIPv6DualStackNetwork(t *testing.T) {
 		t.Errorf("5 neighbour solicitations with hop limit 64: malformed drops on %s +%d, want +5", p1.Name, got)
 	}
 
+	// trace (a dry run) follows an echo and a solicitation to the gateway,
+	// and says why IPv6 for another network is dropped.
+	for _, tc := range []struct {
+		args    []string
+		verdict string
+		says    string
+	}{
+		{[]string{"--dst", n.Gateway6}, "Verdict: forward to " + p1.Name, "IPv6 ping to the gateway: answered in place"},
+		{[]string{"--dst", n.Gateway6LL}, "Verdict: forward to " + p1.Name, "echo-reply"},
+		{[]string{"--dst", n.Gateway6, "--proto", "nd"}, "Verdict: consumed by the gateway: a neighbour advertisement sent back to " + p1.Name, "router flag"},
+		{[]string{"--dst", "fd00:999::1"}, "Verdict: drop (not-routable)", "not routed between networks yet"},
+	} {
+		out := d.mustCtl(append([]string{"trace", "--in", p1.Name}, tc.args...)...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if !strings.HasPrefix(lines[len(lines)-1], tc.verdict) || !strings.Contains(out, tc.says) {
+			t.Errorf("trace %v:\n%s\nwant %q ending %q", tc.args, out, tc.says, tc.verdict)
+		}
+	}
+	t.Logf("trace of an NS for the gateway:\n%s", d.mustCtl("trace", "--in", p1.Name, "--dst", n.Gateway6, "--proto", "nd"))
+
 	// A restart keeps the addresses, the routes and the answers.
 	if code := d.stop(); code != 0 {
 		t.Errorf("vswitchd exited %d on SIGTERM", code)

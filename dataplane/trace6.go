@@ -1,0 +1,75 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+
+	"vswitch/header"
+)
+
+// The IPv6 side of trace's frames: a dry run can send an ICMPv6 echo
+// request or a neighbour solicitation into a network, and a trace shows
+// an IPv6 frame's addresses and ICMPv6 type.
+
+// buildFrame6 is BuildFrame for IPv6: an echo request (hop limit 64) to
+// Dst, or with spec.NS a neighbour solicitation for Dst sent, as a host
+// sends it, to Dst's solicited-node group with hop limit 255 and the
+// source link-layer option.
+func buildFrame6(spec TraceSpec) ([]byte, error) {
+	if !spec.Src.Is6() || !spec.Dst.Is6() || spec.Src.Is4In6() || spec.Dst.Is4In6() {
+		return nil, errors.New("trace needs both addresses IPv4 or both IPv6")
+	}
+	var mlen int
+	switch {
+	case spec.NS:
+		mlen = header.NDNSLen + header.NDOptLLAddrLen
+	case spec.Proto == header.ProtoICMPv6:
+		mlen = header.ICMPv6MinLen + 4
+	default:
+		return nil, fmt.Errorf("protocol %d: an IPv6 trace builds an ICMPv6 echo or a neighbour solicitation", spec.Proto)
+	}
+	f := make([]byte, header.EthernetLen+header.IPv6MinLen+mlen)
+	eth := header.Ethernet(f)
+	eth.SetSrc(spec.SrcMAC)
+	eth.SetDst(spec.DstMAC)
+	eth.SetType(header.EtherTypeIPv6)
+	ip := header.IPv6(f[header.EthernetLen:])
+	dst, hop := spec.Dst, uint8(64)
+	if spec.NS {
+		dst, hop = header.SolicitedNode(spec.Dst), header.NDHopLimit
+	}
+	ip.Init(uint16(mlen), header.ProtoICMPv6, hop)
+	ip.SetSrc(spec.Src)
+	ip.SetDst(dst)
+	m := header.ICMPv6(ip[header.IPv6MinLen:])
+	if spec.NS {
+		m.SetType(header.ICMPv6NeighSolicit)
+		t := spec.Dst.As16()
+		copy(m[8:24], t[:])
+		header.PutNDLLAddr(m[header.NDNSLen:], header.NDOptSrcLLAddr, spec.SrcMAC)
+	} else {
+		m.SetType(header.ICMPv6EchoRequest)
+		m[4], m[5] = byte(spec.SPort>>8), byte(spec.SPort)
+		m[7] = 1 // sequence 1
+		copy(m[header.ICMPv6MinLen:], "tRcE")
+	}
+	m.SetChecksum(m.ComputeChecksum(spec.Src, dst))
+	return f, nil
+}
+
+// frameInfo6 fills what a trace shows of an IPv6 frame: addresses, next
+// header, hop limit (in TTL) and the ICMPv6 type (echo: its identifier).
+func frameInfo6(frame []byte, fi *FrameInfo) {
+	ip := header.IPv6(frame[header.EthernetLen:])
+	if !ip.Valid() {
+		return
+	}
+	fi.Src, fi.Dst, fi.Proto, fi.TTL = ip.Src(), ip.Dst(), ip.NextHeader(), ip.HopLimit()
+	if m := header.ICMPv6(ip.Payload()); fi.Proto == header.ProtoICMPv6 && m.Valid() {
+		fi.ICMPType = m.Type()
+		if m.Type() == header.ICMPv6EchoRequest || m.Type() == header.ICMPv6EchoReply {
+			fi.SPort = uint16(m[4])<<8 | uint16(m[5])
+			fi.DPort = fi.SPort
+		}
+	}
+}
