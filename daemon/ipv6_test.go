@@ -135,3 +135,33 @@ func TestSetIPv6SysctlsRefusesOwnNamespace(t *testing.T) {
 		t.Fatal("an empty namespace path (vswitchd's own) was accepted")
 	}
 }
+
+// The config file takes the IPv6 keys as network create does; a reload
+// that changes them is refused, the network kept as it is.
+func TestConfigIPv6(t *testing.T) {
+	d, path := startWithConfig(t, `
+networks:
+  - name: ds
+    subnet: 10.80.0.0/24
+    ipv6: true
+    subnet6: fd00:80::/64
+    gateway6: fd00:80::fe
+`)
+	n, err := d.Network("ds")
+	if err != nil || !n.IPv6 || n.Subnet6 != "fd00:80::/64" || n.Gateway6 != "fd00:80::fe" {
+		t.Fatalf("network from the file: %+v, %v", n, err)
+	}
+	rewrite(t, path, `
+networks:
+  - name: ds
+    subnet: 10.80.0.0/24
+    ipv6: true
+    subnet6: fd00:81::/64
+`)
+	if _, err := d.Reload(); err == nil || !strings.Contains(err.Error(), "subnet6") {
+		t.Errorf("reload changing subnet6: %v, want a refusal naming subnet6", err)
+	}
+	if n, _ := d.Network("ds"); n.Subnet6 != "fd00:80::/64" {
+		t.Errorf("after the refused reload: subnet6 %s", n.Subnet6)
+	}
+}
