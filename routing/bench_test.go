@@ -47,21 +47,69 @@ func benchRoutes(n, bits int) []Route {
 
 var routes1M = sync.OnceValue(func() []Route { return benchRoutes(1<<20, 0) })
 
-func BenchmarkLookup10(b *testing.B)  { benchLookup(b, benchRoutes(10, 0)) }
-func BenchmarkLookup10k(b *testing.B) { benchLookup(b, benchRoutes(10_000, 0)) }
-func BenchmarkLookup1M(b *testing.B)  { benchLookup(b, routes1M()) }
+// benchLengths6 approximates the prefix lengths of the IPv6 Internet table
+// (about half /48, most of the rest /29 to /47), plus /56, /64 and /128 for
+// a data centre's own routes.
+var benchLengths6 = []struct{ bits, weight int }{
+	{29, 30}, {32, 120}, {33, 20}, {36, 30}, {40, 50}, {44, 60}, {46, 30}, {47, 30},
+	{48, 500}, {56, 40}, {64, 60}, {128, 30},
+}
+
+// benchRoutes6 is benchRoutes for IPv6: n distinct random routes in
+// 2000::/3, the global unicast space.
+func benchRoutes6(n, bits int) []Route {
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(bits)+6))
+	seen := make(map[netip.Prefix]struct{}, n)
+	rs := make([]Route, 0, n)
+	for len(rs) < n {
+		l := bits
+		if l == 0 {
+			w := rng.IntN(1000)
+			for _, x := range benchLengths6 {
+				if w -= x.weight; w < 0 {
+					l = x.bits
+					break
+				}
+			}
+		}
+		p := netip.PrefixFrom(randGlobal6(rng), l).Masked()
+		if _, dup := seen[p]; dup {
+			continue
+		}
+		seen[p] = struct{}{}
+		rs = append(rs, Route{Prefix: p, Kind: Static, Via: randGlobal6(rng), Port: uint16(len(rs))})
+	}
+	return rs
+}
+
+// randGlobal6 is uniform over 2000::/3.
+func randGlobal6(rng *rand.Rand) netip.Addr {
+	return addrFrom6(1<<61|rng.Uint64()>>3, rng.Uint64())
+}
+
+func randAddr4(rng *rand.Rand) netip.Addr { return addrFrom(rng.Uint32()) }
+
+var routes6_1M = sync.OnceValue(func() []Route { return benchRoutes6(1<<20, 0) })
+
+func BenchmarkLookup10(b *testing.B)  { benchLookup(b, benchRoutes(10, 0), randAddr4) }
+func BenchmarkLookup10k(b *testing.B) { benchLookup(b, benchRoutes(10_000, 0), randAddr4) }
+func BenchmarkLookup1M(b *testing.B)  { benchLookup(b, routes1M(), randAddr4) }
+
+func BenchmarkLookup6_10(b *testing.B)  { benchLookup(b, benchRoutes6(10, 0), randGlobal6) }
+func BenchmarkLookup6_10k(b *testing.B) { benchLookup(b, benchRoutes6(10_000, 0), randGlobal6) }
+func BenchmarkLookup6_1M(b *testing.B)  { benchLookup(b, routes6_1M(), randGlobal6) }
 
 // benchLookup looks up uniformly random addresses ("random": in the small
-// tables most miss, often at the direct level; at 1M the few /8s catch
-// nearly all) and random addresses inside random routes ("covered": every
+// tables most miss, often at the direct level; at 1M the few short prefixes
+// catch many) and random addresses inside random routes ("covered": every
 // lookup walks down to its route's leaf).
-func benchLookup(b *testing.B, routes []Route) {
+func benchLookup(b *testing.B, routes []Route, randAddr func(*rand.Rand) netip.Addr) {
 	tab := Build(routes)
 	rng := rand.New(rand.NewPCG(9, 9))
 	const k = 1 << 16
 	random, covered := make([]netip.Addr, k), make([]netip.Addr, k)
 	for i := range k {
-		random[i] = addrFrom(rng.Uint32())
+		random[i] = randAddr(rng)
 		covered[i] = addrIn(rng, routes[rng.IntN(len(routes))].Prefix)
 	}
 	for _, c := range []struct {
@@ -95,6 +143,20 @@ func BenchmarkBuild1M(b *testing.B) { benchBuild(b, routes1M()) }
 // BenchmarkBuild1MHosts is the memory worst case: 1M random /32s, each
 // needing nodes of its own below the direct level.
 func BenchmarkBuild1MHosts(b *testing.B) { benchBuild(b, benchRoutes(1<<20, 32)) }
+
+// BenchmarkBuild6_1M builds a 1M-route IPv6 table with the Internet's mix of
+// lengths (today's IPv6 table is about 200k routes).
+func BenchmarkBuild6_1M(b *testing.B) { benchBuild(b, routes6_1M()) }
+
+// BenchmarkBuild6_1MHosts is IPv6's memory worst case: 1M random /128s,
+// each a chain of nodes down to bit 128 once it parts from its neighbours.
+func BenchmarkBuild6_1MHosts(b *testing.B) { benchBuild(b, benchRoutes6(1<<20, 128)) }
+
+// BenchmarkBuild1MDual is a dual-stack Internet table: 1M IPv4 and 1M IPv6
+// routes in one Table.
+func BenchmarkBuild1MDual(b *testing.B) {
+	benchBuild(b, append(append([]Route(nil), routes1M()...), routes6_1M()...))
+}
 
 // benchBuild builds at most maxBuilds tables whatever b.N is, and reports the
 // time and allocations per build itself (ReportMetric replaces the

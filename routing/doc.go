@@ -33,7 +33,9 @@
 //
 //   - match across families: an IPv4 address finds only IPv4 routes, and an
 //     IPv6 one, IPv4-mapped ones (::ffff:10.1.2.3) included, only IPv6
-//     routes; Set refuses IPv4-mapped prefixes (write them as IPv4);
+//     routes (so ::/0 catches a mapped address, 0.0.0.0/0 never does); Set
+//     refuses IPv4-mapped prefixes (write them as IPv4); an address with a
+//     zone (fe80::1%eth0) matches nothing, as in netip.Prefix.Contains;
 //   - route IPv6 packets: the table holds and finds IPv6 routes, but
 //     neither the dataplane nor the daemon uses them yet (issue 14);
 //   - hold more than one route per prefix: no metrics, administrative
@@ -46,33 +48,66 @@
 //
 // # Structure
 //
-// A Table is a Poptrie (Asai and Ohara, "Poptrie: A Compressed Trie with
-// Population Count for Fast and Scalable Software IP Routing Table Lookup",
-// SIGCOMM 2015): a direct-indexed top level of 2^s entries, then nodes that
-// each consume six more address bits.
+// A Table holds one Poptrie per family (Asai and Ohara, "Poptrie: A
+// Compressed Trie with Population Count for Fast and Scalable Software IP
+// Routing Table Lookup", SIGCOMM 2015) over one array of Route records, the
+// IPv4 routes then the IPv6 ones: a direct-indexed top level of 2^s
+// entries, then nodes that each consume six more address bits.
 //
-//	dst:  | s bits (8, 14 or 20) | 6 | 6 | ... | up to bit 32
+//	IPv4 dst:  | s bits (8, 14 or 20) | 6 | 6 | ... | up to bit 32
+//	IPv6 dst:  | s bits (8, 14 or 20) | 6 | 6 | ... ... ... | up to bit 128
 //	        │
 //	        ▼
-//	direct[dst >> (32-s)] ── leaf: route index (0 = none) ──▶ routes[i-1]
+//	direct[top s bits of dst] ── leaf: route index (0 = none) ──▶ routes[i-1]
 //	        │ node
 //	        ▼
 //	node{vector, leafvec uint64; base0, base1 uint32}   v = next 6 bits
 //	  vector bit v set → child nodes[base1 + popcount(vector  & bits ≤ v) - 1]
 //	  else             → leaf      leaves[base0 + popcount(leafvec & bits ≤ v) - 1]
 //
-// Leaves are pushed down (each slot holds its longest covering route), so a
-// lookup stops at the first leaf it meets: one direct entry, at most four
-// nodes (three from 4096 routes, two from 256k, where s grows to 14 and
-// 20), one leaf. A node stores only its children and the first leaf of each
-// run of equal leaves, which is what keeps memory near the number of routes.
-// s grows with the table so the direct level stays at most 16 bytes a route:
-// 1 KiB for a small table, 4 MiB for 1M routes.
+// Each of 8, 14 and 20 leaves whole six-bit levels below it in both widths
+// (32-s is 24, 18 or 12; 128-s is 120, 114 or 108), so the last level ends
+// on the last bit and no node is partial. s is chosen per family from that
+// family's route count.
 //
-// Build sorts the prefixes as packed integers (address, length); in that
-// order every prefix precedes the ones nested in it, so one pass per node
-// paints its slots and the prefixes under any slot are a contiguous run.
-// Nodes are counted first and allocated once.
+// Leaves are pushed down (each slot holds its longest covering route), so a
+// lookup stops at the first leaf it meets. For IPv4: one direct entry, at
+// most four nodes (three from 4096 routes, two from 256k, where s grows to
+// 14 and 20), one leaf. For IPv6, one node per six bits of the longest
+// prefix on the way beyond s: a /48 is seven nodes deep under s = 8, five
+// under s = 20; a /128 up to twenty. An IPv6 lookup holds the address in two
+// uint64 and shifts both left past each level, so the next six bits are
+// always the top of the high word, also in the node that straddles bit 64
+// (bits 62..67, whatever s). A node stores only its children and the first
+// leaf of each run of equal leaves, which is what keeps memory near the
+// number of routes. s grows with the table so the direct level stays at
+// most 16 bytes a route: 1 KiB for a small table, 4 MiB for 1M routes. A
+// table without IPv6 routes has no IPv6 direct level at all.
+//
+// Build sorts the prefixes by (address, length); in that order every
+// prefix precedes the ones nested in it, so one pass per node paints its
+// slots and the prefixes under any slot are a contiguous run. Nodes are
+// counted first and allocated once.
+//
+// # One builder for both widths
+//
+// The builder's key holds the address left-aligned in 128 bits (an IPv4
+// address is the top 32), so "the six bits at depth d" mean the same for
+// both families and one countNodes, top and node build both tries; the
+// width (32 or 128) only says where the levels stop. Sorting stays per
+// family: IPv4 keys still pack (address, length, index) into one uint64 and
+// sort as integers, three times as fast as structs with a comparison
+// function, and are widened after; IPv6 keys sort with a comparison.
+//
+// The lookups are two functions, not one generic one. The IPv4 Lookup is
+// the per-packet path and compiles to the same instructions as before IPv6
+// existed (checked with go tool objdump: the only change is that a non-IPv4
+// address calls lookup6 instead of returning). Generics over the address
+// type (uint32 against a hi/lo pair with shift and mask methods) would have
+// shared the lookup too, but Go compiles a type parameter's methods as
+// calls through a dictionary, not inlined, which the per-packet IPv4 lookup
+// would pay for; in the builder they would have cost the same indirection
+// for nothing that the left-aligned key does not already give.
 //
 // # Why, in figures
 //
@@ -105,5 +140,6 @@
 // everything, then call Table once. MaxRoutes (2^26) bounds a Table.
 //
 // reference_test.go holds a slow reference (a slice scanned longest prefix
-// first); a property test and FuzzLookup check Table against it.
+// first, both families); property tests (IPv4, IPv6 with every prefix length
+// 0..128, mixed tables) and FuzzLookup, FuzzLookup6 check Table against it.
 package routing
