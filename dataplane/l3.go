@@ -442,7 +442,8 @@ func (dp *Dataplane) write(p *Port, frame []byte) {
 }
 
 // SendGratuitous announces network id's gateway with a gratuitous ARP, so
-// hosts that cached an older MAC for the address update it.
+// hosts that cached an older MAC for the address update it, and on a
+// network with IPv6 with an unsolicited router advertisement (nd.go).
 func (dp *Dataplane) SendGratuitous(id uint16) {
 	s := dp.cfg.Load()
 	n := s.network(id)
@@ -452,4 +453,5 @@ func (dp *Dataplane) SendGratuitous(id uint16) {
 	buf := make([]byte, header.VirtioNetHdrLen+arp.FrameLen)
 	arp.BuildGratuitous(buf[header.VirtioNetHdrLen:], n.L3.GatewayMAC, n.L3.GatewayIP)
 	dp.sendOnNetwork(s, n, buf, header.BroadcastMAC)
+	dp.SendRouterAdvert(id)
 }

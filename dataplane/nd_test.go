@@ -192,6 +192,15 @@ func TestND6RouterSolicitation(t *testing.T) {
 	}
 	rb.dp.SendRouterAdvert(rb.netB) // no IPv6 there: nothing
 	rb.only(t, rb.outputs(), nil)
+	// The gateway's announcement at creation and restart: a gratuitous
+	// ARP and, with IPv6, an advertisement.
+	rb.dp.SendGratuitous(rb.netA)
+	got = rb.outputs()
+	if rb.only(t, got, map[*tport]int{rb.a1: 2, rb.a2: 2}) && !bytes.Equal(got[rb.a1][1], wantRA(t, header.MulticastMAC6(allNodes), allNodes)) {
+		t.Errorf("SendGratuitous: second frame % x, want the RA", got[rb.a1][1])
+	}
+	rb.dp.SendGratuitous(rb.netB)
+	rb.only(t, rb.outputs(), map[*tport]int{rb.b1: 1, rb.b2: 1})
 }
 
 func TestND6Echo(t *testing.T) {
