@@ -183,6 +183,20 @@ func TestIPv6DualStackNetwork(t *testing.T) {
 	}
 	check("after port add")
 
+	// Without a default route: none from the advertisements either (the
+	// kernel solicits one when the link comes up, and gets it).
+	c3 := e.newNS("c3")
+	p3 := d.addPort("ds", c3, "--no-default-route")
+	e.mustPing6(c3, p1.addr6())
+	time.Sleep(500 * time.Millisecond)
+	if out := e.mustNS(c3, "ip", "-6", "route", "show", "default"); strings.TrimSpace(out) != "" {
+		t.Errorf("--no-default-route: IPv6 default route in %s: %q, want none", c3, out)
+	}
+	if v := strings.TrimSpace(e.mustNS(c3, "cat", "/proc/sys/net/ipv6/conf/eth0/accept_ra_defrtr")); v != "0" {
+		t.Errorf("--no-default-route: accept_ra_defrtr = %s, want 0", v)
+	}
+	d.mustCtl("port", "rm", p3.Name)
+
 	// A router solicitation gets the advertisement with the prefix and MTU.
 	ll1 := linkLocal(t, e, c1)
 	b, _ := json.Marshal(map[string]any{"kind": "rs", "if": "eth0", "src_mac": p1.MAC, "src": ll1})
