@@ -51,6 +51,12 @@ func vxlanNets(t testing.TB) (string, string) {
 	sh("ip", "-n", b, "addr", "add", "fd09::2/64", "dev", "vb", "nodad")
 	sh("ip", "-n", a, "link", "set", "va", "up")
 	sh("ip", "-n", b, "link", "set", "vb", "up")
+	// The underlay must carry before the tests send: a datagram sent while
+	// the veth has no carrier yet is lost, and the tests read for a bounded
+	// time. A ping to each address waits for that and settles ARP.
+	for _, dst := range []string{"10.9.0.2", "10.9.0.3", "fd09::2"} {
+		sh("ip", "netns", "exec", a, "ping", "-c", "1", "-W", "5", "-w", "10", dst)
+	}
 	return "/run/netns/" + a, "/run/netns/" + b
 }
 
