@@ -272,8 +272,14 @@ func build(routes []Route, top4, top6 uint8) *Table {
 	if len(routes) > MaxRoutes {
 		panic("routing: Build of more than MaxRoutes routes")
 	}
-	var k4 []key4
-	var k6 []key
+	n4 := 0
+	for _, r := range routes {
+		if r.Prefix.Addr().Is4() {
+			n4++
+		}
+	}
+	k4 := make([]key4, 0, n4)
+	k6 := make([]key, 0, len(routes)-n4)
 	for i, r := range routes {
 		p := r.Prefix
 		switch {
