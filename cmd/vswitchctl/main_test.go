@@ -460,6 +460,12 @@ func TestNetworkLs(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q", code, stdout)
 	}
 	hasKeys(t, "network", arr[1], "name", "ports", "connected")
+	// Without any IPv6 network there is no SUBNET6 column.
+	f.on("GET /v1/networks", 200, `[`+networkJSON+`]`)
+	if code, stdout, _ := f.ctl("network", "ls"); code != exitOK || strings.Contains(stdout, "SUBNET6") ||
+		!strings.HasPrefix(strings.Join(strings.Fields(stdout), " "), "NAME SUBNET GATEWAY PORTS INTERNAL") {
+		t.Errorf("network ls with no IPv6 network: exit %d\n%s", code, stdout)
+	}
 }
 
 func TestNetworkRm(t *testing.T) {
@@ -541,8 +547,9 @@ func TestPortLsAndRm(t *testing.T) {
 		t.Errorf("query %q", r.query)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 2 || !reflect.DeepEqual(strings.Fields(lines[1]),
-		[]string{"web", "front", "tap", "web", "eth0", "02:00:0a:64:00:0a", "10.100.0.10/16", "-", "up", "-"}) {
+	// No port has an IPv6 address or a policer: no IP6 or RATE column.
+	if len(lines) != 2 || !reflect.DeepEqual(strings.Fields(lines[0]), []string{"NAME", "NETWORK", "KIND", "NETNS", "IFNAME", "MAC", "IP", "STATE"}) ||
+		!reflect.DeepEqual(strings.Fields(lines[1]), []string{"web", "front", "tap", "web", "eth0", "02:00:0a:64:00:0a", "10.100.0.10/16", "up"}) {
 		t.Errorf("stdout:\n%s", stdout)
 	}
 

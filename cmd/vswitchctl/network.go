@@ -144,12 +144,14 @@ func newNetworkLsCmd(a *app) *cobra.Command {
 				return printJSON(a.stdout, nets)
 			}
 			// CONNECTED is last: it is the one column of any width.
-			t := newTable(a.stdout, "NAME", "SUBNET", "GATEWAY", "SUBNET6", "PORTS", "INTERNAL", "ICC", "MASQUERADE", "MTU", "CONNECTED")
+			// SUBNET6 only when some network has IPv6.
+			var rows [][]any
 			for _, n := range nets {
-				t.row(n.Name, n.Subnet, n.Gateway, n.Subnet6, len(n.Ports), yesNo(n.Internal), yesNo(n.ICC), yesNo(n.Masquerade), n.MTU,
-					strings.Join(n.Connected, ","))
+				rows = append(rows, []any{n.Name, n.Subnet, n.Gateway, n.Subnet6, len(n.Ports), yesNo(n.Internal), yesNo(n.ICC), yesNo(n.Masquerade), n.MTU,
+					strings.Join(n.Connected, ",")})
 			}
-			return t.flush()
+			return printSparse(a.stdout, []string{"NAME", "SUBNET", "GATEWAY", "SUBNET6", "PORTS", "INTERNAL", "ICC", "MASQUERADE", "MTU", "CONNECTED"},
+				[]string{"SUBNET6"}, rows)
 		},
 	}
 }

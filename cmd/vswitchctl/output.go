@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 
 	"vswitch/api"
@@ -41,6 +42,39 @@ func (t *table) row(cells ...any) {
 }
 
 func (t *table) flush() error { return t.tw.Flush() }
+
+// printSparse prints a table whose optional columns (IPv6 addresses, a
+// policer's rate) appear only when some row has a value in them, so that a
+// setup that uses neither reads as it did before they existed.
+func printSparse(w io.Writer, header []string, optional []string, rows [][]any) error {
+	keep := make([]bool, len(header))
+	for i, h := range header {
+		keep[i] = !slices.Contains(optional, h)
+		for _, r := range rows {
+			if s, ok := r[i].(string); !ok || (s != "" && s != "-") {
+				keep[i] = true
+			}
+		}
+	}
+	pick := func(cells []any) []any {
+		var out []any
+		for i, c := range cells {
+			if keep[i] {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	hs := make([]any, len(header))
+	for i, h := range header {
+		hs[i] = h
+	}
+	t := newTable(w, pick(hs)...)
+	for _, r := range rows {
+		t.row(pick(r)...)
+	}
+	return t.flush()
+}
 
 func yesNo(b bool) string {
 	if b {

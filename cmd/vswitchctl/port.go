@@ -127,11 +127,14 @@ func newPortLsCmd(a *app) *cobra.Command {
 			if a.json() {
 				return printJSON(a.stdout, ports)
 			}
-			t := newTable(a.stdout, "NAME", "NETWORK", "KIND", "NETNS", "IFNAME", "MAC", "IP", "IP6", "STATE", "RATE")
+			// IP6 and RATE only when some port has an IPv6 address or a
+			// policer.
+			var rows [][]any
 			for _, p := range ports {
-				t.row(p.Name, p.Network, p.Kind, p.Netns, p.Ifname, p.MAC, p.IP, p.IP6, p.State, policeText(p))
+				rows = append(rows, []any{p.Name, p.Network, p.Kind, p.Netns, p.Ifname, p.MAC, p.IP, p.IP6, p.State, policeText(p)})
 			}
-			return t.flush()
+			return printSparse(a.stdout, []string{"NAME", "NETWORK", "KIND", "NETNS", "IFNAME", "MAC", "IP", "IP6", "STATE", "RATE"},
+				[]string{"IP6", "RATE"}, rows)
 		},
 	}
 	cmd.Flags().StringVar(&network, "network", "", "only the ports of this network")
