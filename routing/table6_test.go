@@ -146,7 +146,7 @@ func TestMatchesReferenceLarge6(t *testing.T) {
 	if tab.v6.topBits != 14 {
 		t.Fatalf("IPv6 topBits = %d for %d distinct routes; want 14", tab.v6.topBits, tab.Len())
 	}
-	dsts := edgeAddrs(routes[:3000]) // the edges of all 12000 would take the reference minutes
+	dsts := edgeAddrs(routes[:3000]) // the edges of all 12000: some 15 s of reference scans
 	for range 5000 {
 		dsts = append(dsts, randAddr6(rng))
 	}
