@@ -31,6 +31,7 @@ type Network struct {
 	Ports []uint16   // flood set, sorted
 	L3    NetL3
 	ACL   *policy.ACL // nil: none, nothing checked or tracked
+	VLAN  uint16      // 802.1Q VLAN id (vlan.go); 0: none
 }
 
 // NetL3 is a network's router interface: the gateway vswitchd owns on it.
@@ -65,6 +66,12 @@ type Port struct {
 	guard  *guard               // ingress checks (guard.go); nil: none
 	police *policer             // ingress policing (police.go); nil: none
 	tap    *atomic.Pointer[Tap] // active capture (capture.go), nil inside when none; shared like Stats
+	// 802.1Q (vlan.go): a trunk's VLAN table, the device when it reports
+	// tags, and for a trunk's member the trunk and the VLAN it tags.
+	trunk  *trunkMap
+	tagger port.VLANPort
+	parent uint16
+	vid    uint16
 }
 
 // queueFor is the queue worker w reads and writes. With one queue per
@@ -324,6 +331,7 @@ func (dp *Dataplane) AddPortQueues(name string, id uint16, queues []port.Port) (
 	}
 	w := dp.leastLoadedLocked(s)
 	p := &Port{Index: uint16(idx), Name: name, Net: id, IO: io, Queues: queues, Stats: new(PortStats), worker: w, tap: new(atomic.Pointer[Tap])}
+	p.tagger, _ = io.(port.VLANPort)
 	s.ports[idx] = p
 	nn := *n
 	nn.Ports = append(slices.Clone(n.Ports), p.Index)
@@ -353,7 +361,7 @@ func (dp *Dataplane) leastLoadedLocked(s *snapshot) int {
 	}
 	load := make([]int, len(dp.workers))
 	for _, p := range s.ports {
-		if p != nil && !p.multiQueue() {
+		if p != nil && !p.multiQueue() && p.parent == 0 { // a trunk's member is not read
 			load[p.worker]++
 		}
 	}
@@ -383,8 +391,13 @@ func (dp *Dataplane) RemovePort(idx uint16) error {
 		nn.Ports = slices.DeleteFunc(slices.Clone(n.Ports), func(i uint16) bool { return i == idx })
 		s.nets[p.Net] = &nn
 	}
+	var members []*Port
+	if p.trunk != nil {
+		members = removeMembersLocked(s, p)
+	}
 	dp.cfg.Store(s)
 	dp.quiesceLocked()
+	flushMembers(s, members)
 	// Only now: a worker still on the old snapshot could have re-learned
 	// a MAC on the port while it was going.
 	if n := s.network(p.Net); n != nil {

@@ -32,6 +32,9 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 		}
 	}
 	net := s.nets[in.Net]
+	if net.VLAN != 0 && header.IsVLANType(eth.Type()) {
+		return drop(DropVLAN) // an access port's frames are untagged (vlan.go)
+	}
 	dst := eth.Dst()
 	if net.L3.Uplink {
 		// An uplink shares its link with other stations: take only what is

@@ -235,7 +235,7 @@ func dropStage(r DropReason) Stage {
 		return StageFrame
 	case DropBadSrcMAC, DropMACLimit:
 		return StageLearn
-	case DropSamePort, DropNoPort, DropNoDest, DropLinkLocal, DropNotOurs, DropTooBig:
+	case DropSamePort, DropNoPort, DropNoDest, DropLinkLocal, DropNotOurs, DropTooBig, DropVLAN:
 		return StageL2
 	case DropICC:
 		return StageICC
@@ -693,6 +693,9 @@ func (dp *Dataplane) Trace(in uint16, frame []byte) (pt PacketTrace, err error) 
 	p := s.port(in)
 	if p == nil {
 		return pt, fmt.Errorf("no port %d", in)
+	}
+	if p.trunk != nil {
+		return pt, fmt.Errorf("port %s is a trunk: trace from a port of one of its VLAN networks", p.Name)
 	}
 	if len(frame) > port.BufSize-header.VirtioNetHdrLen {
 		return pt, fmt.Errorf("frame of %d bytes is larger than a port buffer", len(frame))

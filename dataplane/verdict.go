@@ -93,6 +93,11 @@ const (
 	// DropPoliced: over the port's ingress policing rate (`port set
 	// --rate`): the port's token bucket could not pay for the frame.
 	DropPoliced
+	// DropVLAN: an 802.1Q tag the port does not carry: a tagged frame on
+	// an access port (or on a port whose device reported a tag), on a
+	// trunk a VLAN outside its list, an untagged frame on a trunk with no
+	// native VLAN, a service (802.1ad) tag.
+	DropVLAN
 
 	NumDropReasons
 )
@@ -130,6 +135,7 @@ var dropNames = [NumDropReasons]string{
 	DropConnRate:      "conn-rate",
 	DropTooBig:        "too-big",
 	DropPoliced:       "policed",
+	DropVLAN:          "vlan",
 }
 
 func (r DropReason) String() string {

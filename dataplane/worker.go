@@ -275,6 +275,7 @@ func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int)
 	if in.police != nil {
 		pol = in.police.begin(t0)
 	}
+	vl := vlanBegin(in) // a trunk, or a batch with tags (vlan.go)
 	for i, b := range bufs {
 		buf := b[:sizes[i]]
 		if len(buf) < header.VirtioNetHdrLen {
@@ -288,17 +289,25 @@ func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int)
 		if in.multiQueue() {
 			w.dp.hints.note(buf, w.id)
 		}
+		fin := in // the port the frame enters on: on a trunk, its VLAN's member
+		if vl.on {
+			var why DropReason
+			if fin, buf, why = vl.classify(s, in, i, buf); why != DropNone {
+				in.Stats.Drops[why].Add(1)
+				continue
+			}
+		}
 		if live != nil {
-			w.tr = live.begin(w, in, buf)
+			w.tr = live.begin(w, fin, buf)
 		}
 		var v Verdict
 		if pol.p != nil && !pol.take(wireLen(buf)) {
 			v = drop(DropPoliced) // before the pipeline: nothing learned, tracked or counted by it
 		} else {
-			v = w.decide(s, in, buf, now)
+			v = w.decide(s, fin, buf, now)
 		}
 		if live != nil && w.tr != nil {
-			live.end(w, s, in, buf, v, now)
+			live.end(w, s, fin, buf, v, now)
 		}
 		if v.Action == ActDrop {
 			in.Stats.Drops[v.Reason].Add(1)
@@ -307,7 +316,7 @@ func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int)
 		if v.Len > 0 {
 			buf = buf[:v.Len]
 		}
-		w.apply(s, in, buf, v)
+		w.apply(s, fin, buf, v)
 	}
 	if pol.p != nil {
 		pol.commit()

@@ -28,6 +28,9 @@ type AFPacket struct {
 	// Read state: only the owning worker reads a port, so one set suffices.
 	rmsgs []unix.Mmsghdr
 	riovs []unix.Iovec
+	rctl  []byte   // one PACKET_AUXDATA control message per slot (vlan.go)
+	tags  []uint16 // the 802.1Q tag of each frame of the last batch
+	ntag  int      // how many of them were tagged
 }
 
 var _ Port = (*AFPacket)(nil)
@@ -76,6 +79,8 @@ func openAFPacket(nsPath, ifname string, beforeBind func(fd int) error) (*AFPack
 	}
 	p.rmsgs = make([]unix.Mmsghdr, maxBatch)
 	p.riovs = make([]unix.Iovec, maxBatch)
+	p.rctl = make([]byte, maxBatch*auxSpace)
+	p.tags = make([]uint16, maxBatch)
 	return p, nil
 }
 
@@ -85,6 +90,12 @@ func (p *AFPacket) setup(beforeBind func(fd int) error) error {
 	}
 	if err := unix.SetsockoptInt(p.fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
 		return fmt.Errorf("PACKET_IGNORE_OUTGOING on %s: %v", p.ifname, err)
+	}
+	// The receive path moves an 802.1Q tag into the skb's metadata before
+	// a packet socket sees the frame, which then comes without it: the tag
+	// is told only in this control message (vlan.go).
+	if err := unix.SetsockoptInt(p.fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+		return fmt.Errorf("PACKET_AUXDATA on %s: %v", p.ifname, err)
 	}
 	if err := unix.SetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockRcvBuf); err != nil {
 		// Without CAP_NET_ADMIN fall back to what the sysctl allows.
@@ -123,9 +134,11 @@ func (p *AFPacket) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 	for i := 0; i < n; i++ {
 		p.riovs[i].Base = &bufs[i][0]
 		p.riovs[i].SetLen(len(bufs[i]))
-		p.rmsgs[i].Hdr = unix.Msghdr{Iov: &p.riovs[i], Iovlen: 1}
+		p.rmsgs[i].Hdr = unix.Msghdr{Iov: &p.riovs[i], Iovlen: 1, Control: &p.rctl[i*auxSpace]}
+		p.rmsgs[i].Hdr.SetControllen(auxSpace)
 		p.rmsgs[i].Len = 0
 	}
+	p.ntag = 0
 	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&p.rmsgs[0])),
 		uintptr(n), unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
@@ -143,6 +156,9 @@ func (p *AFPacket) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 			bufs[got], bufs[i] = bufs[i], bufs[got]
 		}
 		sizes[got] = int(p.rmsgs[i].Len)
+		if p.tags[got] = p.auxTag(i); p.tags[got] != 0 {
+			p.ntag++
+		}
 		got++
 	}
 	return got, nil
