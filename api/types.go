@@ -41,6 +41,8 @@ type Network struct {
 	Connected []string `json:"connected"`
 	// VXLAN is set on an overlay network (api/vxlan.go).
 	VXLAN *VXLANInfo `json:"vxlan,omitempty"`
+	// VLAN is the network's 802.1Q VLAN id (network create --vlan); 0: none.
+	VLAN int `json:"vlan,omitempty"`
 	// IPv6 inside the network (network create --ipv6): its /64, the
 	// gateway's global address on it and its link-local one (fe80:: and
 	// the EUI-64 of gateway_mac). Empty without IPv6.
@@ -68,6 +70,8 @@ type NetworkCreate struct {
 	ConnRate     int    `json:"conn_rate,omitempty"`
 	// VXLAN makes an overlay network with a tunnel port (api/vxlan.go).
 	VXLAN *VXLANCreate `json:"vxlan,omitempty"`
+	// VLAN gives the network an 802.1Q VLAN id, 1 to 4094 (daemon/vlan.go).
+	VLAN int `json:"vlan,omitempty"`
 	// IPv6 makes the network dual-stack with the /64 Subnet6; Gateway6
 	// defaults to its ::1.
 	IPv6     bool   `json:"ipv6,omitempty"`

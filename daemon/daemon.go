@@ -174,6 +174,7 @@ func (d *Daemon) restoreLocked() {
 			d.log.Error("cannot restore network", "network", n.Name, "err", err)
 			continue
 		}
+		d.dp.SetNetworkVLAN(id, uint16(n.VLAN))
 		d.nets[n.Name] = &netRT{cfg: n, id: id}
 	}
 	// The gateways before any port is plugged in. Static routes via an

@@ -140,10 +140,14 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 		return nil, err
 	}
 	ns.VXLAN = vx
+	if err := d.vlanOptionLocked(&ns, req); err != nil {
+		return nil, err
+	}
 	id, err := d.dp.AddNetwork(ns.Name, fdbConfig(&ns))
 	if err != nil {
 		return nil, &Error{Status: 500, Msg: err.Error()}
 	}
+	d.dp.SetNetworkVLAN(id, uint16(ns.VLAN))
 	d.st.Networks = append(d.st.Networks, ns)
 	d.relinkLocked()
 	rt := d.nets[ns.Name]
@@ -278,7 +282,8 @@ func (d *Daemon) networkViewLocked(n *netRT) api.Network {
 		FDBAging: c.FDBAging, MACLimit: c.MACLimit, ACLDefault: aclDefault(c).String(), Ports: []api.Port{},
 		Connected:    slices.Clone(c.Connected),
 		PortSecurity: !c.NoPortSecurity, StormLimit: c.StormLimit, ConnRate: c.ConnRate,
-		DNS: true, // a resolver is started in every port's namespace (daemon/dns.go)
+		VLAN: c.VLAN,
+		DNS:  true, // a resolver is started in every port's namespace (daemon/dns.go)
 	}
 	if v.Connected == nil {
 		v.Connected = []string{}

@@ -98,6 +98,8 @@ type NetworkState struct {
 	// address; absent (no IPv6) in files from before it.
 	Subnet6  netip.Prefix `json:"subnet6,omitzero"`
 	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
+	// VLAN is the network's 802.1Q VLAN id (daemon/vlan.go); 0: none.
+	VLAN int `json:"vlan,omitempty"`
 }
 
 // PortState is one port's configuration.

@@ -93,6 +93,7 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 	f.BoolVar(&portSecurity, "port-security", true, "ports may send only from their own MAC and IP (ARP included); --port-security=false turns it off")
 	f.IntVar(&req.StormLimit, "storm-limit", 0, "most broadcast/multicast/unknown-unicast frames per second per port (0: no limit)")
 	f.IntVar(&req.ConnRate, "conn-rate", 0, "most new tracked connections (NAT, ACL) per second per port (0: no limit)")
+	f.IntVar(&req.VLAN, "vlan", 0, "802.1Q VLAN id of the network, 1 to 4094: its ports are access ports (untagged; tagged frames dropped)")
 	f.StringVar(&req.ACLDefault, "acl-default", "", "allow or deny: what the network's ACL does with flows no rule matches (vswitchd's default: allow)")
 	f.IntVar(&vx.VNI, "vxlan-vni", 0, "make an overlay network: VXLAN network identifier, 1 to 16777215 (needs --vxlan-dev and --vxlan-local)")
 	f.StringVar(&vx.Dev, "vxlan-dev", "", "underlay interface the tunnel's UDP datagrams use")
