@@ -192,6 +192,12 @@ func (dp *Dataplane) SetGuard(idx uint16, c GuardConfig) error {
 	if err != nil {
 		return err
 	}
+	return dp.editPort(idx, func(p *Port) { p.guard = g })
+}
+
+// editPort publishes a new snapshot in which port idx is a copy changed by
+// edit: workers holding the old snapshot keep the old port, untouched.
+func (dp *Dataplane) editPort(idx uint16, edit func(*Port)) error {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
 	s := dp.cfg.Load().clone()
@@ -200,7 +206,7 @@ func (dp *Dataplane) SetGuard(idx uint16, c GuardConfig) error {
 		return fmt.Errorf("no port %d", idx)
 	}
 	pp := *p
-	pp.guard = g
+	edit(&pp)
 	s.ports[idx] = &pp
 	dp.cfg.Store(s)
 	return nil

@@ -205,16 +205,5 @@ func (dp *Dataplane) SetPolice(idx uint16, c PoliceConfig) error {
 	if err != nil {
 		return err
 	}
-	dp.mu.Lock()
-	defer dp.mu.Unlock()
-	s := dp.cfg.Load().clone()
-	p := s.port(idx)
-	if p == nil {
-		return fmt.Errorf("no port %d", idx)
-	}
-	pp := *p
-	pp.police = pol
-	s.ports[idx] = &pp
-	dp.cfg.Store(s)
-	return nil
+	return dp.editPort(idx, func(p *Port) { p.police = pol })
 }
