@@ -42,10 +42,7 @@ func ConnClient(cfg ConnConfig) (ConnResult, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Second
 	}
-	sa, err := sockaddr(cfg.Dst)
-	if err != nil {
-		return ConnResult{}, err
-	}
+	sa, family := sockaddrOf(cfg.Dst)
 	tv := unix.NsecToTimeval(cfg.Timeout.Nanoseconds())
 	var ok, bad atomic.Uint64
 	var firstErr atomic.Value
@@ -63,7 +60,7 @@ func ConnClient(cfg ConnConfig) (ConnResult, error) {
 			runtime.LockOSThread()
 			buf := []byte{'x'}
 			for time.Now().Before(deadline) {
-				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+				fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 				if err != nil {
 					fail("socket", err)
 					time.Sleep(time.Millisecond)
@@ -113,20 +110,14 @@ func ConnClient(cfg ConnConfig) (ConnResult, error) {
 
 // ConnServe accepts on port until the process is killed: read one byte,
 // write it back, close with RST. threads OS threads block in accept on the
-// same socket. ready is called once listening.
-func ConnServe(port, threads int, ready func()) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+// same socket, bound to 0.0.0.0, or to :: when v6. ready is called once
+// listening.
+func ConnServe(port, threads int, v6 bool, ready func()) error {
+	fd, err := listenTCP(port, v6)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port}); err != nil {
-		return fmt.Errorf("bind :%d: %w", port, err)
-	}
-	if err := unix.Listen(fd, 4096); err != nil {
-		return err
-	}
 	ready()
 	if threads <= 0 {
 		threads = 1

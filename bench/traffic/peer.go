@@ -13,9 +13,14 @@ import (
 // connection came from, one line, and closes it. It is how the harness
 // checks what a server behind NAT sees: after masquerade ext must see the
 // uplink address, after a published port's DNAT c1 must see the client's
-// own (Docker keeps it; so does CLI.md's publish).
-func PeerServe(port int, ready func()) error {
-	ln, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port))
+// own (Docker keeps it; so does CLI.md's publish). It listens on 0.0.0.0,
+// or on [::] when v6.
+func PeerServe(port int, v6 bool, ready func()) error {
+	network, addr := "tcp4", fmt.Sprintf("0.0.0.0:%d", port)
+	if v6 {
+		network, addr = "tcp6", fmt.Sprintf("[::]:%d", port)
+	}
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		return err
 	}
@@ -39,9 +44,9 @@ func PeerServe(port int, ready func()) error {
 }
 
 // PeerAsk connects to a PeerServe and returns the source address the
-// server saw.
+// server saw. dst is IPv4 or IPv6.
 func PeerAsk(dst netip.AddrPort, timeout time.Duration) (netip.Addr, error) {
-	c, err := net.DialTimeout("tcp4", dst.String(), timeout)
+	c, err := net.DialTimeout("tcp", dst.String(), timeout)
 	if err != nil {
 		return netip.Addr{}, err
 	}

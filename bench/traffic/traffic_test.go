@@ -44,7 +44,7 @@ func TestPeerServeAsk(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	ready := make(chan struct{})
-	go func() { _ = PeerServe(port, func() { close(ready) }) }()
+	go func() { _ = PeerServe(port, false, func() { close(ready) }) }()
 	<-ready
 	got, err := PeerAsk(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), 2*time.Second)
 	if err != nil {

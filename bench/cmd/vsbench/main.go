@@ -7,6 +7,7 @@
 //	vsbench clean                             # remove namespaces of dead runs
 //	vsbench udpgen|udpsink|connclient|connsrv # used by run, inside namespaces
 //	vsbench peersrv|peerask                   # the source-address check of run
+//	vsbench rrsrv|rrclient                    # rr over IPv6 (sockperf 3.7 has no IPv6)
 package main
 
 import (
@@ -51,6 +52,10 @@ func main() {
 		err = cmdPeerSrv(os.Args[2:])
 	case "peerask":
 		err = cmdPeerAsk(os.Args[2:])
+	case "rrsrv":
+		err = cmdRRSrv(os.Args[2:])
+	case "rrclient":
+		err = cmdRRClient(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 	default:
@@ -77,6 +82,8 @@ func usage() {
   connsrv     TCP accept loop             (run by "run" inside a namespace)
   peersrv     answers each TCP connection with its source address
   peerask     prints the source address a peersrv saw
+  rrsrv       TCP echo server for round trips (IPv6 scenarios' rr)
+  rrclient    TCP request/response client  (IPv6 scenarios' rr)
 
 "vsbench COMMAND -h" lists a command's flags.
 `)
@@ -349,15 +356,43 @@ func cmdConnSrv(args []string) error {
 	fs := flag.NewFlagSet("connsrv", flag.ExitOnError)
 	port := fs.Int("port", 7000, "TCP port to listen on")
 	threads := fs.Int("threads", 2, "accepting threads")
+	v6 := fs.Bool("6", false, "listen on [::] (IPv6) instead of 0.0.0.0")
 	_ = fs.Parse(args)
-	return traffic.ConnServe(*port, *threads, func() { fmt.Println("ready") })
+	return traffic.ConnServe(*port, *threads, *v6, func() { fmt.Println("ready") })
 }
 
 func cmdPeerSrv(args []string) error {
 	fs := flag.NewFlagSet("peersrv", flag.ExitOnError)
 	port := fs.Int("port", 7000, "TCP port to listen on")
+	v6 := fs.Bool("6", false, "listen on [::] (IPv6) instead of 0.0.0.0")
 	_ = fs.Parse(args)
-	return traffic.PeerServe(*port, func() { fmt.Println("ready") })
+	return traffic.PeerServe(*port, *v6, func() { fmt.Println("ready") })
+}
+
+func cmdRRSrv(args []string) error {
+	fs := flag.NewFlagSet("rrsrv", flag.ExitOnError)
+	port := fs.Int("port", 11111, "TCP port to listen on")
+	v6 := fs.Bool("6", false, "listen on [::] (IPv6) instead of 0.0.0.0")
+	_ = fs.Parse(args)
+	return traffic.RRServe(*port, *v6, func() { fmt.Println("ready") })
+}
+
+func cmdRRClient(args []string) error {
+	fs := flag.NewFlagSet("rrclient", flag.ExitOnError)
+	dst := fs.String("dst", "", "IP:PORT ([IPv6]:PORT) of an rrsrv")
+	dur := fs.Duration("duration", 3*time.Second, "how long to make round trips")
+	size := fs.Int("size", traffic.RRSize, "message bytes")
+	warmup := fs.Int("warmup", 100, "untimed round trips first")
+	_ = fs.Parse(args)
+	ap, err := netip.ParseAddrPort(*dst)
+	if err != nil {
+		return fmt.Errorf("rrclient: --dst: %w", err)
+	}
+	res, err := traffic.RRClient(traffic.RRConfig{Dst: ap, Duration: *dur, Size: *size, Warmup: *warmup})
+	if err != nil {
+		return err
+	}
+	return printJSON(res)
 }
 
 func cmdPeerAsk(args []string) error {
