@@ -18,7 +18,10 @@ import (
 // slot or block back once it has copied the frame out. Frames still carry
 // the virtio_net_hdr (tpacket_rcv writes it in front of the MAC header when
 // PACKET_VNET_HDR is on), so GSO super-frames arrive whole, as on the plain
-// port. Writes stay sendmmsg (AFPacket.WriteBatch). Two layouts:
+// port, and their 802.1Q tags, which the kernel takes out of the frame,
+// from each frame header's tp_vlan_tci (or PACKET_AUXDATA for a frame that
+// comes through the socket's queue), as Tags reports them on the plain port.
+// Writes stay sendmmsg (AFPacket.WriteBatch). Two layouts:
 //
 //   - RingV3 (TPACKET_V3): variable-size frames packed into blocks big
 //     enough for a super-frame. The socket turns readable only when a
@@ -167,6 +170,10 @@ func (r *AFPacketRing) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 	}
 	var n int
 	var err error
+	// The tags of this batch (Tags, vlan.go) are set frame by frame; there
+	// are maxBatch of them, so a batch is no longer.
+	bufs = bufs[:min(len(bufs), maxBatch)]
+	r.ntag = 0
 	if r.version == RingV2 {
 		n, err = r.readV2(bufs, sizes)
 	} else {
@@ -200,6 +207,7 @@ func (r *AFPacketRing) readV3(bufs [][]byte, sizes []int) int {
 				mac >= header.VirtioNetHdrLen && start+header.VirtioNetHdrLen+snap <= base+r.bsize
 			if ok {
 				sizes[n] = copy(bufs[n], r.ring[start:start+header.VirtioNetHdrLen+snap])
+				r.setTag(n, tagOf(h.Status, uint16(h.Hv1.Vlan_tci), h.Hv1.Vlan_tpid))
 				n++
 			} else {
 				r.truncated.Add(1)
@@ -248,6 +256,7 @@ func (r *AFPacketRing) readV2(bufs [][]byte, sizes []int) (int, error) {
 			if h.Snaplen == h.Len && snap > 0 && header.VirtioNetHdrLen+snap <= len(bufs[n]) &&
 				mac >= header.VirtioNetHdrLen && mac+snap <= r.bsize {
 				sizes[n] = copy(bufs[n], r.ring[start:start+header.VirtioNetHdrLen+snap])
+				r.setTag(n, tagOf(st, h.Vlan_tci, h.Vlan_tpid))
 				n++
 			} else {
 				r.truncated.Add(1)
@@ -278,7 +287,8 @@ func (r *AFPacketRing) recvCopies(bufs [][]byte, sizes []int) (got, used int, er
 		p := &r.rmsgs[k]
 		r.riovs[k].Base = &bufs[k][0]
 		r.riovs[k].SetLen(len(bufs[k]))
-		p.Hdr = unix.Msghdr{Iov: &r.riovs[k], Iovlen: 1}
+		p.Hdr = unix.Msghdr{Iov: &r.riovs[k], Iovlen: 1, Control: &r.rctl[k*auxSpace]}
+		p.Hdr.SetControllen(auxSpace)
 		p.Len = 0
 		k++
 	}
@@ -305,6 +315,7 @@ func (r *AFPacketRing) recvCopies(bufs [][]byte, sizes []int) (got, used int, er
 				bufs[got], bufs[i] = bufs[i], bufs[got]
 			}
 			sizes[got] = l
+			r.setTag(got, r.auxTag(i)) // the queue's frames tell theirs in PACKET_AUXDATA
 			got++
 		}
 	}
@@ -316,6 +327,19 @@ func (r *AFPacketRing) recvCopies(bufs [][]byte, sizes []int) (got, used int, er
 		}
 	}
 	return got, int(m), nil
+}
+
+// setTag records frame i's 802.1Q tag (Tags, vlan.go): the ring's frame
+// header carries it as tpacket_auxdata does (the kernel took the tag out of
+// the frame before the ring saw it), and without it a tagged frame would
+// pass for an untagged one.
+func (r *AFPacketRing) setTag(i int, tag uint16) {
+	if i >= len(r.tags) {
+		return // never: ReadBatch reads at most maxBatch frames
+	}
+	if r.tags[i] = tag; tag != 0 {
+		r.ntag++
+	}
 }
 
 // Truncated is how many frames were dropped because the ring held only

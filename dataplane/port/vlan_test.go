@@ -17,10 +17,29 @@ import (
 // what WriteBatch sends arrives untagged, and a GSO super-frame written
 // tagged is taken by the kernel and arrives whole with its offloads.
 
+//
+// The receiving end is a plain socket (tags from PACKET_AUXDATA) or a
+// receive ring of either layout (tags from the frame header's tp_vlan_tci):
+// a ring that lost them would let tagged frames pass as untagged.
 func TestAFPacketTagsOutAndIn(t *testing.T) {
+	for _, rx := range []string{"plain", "ring-v2", "ring-v3"} {
+		t.Run(rx, func(t *testing.T) { testTagsOutAndIn(t, rx) })
+	}
+}
+
+func testTagsOutAndIn(t *testing.T, rx string) {
 	nsA, nsB := vethNS(t)
-	a, b := openPlain(t, nsA, "ra"), openPlain(t, nsB, "rb")
-	dst, src := b.MAC(), a.MAC()
+	a := openPlain(t, nsA, "ra")
+	var b VLANPort
+	switch rx {
+	case "plain":
+		b = openPlain(t, nsB, "rb")
+	case "ring-v2":
+		b = openRing(t, nsB, "rb", RingV2)
+	default:
+		b = openRing(t, nsB, "rb", RingV3)
+	}
+	dst, src := b.(interface{ MAC() header.MAC }).MAC(), a.MAC()
 	f10, f20, plain := testFrame(dst, src, 1, 100), testFrame(dst, src, 2, 100), testFrame(dst, src, 3, 100)
 	orig := bytes.Clone(f10)
 	if n, err := a.WriteBatchTagged([][]byte{f10}, 10); n != 1 || err != nil {
