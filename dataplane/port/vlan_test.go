@@ -17,7 +17,6 @@ import (
 // what WriteBatch sends arrives untagged, and a GSO super-frame written
 // tagged is taken by the kernel and arrives whole with its offloads.
 
-//
 // The receiving end is a plain socket (tags from PACKET_AUXDATA) or a
 // receive ring of either layout (tags from the frame header's tp_vlan_tci):
 // a ring that lost them would let tagged frames pass as untagged.
