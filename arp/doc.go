@@ -1,5 +1,5 @@
-// Package arp is the router's IPv4 neighbour table (what `ip neigh` shows on
-// Linux) and the ARP protocol it speaks: which MAC, on which port, a next hop
+// Package arp is the router's neighbour table, IPv4 and IPv6 (what `ip neigh`
+// shows on Linux), and the ARP protocol it speaks for IPv4: which MAC, on which port, a next hop
 // has, whether that is known, being asked, or given up on.
 //
 // It decides and never does I/O. The dataplane sends and receives the frames:
@@ -19,7 +19,8 @@
 //
 // # Keys
 //
-// Entries are keyed by IPv4 address alone, the port stored with the MAC: every
+// Entries are keyed by address alone, IPv4 and IPv6 alike, the port stored
+// with the MAC: every
 // network's connected route is in one routing table, so an address names one
 // neighbour in the whole switch. Port indexes mean what the dataplane says.
 //
@@ -77,8 +78,12 @@
 //
 // # What it does not do
 //
-// No I/O and no timers of its own. No proxy ARP, no IPv6 neighbour discovery,
-// no ARP for addresses that are not unicast IPv4. It does not choose the
+// No I/O and no timers of its own. No proxy ARP. For IPv6 it keeps the
+// neighbours and their state machine (RFC 4861 7.3 has the same states as
+// the kernel's NUD) but speaks no Neighbor Discovery: the dataplane turns
+// the probes for an IPv6 address into neighbour solicitations and calls
+// Learn for the advertisements and solicitations it receives. Link-local
+// IPv6 addresses are not held (every network has its own fe80::/64). It does not choose the
 // source address of requests nor decide which addresses are ours: the caller
 // fills in the builders and passes create to Learn. It does not rate-limit the
 // ICMP errors for failed frames, and it does not count drops for the

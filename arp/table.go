@@ -69,7 +69,8 @@ const (
 	// table holds MaxEntries dynamic entries none of which could be reclaimed
 	// (the kernel's "neighbour table overflow").
 	ReasonTableFull = "arp-table-full"
-	// ReasonInvalid: the next hop is not a unicast IPv4 address.
+	// ReasonInvalid: the next hop is not a unicast IPv4 address nor a
+	// unicast IPv6 one of global scope.
 	ReasonInvalid = "arp-invalid"
 )
 
@@ -157,7 +158,9 @@ type Action struct {
 	Drop string
 }
 
-// Probe is an ARP request Tick asks the dataplane to send.
+// Probe is an ARP request Tick asks the dataplane to send; for an IPv6
+// address, a neighbour solicitation (to the solicited-node group while
+// resolving, to Dst and the address itself when polling).
 type Probe struct {
 	IP   netip.Addr // target protocol address
 	Port uint16
@@ -209,7 +212,9 @@ type Stats struct {
 // number of goroutines without locking; every other method takes the table's
 // mutex and may also be called from any goroutine. Make one with New.
 //
-// Entries are keyed by IPv4 address alone; the port is an attribute, the one
+// Entries are keyed by address alone, IPv4 and IPv6 in the same index (an
+// IPv6 neighbour is resolved by Neighbor Solicitation, RFC 4861 7.2, with
+// the same states, timers and queue); the port is an attribute, the one
 // the neighbour was last heard on (or, while incomplete, the one asked on).
 // That is enough because every network's connected route sits in one LPM
 // table, so an address names one neighbour in the whole switch. Port indexes
@@ -295,7 +300,16 @@ func (t *Table) Lookup(ip netip.Addr) (mac header.MAC, port uint16, state State,
 // Len is the number of entries, permanent ones included.
 func (t *Table) Len() int { return len(*t.snap.Load()) }
 
+// validIP is an address the table may hold: a unicast IPv4 address, or a
+// unicast IPv6 one of global scope (global or unique-local). Link-local
+// IPv6 addresses are refused: every network has its own fe80::/64, so one
+// would not name one neighbour in the whole switch, and the router never
+// needs them as next hops (its routes point at global addresses).
 func validIP(ip netip.Addr) bool {
+	if ip.Is6() {
+		return !ip.Is4In6() && ip.Zone() == "" && !ip.IsUnspecified() && !ip.IsMulticast() &&
+			!ip.IsLoopback() && !ip.IsLinkLocalUnicast()
+	}
 	return ip.Is4() && !ip.IsUnspecified() && !ip.IsMulticast() &&
 		ip != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
@@ -571,7 +585,7 @@ func (t *Table) dropLocked(n *neigh) {
 // the address are returned for the caller to send (or drop).
 func (t *Table) SetPermanent(ip netip.Addr, mac header.MAC, port uint16) (released [][]byte, err error) {
 	if !validIP(ip) {
-		return nil, fmt.Errorf("arp: permanent neighbour %v: want a unicast IPv4 address", ip)
+		return nil, fmt.Errorf("arp: permanent neighbour %v: want a unicast IPv4 address or a global IPv6 one", ip)
 	}
 	if !validMAC(mac) {
 		return nil, fmt.Errorf("arp: permanent neighbour %v: MAC %v is not a unicast address", ip, mac)

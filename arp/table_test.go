@@ -317,7 +317,8 @@ func TestResolveCopiesFrame(t *testing.T) {
 
 func TestInvalid(t *testing.T) {
 	tb := New(Config{})
-	for _, s := range []string{"0.0.0.0", "224.0.0.1", "255.255.255.255", "2001:db8::1", "::ffff:10.0.0.1"} {
+	for _, s := range []string{"0.0.0.0", "224.0.0.1", "255.255.255.255", "::ffff:10.0.0.1",
+		"::", "::1", "ff02::1:ff00:1", "fe80::1", "fe80::1%eth0"} {
 		ip := netip.MustParseAddr(s)
 		if a := tb.Resolve(ip, 1, []byte{1}, t0); a.Drop != ReasonInvalid || a.Queued || a.Request {
 			t.Errorf("Resolve(%v) = %+v", ip, a)
@@ -591,5 +592,37 @@ func TestLookupAllocs(t *testing.T) {
 		tb.Lookup(miss)
 	}); n != 0 {
 		t.Fatalf("Lookup allocates %v times", n)
+	}
+}
+
+// TestIPv6Neighbour: a global IPv6 next hop goes through the same states as
+// an IPv4 one (the dataplane asks by neighbour solicitation), in the same
+// index, with the same bounded queue.
+func TestIPv6Neighbour(t *testing.T) {
+	tb := New(Config{QueueLen: 2})
+	ip6 := netip.MustParseAddr("fd00:b::10")
+	if a := tb.Resolve(ip6, 2, []byte{1}, t0); !a.Request || !a.Queued || a.Drop != "" {
+		t.Fatalf("first Resolve = %+v", a)
+	}
+	tb.Resolve(ip6, 2, []byte{2}, t0)
+	if a := tb.Resolve(ip6, 2, []byte{3}, t0); a.Drop != ReasonQueueFull || a.Request {
+		t.Fatalf("third Resolve = %+v: want the oldest pushed out, no second request", a)
+	}
+	probes, _ := tb.Tick(t0 + int64(DefaultRetransTime))
+	if len(probes) != 1 || probes[0].IP != ip6 || probes[0].Unicast() {
+		t.Fatalf("probes %+v: want one multicast solicitation for %v", probes, ip6)
+	}
+	rel := tb.Learn(ip6, macA, 2, t0+1, true, false)
+	if len(rel) != 2 || rel[0][0] != 2 || rel[1][0] != 3 {
+		t.Fatalf("released %v: want the two newest frames", rel)
+	}
+	if mac, port, st, ok := tb.Lookup(ip6); !ok || mac != macA || port != 2 || st != Reachable {
+		t.Fatalf("Lookup = %v %d %v %v", mac, port, st, ok)
+	}
+	if _, err := tb.SetPermanent(netip.MustParseAddr("2001:db8::1"), macA, 1); err != nil {
+		t.Fatal(err)
+	}
+	if e := tb.Entries(t0); len(e) != 2 || !e[0].IP.Is6() {
+		t.Fatalf("entries %+v", e)
 	}
 }

@@ -25,7 +25,7 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 	if in.guard != nil {
 		why := in.guard.ingress(frame, now, w.tr.dry())
 		if w.tr != nil {
-			w.traceGuard(why)
+			w.traceGuard(why, in.guard.note(frame, why))
 		}
 		if why != DropNone {
 			return drop(why) // before learning: a spoofed MAC must not enter the FDB
@@ -56,8 +56,8 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 				return v
 			}
 		case eth.Type() == header.EtherTypeIPv6 && net.L3.Gateway6.IsValid():
-			if v, done := w.ipv6Input(s, in, net, buf); done {
-				return v // ND and echo for the gateway (nd.go)
+			if v, done := w.ipv6Input(s, in, net, buf, now); done {
+				return v // ND and echo for the gateway (nd.go), routed (route6.go)
 			}
 		case dst == net.L3.GatewayMAC && eth.Type() == header.EtherTypeIPv4:
 			if w.tr != nil {
@@ -65,7 +65,7 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 			}
 			return w.routeIPv4(s, in, net, buf, now)
 		case dst == net.L3.GatewayMAC:
-			return drop(DropNotRoutable) // IPv6 is switched, not routed (yet)
+			return drop(DropNotRoutable) // not IPv4, nor IPv6 on a network with --ipv6
 		}
 	}
 	if net.L3.NoICC && eth.Type() != header.EtherTypeARP {

@@ -196,13 +196,18 @@ func (w *worker) toNextHop(s *snapshot, out *Network, forced uint16, nh netip.Ad
 		return w.emit(s, out, forced, mac, buf)
 	}
 	if w.tr.dry() {
+		if nh.Is6() {
+			return w.wouldResolve6(nh, now) // trace6.go
+		}
 		return w.wouldResolve(nh, now) // neither queued nor asked
 	}
 	act := w.dp.arp.Resolve(nh, out.ID, buf, now)
 	if act.Ready {
 		return w.emit(s, out, forced, act.MAC, buf)
 	}
-	if act.Request {
+	if act.Request && nh.Is6() {
+		w.sendNS(s, out, nh) // route6.go
+	} else if act.Request {
 		w.sendARPRequest(s, out, nh)
 	}
 	switch act.Drop {
@@ -234,6 +239,13 @@ func (w *worker) emit(s *snapshot, out *Network, forced uint16, mac header.MAC, 
 		if p, ok := out.FDB.Lookup(mac.Uint64()); ok {
 			v = Verdict{Action: ActForward, Port: p}
 		}
+	}
+	if eth := header.Ethernet(buf[header.VirtioNetHdrLen:]); eth.Type() == header.EtherTypeIPv6 {
+		eth.SetSrc(out.L3.GatewayMAC) // routeIPv6 left the sender's while the packet could wait
+		if w.tr != nil {
+			w.traceEmit(out, forced, mac, v, false)
+		}
+		return v // routeIPv6 sent the too-big ones back: a router never fragments IPv6
 	}
 	ip := header.IPv4(buf[ethIPOff:])
 	mtu := out.L3.MTU
@@ -370,6 +382,10 @@ func (dp *Dataplane) arpLoop() {
 				continue
 			}
 			header.VirtioNetHdr(buf).Clear()
+			if p.IP.Is6() {
+				dp.probe6(s, n, p.IP, p.Dst, buf) // a neighbour solicitation (route6.go)
+				continue
+			}
 			var f []byte
 			if p.Unicast() {
 				f = arp.BuildRequestTo(buf[header.VirtioNetHdrLen:], n.L3.GatewayMAC, n.L3.GatewayIP, p.Dst, p.IP)
@@ -390,6 +406,10 @@ func (dp *Dataplane) arpLoop() {
 // unreachable sends "host unreachable" to the sender of a frame that could
 // not be delivered, through the network its source address lives on.
 func (dp *Dataplane) unreachable(s *snapshot, fr []byte, limit *rateLimit, now int64) {
+	if len(fr) >= ip6Off && header.Ethernet(fr[header.VirtioNetHdrLen:]).Type() == header.EtherTypeIPv6 {
+		dp.unreachable6(s, fr, limit, now) // route6.go
+		return
+	}
 	if len(fr) < ethIPOff+header.IPv4MinLen || !mayAnswerWithError(fr) || !limit.allow(now) {
 		return
 	}

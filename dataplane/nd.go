@@ -12,9 +12,9 @@ import (
 // its link-local fe80::EUI-64), echo (RFC 4443), and router advertisements,
 // solicited and periodic. All of it is answered here, in the worker, with
 // no kernel involved. IPv6 between containers stays switched at L2 (their
-// own ND included), and nothing IPv6 is routed between networks yet: a
-// packet to the gateway's MAC for another address is dropped as
-// not-routable.
+// own ND included); a packet to the gateway's MAC for another address is
+// routed (route6.go), its next hop resolved by the gateway's own neighbour
+// solicitations, the answers learned here.
 
 // Router advertisement values (RFC 4861 6.2.1 and Linux's defaults).
 const (
@@ -36,7 +36,7 @@ var (
 // ND and echo for the gateway are answered, malformed ND for it dropped;
 // done is false when the frame must be switched at L2 like any other.
 // It costs a frame between two containers one MAC compare.
-func (w *worker) ipv6Input(s *snapshot, in *Port, net *Network, buf []byte) (v Verdict, done bool) {
+func (w *worker) ipv6Input(s *snapshot, in *Port, net *Network, buf []byte, now int64) (v Verdict, done bool) {
 	frame := buf[header.VirtioNetHdrLen:]
 	dmac := header.Ethernet(frame).Dst()
 	toGW := dmac == net.L3.GatewayMAC
@@ -60,7 +60,10 @@ func (w *worker) ipv6Input(s *snapshot, in *Port, net *Network, buf []byte) (v V
 			return Verdict{}, false
 		}
 	} else if !ours {
-		return w.nd6Drop(DropNotRoutable, "IPv6 to the gateway's MAC for another address: IPv6 is not routed between networks yet"), true
+		if w.tr != nil {
+			w.traceToRouter(net)
+		}
+		return w.routeIPv6(s, in, net, buf, now), true
 	}
 	if ip.NextHeader() != header.ProtoICMPv6 {
 		if toGW {
@@ -88,6 +91,9 @@ func (w *worker) ipv6Input(s *snapshot, in *Port, net *Network, buf []byte) (v V
 		if dad && (!ip.DstIs(header.SolicitedNode(target)) || header.NDOption(m[header.NDNSLen:], header.NDOptSrcLLAddr) != nil) {
 			return w.nd6Drop(DropMalformed, "a solicitation from :: not to the solicited-node group, or with a source link-layer option"), true
 		}
+		if !dad {
+			w.learnND6(s, net, ip, m, now) // the asker, from its source link-layer option
+		}
 		return w.answerNS(s, in, net, frame, ip, target, dad), true
 	case header.ICMPv6RouterSolicit:
 		if !toGW && !ip.DstIs(allRouters) {
@@ -107,11 +113,12 @@ func (w *worker) ipv6Input(s *snapshot, in *Port, net *Network, buf []byte) (v V
 		if why := checkND(ip, m, header.NDNALen); why != "" {
 			return w.nd6Drop(DropMalformed, why), true
 		}
-		// No IPv6 neighbour table yet: the gateway never solicits, so an
-		// advertisement to it answers nothing and is taken.
+		// The answer to one of the gateway's solicitations (route6.go):
+		// the neighbour learned, the packets that waited for it sent.
 		if w.tr != nil {
-			w.tr.add(Step{Stage: StageLocal, Decision: "consume", Note: "a neighbour advertisement to the gateway (no IPv6 neighbour table yet)"})
+			w.tr.add(Step{Stage: StageLocal, Decision: "consume", IP: m.NDTarget(), Note: "a neighbour advertisement to the gateway: its target learned"})
 		}
+		w.learnND6(s, net, ip, m, now)
 		return Verdict{Action: ActConsumed}, true
 	case header.ICMPv6EchoRequest:
 		if !toGW {

@@ -225,8 +225,9 @@ func TestND6Echo(t *testing.T) {
 	}
 	wantDrops(t, rb.a1, nil)
 
-	// To the gateway's MAC but another address: not routed (yet); UDP to
-	// the gateway: not handled; a bad checksum: malformed.
+	// To the gateway's MAC but another address without a route: routed
+	// (route6.go), "no route" sent back; UDP to the gateway: not handled;
+	// a bad checksum: malformed.
 	rb.send(rb.a1, icmp6Buf(t, macA1, gwMACA, host6A1, netip.MustParseAddr("fd00:b::10"), 64, layers.ICMPv6TypeEchoRequest,
 		&layers.ICMPv6Echo{Identifier: 1, SeqNumber: 1}))
 	udp := &layers.UDP{SrcPort: 1000, DstPort: 53}
@@ -237,8 +238,8 @@ func TestND6Echo(t *testing.T) {
 	bad := icmp6Buf(t, macA1, gwMACA, host6A1, gw6A, 64, layers.ICMPv6TypeEchoRequest, &layers.ICMPv6Echo{Identifier: 1, SeqNumber: 1})
 	bad[len(bad)-1] ^= 1
 	rb.send(rb.a1, bad)
-	rb.only(t, rb.outputs(), nil)
-	wantDrops(t, rb.a1, map[DropReason]uint64{DropNotRoutable: 1, DropLocal: 1, DropMalformed: 1})
+	rb.only(t, rb.outputs(), map[*tport]int{rb.a1: 1})
+	wantDrops(t, rb.a1, map[DropReason]uint64{DropNoRoute: 1, DropLocal: 1, DropMalformed: 1})
 
 	// Between two containers: switched at L2, untouched.
 	between := icmp6Buf(t, macA1, macA2, host6A1, host6A2, 64, layers.ICMPv6TypeEchoRequest, &layers.ICMPv6Echo{Identifier: 2, SeqNumber: 1})
@@ -250,7 +251,7 @@ func TestND6Echo(t *testing.T) {
 }
 
 // TestND6Trace: a dry run shows the gateway's answers and why a packet to
-// another address is dropped.
+// a link-local address of another link is dropped.
 func TestND6Trace(t *testing.T) {
 	rb := v6bed(t)
 	for _, tc := range []struct {
@@ -260,7 +261,7 @@ func TestND6Trace(t *testing.T) {
 	}{
 		{nsBuf(t, macA1, header.MulticastMAC6(header.SolicitedNode(gw6A)), host6A1, header.SolicitedNode(gw6A), gw6A, 255), "neighbour-advert", ActConsumed},
 		{icmp6Buf(t, macA1, gwMACA, host6A1, gw6A, 64, layers.ICMPv6TypeEchoRequest, &layers.ICMPv6Echo{Identifier: 1, SeqNumber: 1}), "echo-reply", ActForward},
-		{icmp6Buf(t, macA1, gwMACA, host6A1, netip.MustParseAddr("fd00:b::1"), 64, layers.ICMPv6TypeEchoRequest, &layers.ICMPv6Echo{Identifier: 1, SeqNumber: 1}), "drop", ActDrop},
+		{icmp6Buf(t, macA1, gwMACA, host6A1, netip.MustParseAddr("fe80::99"), 64, layers.ICMPv6TypeEchoRequest, &layers.ICMPv6Echo{Identifier: 1, SeqNumber: 1}), "drop", ActDrop},
 	} {
 		pt, err := rb.dp.Trace(rb.a1.idx, tc.buf[header.VirtioNetHdrLen:])
 		if err != nil {

@@ -3,13 +3,17 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
+	"vswitch/arp"
 	"vswitch/header"
 )
 
 // The IPv6 side of trace's frames: a dry run can send an ICMPv6 echo
 // request or a neighbour solicitation into a network, and a trace shows
-// an IPv6 frame's addresses and ICMPv6 type.
+// an IPv6 frame's addresses and ICMPv6 type. A routed IPv6 packet's steps
+// (route6.go) are the IPv4 stages' (route, isolation, ttl, mtu,
+// neighbour, egress, icmp) with IPv6's reasons in their notes.
 
 // buildFrame6 is BuildFrame for IPv6: an echo request (hop limit 64) to
 // Dst, or with spec.NS a neighbour solicitation for Dst sent, as a host
@@ -72,4 +76,31 @@ func frameInfo6(frame []byte, fi *FrameInfo) {
 			fi.DPort = fi.SPort
 		}
 	}
+}
+
+// traceICMP6 is traceICMP for the router's ICMPv6 errors (route6.go).
+func (w *worker) traceICMP6(typ, code uint8, sent bool) {
+	st := Step{Stage: StageICMP, ICMPType: typ, ICMPCode: code, Decision: "sent"}
+	switch {
+	case w.tr.dry() && sent:
+		st.Decision = "would-send"
+	case !sent:
+		st.Decision, st.Note = "not-sent", "not about this packet (RFC 4443 2.4 e) or over the rate limit"
+	}
+	w.tr.add(st)
+}
+
+// wouldResolve6 is wouldResolve for an IPv6 next hop: queued while a
+// neighbour solicitation would go out, or dropped when the entry's queue
+// is full or the next hop is no address the table takes.
+func (w *worker) wouldResolve6(nh netip.Addr, now int64) Verdict {
+	if nh.IsMulticast() || nh.IsLinkLocalUnicast() || nh.IsUnspecified() || nh.IsLoopback() {
+		return drop(DropNotRoutable)
+	}
+	for _, e := range w.dp.arp.Entries(now) {
+		if e.IP == nh && e.State == arp.Incomplete && e.Queued >= w.dp.arp.Config().QueueLen {
+			return drop(DropARPQueueFull)
+		}
+	}
+	return Verdict{Action: ActConsumed}
 }
