@@ -8,7 +8,7 @@ LDFLAGS := -X vswitch/daemon.Version=$(VERSION) -X vswitch/daemon.Commit=$(COMMI
 PKGS := ./...
 SOAK_MINUTES ?= 2
 
-.PHONY: help build deb test test-unit test-e2e race soak fuzz-short demo bench bench-quick bench-go lint deps clean
+.PHONY: help build deb man test test-unit test-e2e race soak fuzz-short demo bench bench-quick bench-go lint deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,8 +23,14 @@ build: ## build bin/vswitchd, bin/vswitchctl and the CNI plugin bin/vswitch-cni
 # The package is staged from bin/ by packaging/mkdeb.sh (dpkg-deb, no
 # debhelper); VERSION (git describe) becomes its version. Installing it is
 # docs/operators.md's first section.
-deb: build ## build the Debian package dist/vswitch_VERSION_ARCH.deb (binaries, unit, completions, config)
+deb: build ## build the Debian package dist/vswitch_VERSION_ARCH.deb (binaries, unit, completions, man pages, config)
 	@packaging/mkdeb.sh "$(VERSION)" dist
+
+man: build ## write the manual pages (vswitchd.8, vswitchctl*.1) to bin/man
+	@mkdir -p bin/man
+	@bin/vswitchd --man >bin/man/vswitchd.8
+	@bin/vswitchctl man bin/man >/dev/null
+	@echo "man pages in bin/man: man -l bin/man/vswitchd.8"
 
 deps: ## install the Debian packages the tests and demo use (when missing)
 	@scripts/deps.sh

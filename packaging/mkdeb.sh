@@ -55,6 +55,15 @@ install -d "$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/ve
 "$bin/vswitchctl" completion fish >"$root/usr/share/fish/vendor_completions.d/vswitchctl.fish"
 chmod 0644 "$root"/usr/share/*/*completion*/*vswitchctl* "$root/usr/share/zsh/vendor-completions/_vswitchctl"
 
+# Manual pages, from the binaries' own --help texts (dated by the commit,
+# as the changelog is, so the same tree gives the same package).
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+install -d "$root/usr/share/man/man1" "$root/usr/share/man/man8"
+"$bin/vswitchd" --man >"$root/usr/share/man/man8/vswitchd.8"
+"$bin/vswitchctl" man "$root/usr/share/man/man1" >/dev/null
+chmod 0644 "$root"/usr/share/man/man*/*
+gzip -9n "$root"/usr/share/man/man*/*
+
 install -d "$doc"
 for f in operators.md cli.md cni.md; do
   [ -f "docs/$f" ] && install -m 0644 "docs/$f" "$doc/$f"

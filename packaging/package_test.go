@@ -103,6 +103,9 @@ func TestPackageContents(t *testing.T) {
 		"/usr/share/doc/vswitch/copyright":                     "-rw-r--r-- root/root",
 		"/usr/share/doc/vswitch/changelog.Debian.gz":           "-rw-r--r-- root/root",
 		"/usr/share/doc/vswitch/operators.md":                  "-rw-r--r-- root/root",
+		"/usr/share/man/man8/vswitchd.8.gz":                    "-rw-r--r-- root/root",
+		"/usr/share/man/man1/vswitchctl.1.gz":                  "-rw-r--r-- root/root",
+		"/usr/share/man/man1/vswitchctl-port-add.1.gz":         "-rw-r--r-- root/root",
 	} {
 		if got, ok := files[path]; !ok {
 			t.Errorf("the package has no %s", path)
@@ -307,6 +310,33 @@ func TestPackagedCompletions(t *testing.T) {
 			continue
 		}
 		mustRun(t, shell, "-n", f)
+	}
+}
+
+// The packaged manual pages are the binaries' own, one per command, and
+// man(1) reads them without a warning.
+func TestPackagedManPages(t *testing.T) {
+	d := buildDeb(t)
+	pages, _ := filepath.Glob(filepath.Join(d.root, "usr/share/man/man1/vswitchctl*.1.gz"))
+	fresh := t.TempDir()
+	cmd := exec.Command(filepath.Join(d.bin, "vswitchctl"), "man", fresh)
+	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("vswitchctl man: %v: %s", err, out)
+	}
+	want, _ := filepath.Glob(filepath.Join(fresh, "*.1"))
+	if len(pages) != len(want) || len(pages) < 40 {
+		t.Fatalf("the package has %d vswitchctl pages, vswitchctl man writes %d", len(pages), len(want))
+	}
+	pages = append(pages, filepath.Join(d.root, "usr/share/man/man8/vswitchd.8.gz"))
+	for _, p := range pages {
+		c := exec.Command("man", "--warnings", "-l", p)
+		c.Env = append(os.Environ(), "MANPAGER=cat", "MANWIDTH=100")
+		var o, e bytes.Buffer
+		c.Stdout, c.Stderr = &o, &e
+		if err := c.Run(); err != nil || e.Len() > 0 || o.Len() < 300 {
+			t.Errorf("man -l %s: %v, %d bytes, warnings: %s", filepath.Base(p), err, o.Len(), e.String())
+		}
 	}
 }
 

@@ -13,6 +13,8 @@ command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v tracepath >/dev/null || need+=(iputils-tracepath)
 command -v systemd-analyze >/dev/null || need+=(systemd)   # the unit's verify (packaging/)
 [ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
+command -v groff >/dev/null || need+=(groff-base)   # the man pages' render test (internal/manpage)
+command -v man >/dev/null || need+=(man-db)         # the packaged man pages, read with man -l
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps: missing ${need[*]}; install them as root (apt-get install ${need[*]})" >&2

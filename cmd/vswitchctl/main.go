@@ -87,6 +87,16 @@ func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "vswitchctl",
 		Short: "Control vswitchd, the userspace virtual switch and router",
+		Long: `vswitchctl drives vswitchd and explains it. Each command is one request to the
+daemon's HTTP API on its unix socket: networks (a broadcast domain with its
+gateway, subnet and policy), ports (TAPs it creates in network namespaces, or
+interfaces it attaches with AF_PACKET or AF_XDP), uplinks, routes, published
+ports and ACLs; and what the dataplane decided: the MAC and neighbour tables,
+connection tracking, counters with drop reasons, a trace of any packet's walk
+through the stages, and captures. Output is a table, or JSON with -o json.
+
+vswitchctl holds no state and decides nothing itself: the daemon validates
+every request, and its message is what an error says.`,
 		// Errors are printed by run, as one line; a usage dump would bury them.
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -132,6 +142,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newVersionCmd(a),
 		newReloadCmd(a),
 		newCompletionCmd(a),
+		newManCmd(a),
 	)
 	return root
 }

@@ -54,6 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var dnsUp stringList
 	fs.Var(&dnsUp, "dns-upstream", "IP[:PORT] of a resolver the embedded DNS forwards other names to (repeatable or a comma list; none: NXDOMAIN for single-label names, REFUSED for the rest)")
 	checkConfig := fs.String("check-config", "", "FILE: read and check a config file as --config would, print what it holds and exit (0 valid, 1 not, with the line that is wrong); starts nothing")
+	man := fs.Bool("man", false, "print the manual page vswitchd(8) (roff, from these flags) and exit")
 	keepCaps := fs.Bool("keep-caps", false, "keep every capability (by default vswitchd drops all but the few it needs once set up, see docs/architecture.md)")
 	// Errors are one line; the full usage only when asked for (-h).
 	fs.SetOutput(io.Discard)
@@ -70,6 +71,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "vswitchd: unexpected argument %q: vswitchd takes flags only (see vswitchd -h)\n", fs.Arg(0))
 		return 2
+	}
+	if *man {
+		return writeManPage(fs, stdout)
 	}
 	if *checkConfig != "" {
 		return checkConfigFile(*checkConfig, stdout, stderr)
