@@ -43,9 +43,8 @@ func TestGuardPortSecurity(t *testing.T) {
 		Allowed: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}})
 	s := bb.dp.cfg.Load()
 	now := time.Now().UnixNano()
-	ipv6 := func(src header.MAC) []byte {
-		p := make([]byte, 40)
-		p[0] = 0x60
+	ipv6 := func(src header.MAC) []byte { // from its link-local address (guard6_test.go has the rest)
+		p := ip6Pkt(header.LinkLocalFromMAC(me), header.LinkLocalFromMAC(other), header.ProtoUDP, make([]byte, 8))
 		return rawFrame(stationMAC(2), src, header.EtherTypeIPv6, p)
 	}
 	cases := []struct {
@@ -185,7 +184,7 @@ func TestGuardConfigErrors(t *testing.T) {
 	for _, c := range []GuardConfig{
 		{PortSecurity: true},
 		{PortSecurity: true, MAC: header.BroadcastMAC},
-		{PortSecurity: true, MAC: stationMAC(1), Allowed: []netip.Prefix{netip.MustParsePrefix("fd00::/8")}},
+		{PortSecurity: true, MAC: stationMAC(1), Allowed: []netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.0/104")}},
 		{StormPPS: -1},
 	} {
 		if _, err := compileGuard(c); err == nil {

@@ -257,7 +257,7 @@ func dropStage(r DropReason) Stage {
 		return StageLocal
 	case DropPoliced:
 		return StagePolice
-	case DropSpoof, DropStorm:
+	case DropSpoof, DropStorm, DropRAGuard:
 		return StageGuard
 	case DropTxError:
 		return StageEgress
@@ -268,12 +268,12 @@ func dropStage(r DropReason) Stage {
 // Hooks the stages call, each behind `if w.tr != nil` (or through one of
 // the wrappers below, which check it themselves).
 
-func (w *worker) traceGuard(why DropReason) {
+func (w *worker) traceGuard(why DropReason, note string) {
 	if why == DropNone {
 		w.tr.add(Step{Stage: StageGuard, Decision: "pass"})
 		return
 	}
-	w.tr.add(Step{Stage: StageGuard, Decision: "drop", Reason: why})
+	w.tr.add(Step{Stage: StageGuard, Decision: "drop", Reason: why, Note: note})
 }
 
 // traceLearn is the FDB learning of decide, traced: in a dry run the table is only

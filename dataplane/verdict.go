@@ -76,8 +76,9 @@ const (
 	DropNotRoutable
 	// DropLocal: for one of vswitchd's own addresses, but not a ping.
 	DropLocal
-	// DropSpoof: port security (guard.go): a source MAC, IPv4 source or
-	// ARP sender that is not the port's own (nor inside its allowed-ips).
+	// DropSpoof: port security (guard.go): a source MAC, IPv4 or IPv6
+	// source, ARP sender, neighbour advertisement target or ND link-layer
+	// option that is not the port's own (nor inside its allowed-ips).
 	DropSpoof
 	// DropStorm: a broadcast, multicast or unknown-unicast frame over the
 	// port's --storm-limit (frames per second).
@@ -85,6 +86,10 @@ const (
 	// DropConnRate: a new tracked connection over the port's --conn-rate
 	// (connections per second).
 	DropConnRate
+	// DropRAGuard: a router advertisement or a redirect from a port with
+	// port security (guard6.go): only the gateway routes (RA guard, RFC
+	// 6105), so a container cannot take its neighbours' default route.
+	DropRAGuard
 	// DropTooBig: a switched frame longer than the network's MTU allows
 	// (MTU + Ethernet header + one VLAN tag) and not a GSO super-frame: a
 	// bridge never fragments, and the receivers' devices could not take it
@@ -133,6 +138,7 @@ var dropNames = [NumDropReasons]string{
 	DropSpoof:         "spoof",
 	DropStorm:         "storm",
 	DropConnRate:      "conn-rate",
+	DropRAGuard:       "ra-guard",
 	DropTooBig:        "too-big",
 	DropPoliced:       "policed",
 	DropVLAN:          "vlan",
