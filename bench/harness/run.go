@@ -48,6 +48,9 @@ type Config struct {
 	// many-flow overload run.
 	OverloadFlows int
 	ConnWorkers   int
+	// RRTool times the IPv4 scenarios' round trips: "sockperf" (default)
+	// or "vsbench" (rrclient/rrsrv, which the IPv6 scenarios always use).
+	RRTool string
 
 	Self     string // this binary, run inside namespaces for the generators
 	Log      io.Writer
@@ -264,12 +267,19 @@ func describe(s report.Sample) string {
 // load says what each metric offered, for the record.
 func (h *Harness) load() map[string]string {
 	d := h.seconds()
+	rrLoad := fmt.Sprintf("sockperf ping-pong --tcp --full-rtt -t %d, one 14-byte message in flight", d)
+	if h.cfg.RRTool == "vsbench" {
+		rrLoad = fmt.Sprintf("vsbench rrclient/rrsrv for %v, one 14-byte message in flight, TCP_NODELAY, full round trip", h.cfg.Duration)
+	}
+	if h.wantIPv6() {
+		rrLoad += fmt.Sprintf("; IPv6 scenarios: vsbench rrclient/rrsrv for %v (sockperf 3.7 has no IPv6)", h.cfg.Duration)
+	}
 	return map[string]string{
 		"tcp_1_gbps":                fmt.Sprintf("iperf3 -P 1 -t %d, unlimited rate, MTU 1500", d),
 		"tcp_4_gbps":                fmt.Sprintf("iperf3 -P 4 -t %d, unlimited rate, MTU 1500", d),
 		"udp64_kpps":                fmt.Sprintf("%d sendmmsg thread(s), 64-byte frames (18-byte UDP payload), batches of 64, as fast as the socket takes them; %v warm-up then a %v window at the sink", h.cfg.UDPThreads, udpWarmup, h.cfg.Duration),
-		"rr_p50_us":                 fmt.Sprintf("sockperf ping-pong --tcp --full-rtt -t %d, one 14-byte message in flight", d),
-		"rr_p99_us":                 fmt.Sprintf("sockperf ping-pong --tcp --full-rtt -t %d, one 14-byte message in flight", d),
+		"rr_p50_us":                 rrLoad,
+		"rr_p99_us":                 rrLoad,
 		"conn_per_s":                fmt.Sprintf("%d workers, each back to back: connect, 1 byte each way, close with RST, for %v", h.cfg.ConnWorkers, h.cfg.Duration),
 		"cpu_per_pkt_ns":            "vswitchd utime+stime over the udp64 flood ÷ packets it transmitted",
 		"udp64_overload_kpps":       fmt.Sprintf("%d sendmmsg threads (one per CPU), one flow (one source port), as fast as the sockets take them; %v warm-up then a %v window (l2, routed)", h.cfg.UDPThreads, udpWarmup, min(h.cfg.Duration, floodWindow)),
@@ -284,6 +294,9 @@ func (h *Harness) notes(res report.Result, unsupported map[string]string) []stri
 		"vswitch: vswitchd in its own namespace, TAP ports in c1, c2, c3, an uplink on a veth whose other end is ext; same addresses, MTU 1500 on both sides.",
 		fmt.Sprintf("udp64_kpps is the rate at the receiving namespace's eth0 over the window, with %d sending thread(s) (one per CPU): on the kernel side each sender's CPU also does the forwarding (offered ≈ carried), on the vswitch side the senders fill the TAP queue and share the CPUs with vswitchd (see offered_kpps and offered_exceeds_carried in runs). The figure after \"of\" is the generator's own send rate (datagrams the kernel accepted per second, over the sink's window): delivered close to it means the generator, not the switch, was the limit.", h.cfg.UDPThreads),
 		fmt.Sprintf("overload (l2, routed; last in each scenario): one sender for %v, then %d sender threads on 1 flow and on %d flows, then one sender again right after (udp64_after_overload_kpps, against the run before: before_kpps, after_over_before). worker_cpu_pct is each worker thread's CPU over a flood, from /proc/PID/task/TID/stat of the switch daemon (workers_by says how they were told apart).", oneSenderWindow, h.cfg.UDPThreads, h.cfg.OverloadFlows),
+	}
+	if h.wantIPv6() {
+		notes = append(notes, "IPv6 (l2-v6, routed-v6): the run's topologies are dual-stack, for its IPv4 scenarios too. kernel: fd00:201:1::1/64 on brA and fd00:201:2::1/64 on brB, c1 ::2, c2 ::3 on A, c3 ::2 on B (nodad, accept_dad=0 in those namespaces), default routes via the bridges, net.ipv6.conf.all.forwarding=1 and ip6tables with Docker's FORWARD rules in the router namespace. vswitch: networks created with --ipv6 --subnet6, ports with --ip6 (port add settles DAD itself). tcp_1/tcp_4 with iperf3 and conn_per_s with vsbench connclient as in IPv4; rr with vsbench rrclient/rrsrv (sockperf 3.7 has no IPv6), so the IPv6 rr figures compare sides, not with the IPv4 rows; no udp64 (IPv4 frames).")
 	}
 	if contains(res.Sides, report.SideOVS) {
 		notes = append(notes, "ovs: Open vSwitch's userspace datapath ("+res.Tools["ovs-vswitchd"]+"): its own ovsdb-server and ovs-vswitchd (private database and run directory) inside a namespace of the run, bridge datapath_type=netdev, other_config:userspace-tso-enable=true set before ovs-vswitchd starts, veth ports (AF_PACKET), access VLANs per network, OpenFlow tables "+OVSFlowFile+" (NORMAL within a network, routing by MAC rewrite and dec_ttl, ct(nat) masquerade and published ports); same addresses, MTU 1500.")

@@ -62,8 +62,19 @@ var Metrics = []Metric{
 	{Name: "cpu_per_pkt_ns", Unit: "ns", HigherIsBetter: false, VswitchOnly: true, Tool: "/proc/PID/stat ÷ vswitchctl stats"},
 }
 
-// Scenarios in table order.
-var Scenarios = []string{"l2", "routed", "nat-out", "publish-in"}
+// Scenarios in table order: every scenario the harness knows.
+var Scenarios = []string{"l2", "routed", "nat-out", "publish-in", "l2-v6", "routed-v6"}
+
+// DefaultScenarios are run unless --scenarios says otherwise: the IPv4
+// ones. The IPv6 variants are asked for by name (or `ipv6`): they make
+// the whole run's topology dual-stack and add a minute to a quick run.
+var DefaultScenarios = []string{"l2", "routed", "nat-out", "publish-in"}
+
+// IPv6Scenarios are the IPv6 variants of l2 and routed.
+var IPv6Scenarios = []string{"l2-v6", "routed-v6"}
+
+// IsIPv6 reports whether a scenario runs over IPv6.
+func IsIPv6(scenario string) bool { return contains(IPv6Scenarios, scenario) }
 
 // MetricByName returns the catalog entry for name.
 func MetricByName(name string) (Metric, bool) {

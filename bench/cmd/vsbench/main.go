@@ -106,7 +106,8 @@ func cmdRun(args []string) error {
 	budget := fs.Duration("budget", 0, "bound on the traffic part; what has not run by then is recorded as an error (default by mode)")
 	repo := fs.String("repo", ".", "the vswitch module root")
 	out := fs.String("out", "", "output directory (default REPO/bench/results)")
-	scenarios := fs.String("scenarios", strings.Join(report.Scenarios, ","), "scenarios to run")
+	scenarios := fs.String("scenarios", "default", "scenarios to run: names ("+strings.Join(report.Scenarios, ",")+
+		") or the groups default ("+strings.Join(report.DefaultScenarios, ",")+"), ipv6 ("+strings.Join(report.IPv6Scenarios, ",")+"), all")
 	var testNames []string
 	for _, t := range harness.Tests {
 		testNames = append(testNames, t.Name)
@@ -122,6 +123,7 @@ func cmdRun(args []string) error {
 	udpThreads := fs.Int("udp-threads", 0, "sending threads of the UDP generator (default: one per CPU)")
 	overloadFlows := fs.Int("overload-flows", 64, "flows (source ports) of the many-flow overload run")
 	connWorkers := fs.Int("conn-workers", 4, "concurrent connections of the connection-rate client")
+	rrTool := fs.String("rr-tool", "sockperf", "what times rr in the IPv4 scenarios: sockperf, or vsbench (rrclient, which the IPv6 scenarios use: run both to compare the tools)")
 	verbose := fs.Bool("v", false, "log every command")
 	keep := fs.Bool("keep-work", false, "keep /tmp/vsbench-ID (daemon logs, state) after the run")
 	_ = fs.Parse(args)
@@ -132,7 +134,10 @@ func cmdRun(args []string) error {
 	if *udpThreads <= 0 {
 		*udpThreads = runtime.NumCPU()
 	}
-	cfg := harness.Config{Mode: *mode, Ports: *ports, UDPThreads: *udpThreads, OverloadFlows: max(*overloadFlows, 1), ConnWorkers: *connWorkers,
+	if *rrTool != "sockperf" && *rrTool != "vsbench" {
+		return fmt.Errorf("run: --rr-tool is sockperf or vsbench, not %q", *rrTool)
+	}
+	cfg := harness.Config{Mode: *mode, Ports: *ports, UDPThreads: *udpThreads, OverloadFlows: max(*overloadFlows, 1), ConnWorkers: *connWorkers, RRTool: *rrTool,
 		VswitchError: *vsErr, Scale: !*noScale, Log: os.Stderr, Verbose: *verbose, KeepWork: *keep}
 	switch *mode {
 	case "full":
@@ -171,11 +176,8 @@ func cmdRun(args []string) error {
 	if *peers == "" && !ovsOK {
 		fmt.Fprintf(os.Stderr, "vsbench: no ovs column: %s is not installed (bench/run.sh installs openvswitch-switch)\n", ovsMissing)
 	}
-	for _, s := range strings.Split(*scenarios, ",") {
-		if !contains(report.Scenarios, s) {
-			return fmt.Errorf("run: unknown scenario %q (have %s)", s, strings.Join(report.Scenarios, ","))
-		}
-		cfg.Scenarios = append(cfg.Scenarios, s)
+	if cfg.Scenarios, err = harness.ParseScenarios(*scenarios); err != nil {
+		return fmt.Errorf("run: --scenarios: %w", err)
 	}
 	for _, t := range strings.Split(*tests, ",") {
 		if t == "" || t == "none" { // --tests none: only the scale figures
@@ -213,6 +215,10 @@ func cmdRun(args []string) error {
 		// 90 s of traffic per side, and 20 more for the overload runs: a
 		// third column must not push the last scenarios past the budget
 		cfg.Budget = 110 * time.Second * time.Duration(max(2, len(cfg.Peers)+len(cfg.Bins)))
+	}
+	if *budget <= 0 {
+		// the IPv6 scenarios come on top of the IPv4 ones
+		cfg.Budget += harness.IPv6Budget(cfg.Scenarios, len(cfg.Peers)+len(cfg.Bins), cfg.Pairs)
 	}
 	outDir := *out
 	if outDir == "" {
