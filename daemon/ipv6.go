@@ -16,8 +16,10 @@ import (
 // IPv6 inside a network (issue 14, first part): the network's /64 and its
 // gateway's addresses, IPAM for the ports' IPv6 addresses, and what a TAP
 // needs in its namespace for them. The gateway's ND, echo and router
-// advertisements are the dataplane's (dataplane/nd.go); nothing IPv6 is
-// routed between networks yet.
+// advertisements are the dataplane's (dataplane/nd.go); each network's
+// prefix is a connected route, so IPv6 is routed between networks
+// (dataplane/route6.go) under the same isolation as IPv4, and `route add`
+// takes IPv6 prefixes via IPv6 next hops (l3.go).
 
 // raLifetime is the router lifetime the gateway's advertisements carry
 // (RFC 4861 6.2.1's default, 3 x 600 s): hosts keep it as a default router.

@@ -56,6 +56,11 @@ func (d *Daemon) syncL3Locked() error {
 		if err := set.Add(routing.Route{Prefix: n.Subnet, Kind: routing.Connected, Network: rt.id}); err != nil {
 			return err
 		}
+		if n.Subnet6.IsValid() { // routed between networks (dataplane/route6.go)
+			if err := set.Add(routing.Route{Prefix: n.Subnet6, Kind: routing.Connected, Network: rt.id}); err != nil {
+				return err
+			}
+		}
 	}
 	for i := range d.st.Uplinks {
 		u := &d.st.Uplinks[i]
@@ -121,10 +126,11 @@ func (d *Daemon) staticRouteLocked(r RouteState) (routing.Route, error) {
 	return rr, badRequest("next hop %s is on no network or uplink subnet: give a next hop on one of them", r.Via)
 }
 
-// netOfAddrLocked finds the network or uplink link whose subnet holds a.
+// netOfAddrLocked finds the network or uplink link whose subnet (or IPv6
+// prefix) holds a.
 func (d *Daemon) netOfAddrLocked(a netip.Addr) (uint16, bool) {
 	for _, n := range d.st.Networks {
-		if n.Subnet.Contains(a) {
+		if n.Subnet.Contains(a) || n.Subnet6.Contains(a) {
 			return d.nets[n.Name].id, true
 		}
 	}
@@ -213,8 +219,8 @@ func (d *Daemon) AddRoute(req api.RouteAdd) (api.Route, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, err := netip.ParsePrefix(req.Prefix)
-	if err != nil || !p.Addr().Is4() {
-		return api.Route{}, badRequest("bad prefix %q: want an IPv4 CIDR like 10.20.0.0/16", req.Prefix)
+	if err != nil || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+		return api.Route{}, badRequest("bad prefix %q: want a CIDR like 10.20.0.0/16 or fd00:20::/48", req.Prefix)
 	}
 	if p != p.Masked() {
 		return api.Route{}, badRequest("prefix %s has host bits set: did you mean %s?", p, p.Masked())
@@ -223,9 +229,16 @@ func (d *Daemon) AddRoute(req api.RouteAdd) (api.Route, error) {
 	switch {
 	case (req.Via == "") == (req.Port == ""):
 		return api.Route{}, badRequest("give exactly one of --via IP and --port NAME")
+	case req.Via != "" && p.Addr().Is6():
+		if r.Via, err = netip.ParseAddr(req.Via); err != nil || !r.Via.Is6() || r.Via.Is4In6() || r.Via.Zone() != "" {
+			return api.Route{}, badRequest("bad next hop %q: an IPv6 route wants an IPv6 next hop, like fd00:1::20", req.Via)
+		}
+		if r.Via.IsLinkLocalUnicast() || r.Via.IsMulticast() {
+			return api.Route{}, badRequest("next hop %s is not a global unicast address: give the host's address on a network's --subnet6", r.Via)
+		}
 	case req.Via != "":
 		if r.Via, err = netip.ParseAddr(req.Via); err != nil || !r.Via.Is4() {
-			return api.Route{}, badRequest("bad next hop %q: want an IPv4 address", req.Via)
+			return api.Route{}, badRequest("bad next hop %q: an IPv4 route wants an IPv4 next hop, like 10.1.0.20", req.Via)
 		}
 	}
 	for _, o := range d.st.Routes {
@@ -273,7 +286,8 @@ func (d *Daemon) DelRoute(prefix string) error {
 	return d.commitL3Locked()
 }
 
-// Neighbors lists the ARP table as `arp show` shows it.
+// Neighbors lists the neighbour table as `arp show` shows it: IPv4
+// neighbours (ARP) first, then IPv6 ones (ND).
 func (d *Daemon) Neighbors() []api.Neighbor {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -291,6 +305,9 @@ func (d *Daemon) Neighbors() []api.Neighbor {
 	for _, p := range d.st.Ports {
 		if p.IP.IsValid() {
 			byIP[p.IP.Addr()] = p.Name
+		}
+		if p.IP6.IsValid() {
+			byIP[p.IP6.Addr()] = p.Name
 		}
 	}
 	out := []api.Neighbor{}
@@ -526,7 +543,7 @@ func (d *Daemon) checkRouteUsersLocked(network, portName string) error {
 		}
 		if network != "" && r.Via.IsValid() {
 			for _, n := range d.st.Networks {
-				if n.Name == network && n.Subnet.Contains(r.Via) {
+				if n.Name == network && (n.Subnet.Contains(r.Via) || n.Subnet6.Contains(r.Via)) {
 					return conflict("route %s goes via %s on network %s: 'route del %s' first", r.Prefix, r.Via, network, r.Prefix)
 				}
 			}
