@@ -1,0 +1,158 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// IPv6 routed between networks (issue 14, routing): the networks' /64s are
+// connected routes, isolation and `network connect` decide as for IPv4,
+// the gateway sends time exceeded and packet too big (with the next hop's
+// MTU: routers never fragment IPv6), tracepath sees both, the next hop is
+// resolved by the gateway's own neighbour solicitations (`arp show`), and
+// TCP crosses as GSO super-frames.
+
+// twoNetworks6 makes dual-stack networks na (fd00:X:1::/64) and nb
+// (fd00:X:2::/64, with extraB), one container on each, and returns the
+// namespaces and ports with their IPv6 addresses.
+func twoNetworks6(e *env, d *daemon, x int, extraB ...string) (a, b string, pa, pb port6) {
+	e.t.Helper()
+	d.mustCtl("network", "create", "na", "--subnet", fmt.Sprintf("10.%d.1.0/24", x), "--ipv6", "--subnet6", fmt.Sprintf("fd00:%d:1::/64", x))
+	d.mustCtl(append([]string{"network", "create", "nb", "--subnet", fmt.Sprintf("10.%d.2.0/24", x), "--ipv6", "--subnet6", fmt.Sprintf("fd00:%d:2::/64", x)}, extraB...)...)
+	a, b = e.newNS("a"), e.newNS("b")
+	d.addPort("na", a)
+	d.addPort("nb", b)
+	for _, n := range []struct {
+		net string
+		p   *port6
+	}{{"na", &pa}, {"nb", &pb}} {
+		var ps []port6
+		d.ctlJSON(&ps, "port", "ls", "--network", n.net)
+		if len(ps) != 1 || ps[0].IP6 == "" {
+			e.t.Fatalf("port ls --network %s = %+v, want one port with an ip6", n.net, ps)
+		}
+		*n.p = ps[0]
+	}
+	return a, b, pa, pb
+}
+
+func TestIPv6RouteAcrossNetworks(t *testing.T) {
+	e := newEnv(t)
+	d := e.startDaemon("")
+	a, b, pa, pb := twoNetworks6(e, d, 236, "--mtu", "1400")
+	gwA := "fd00:236:1::1"
+
+	kinds := map[string]string{}
+	for _, r := range d.routes() {
+		kinds[r.Prefix] = r.Kind + " " + r.Port
+	}
+	if kinds["fd00:236:1::/64"] != "connected na" || kinds["fd00:236:2::/64"] != "connected nb" {
+		t.Errorf("route ls: want both /64s connected on their networks, got %v", kinds)
+	}
+
+	// Not connected: dropped as isolation, nothing comes back.
+	before := d.drops()["isolation"]
+	if r := e.pingOnce(a, 2, pb.addr6(), "-6"); r.code == 0 {
+		t.Errorf("ping -6 %s from na before network connect got a reply:\n%v", pb.addr6(), r)
+	}
+	if after := d.drops()["isolation"]; after <= before {
+		t.Errorf("isolation drops stayed at %d while na pinged nb over IPv6", after)
+	} else {
+		t.Logf("unconnected: isolation drops %d -> %d", before, after)
+	}
+
+	d.mustCtl("network", "connect", "na", "nb")
+	e.mustPing6(a, pb.addr6())
+	e.mustPing6(b, pa.addr6())
+	e.mustPing6(a, "fd00:236:2::1") // the other network's gateway answers too
+
+	// The gateway found b by neighbour solicitation: arp show lists it.
+	var neighs []struct {
+		IP    string `json:"ip"`
+		MAC   string `json:"mac"`
+		State string `json:"state"`
+		Port  string `json:"port"`
+	}
+	d.ctlJSON(&neighs, "arp", "show")
+	found := false
+	for _, n := range neighs {
+		if n.IP == pb.addr6() {
+			found = n.MAC == pb.MAC && (n.State == "reachable" || n.State == "stale") && n.Port == pb.Name
+			t.Logf("arp show: %+v", n)
+		}
+	}
+	if !found {
+		t.Errorf("arp show -o json: want %s at %s (reachable or stale) on port %s, got %+v", pb.addr6(), pb.MAC, pb.Name, neighs)
+	}
+
+	// Hop limit 1: time exceeded from a's gateway.
+	if r := e.pingOnce(a, 2, pb.addr6(), "-6", "-t", "1"); !strings.Contains(r.stdout, "From "+gwA) || !strings.Contains(r.stdout, "Time exceeded") {
+		t.Errorf("ping -6 -t 1 %s: want \"From %s ... Time exceeded\", got:\n%v", pb.addr6(), gwA, r)
+	}
+
+	// 1480 bytes into nb's 1400: packet too big, mtu 1400; then 1400 fits.
+	tooBig := d.drops()["frag-needed"]
+	r := e.pingOnce(a, 2, pb.addr6(), "-6", "-s", "1432", "-M", "do")
+	if !strings.Contains(r.stdout, "Packet too big") || !strings.Contains(r.stdout, "mtu=1400") {
+		t.Errorf("ping -6 -s 1432 -M do %s: want \"Packet too big: mtu=1400\", got:\n%v", pb.addr6(), r)
+	}
+	if n := d.drops()["frag-needed"]; n <= tooBig {
+		t.Errorf("frag-needed drops stayed at %d after a 1480-byte packet into a 1400-MTU network", n)
+	}
+	if r := e.pingOnce(a, 2, pb.addr6(), "-6", "-s", "1352", "-M", "do"); r.code != 0 {
+		t.Errorf("ping -6 -s 1352 -M do %s (1400 bytes) after packet too big: no reply:\n%v", pb.addr6(), r)
+	}
+
+	// tracepath from a container that has not learnt the path MTU yet (a
+	// fresh namespace: its route cache says 1500): the gateway as the first
+	// hop, and the path MTU 1400 found from the gateway's packet too big.
+	if haveCmd("tracepath") {
+		a2 := e.newNS("a2")
+		d.addPort("na", a2)
+		r := e.inNS(a2, 30*time.Second, "tracepath", "-6", "-n", pb.addr6())
+		t.Logf("tracepath -6 -n %s:\n%s", pb.addr6(), r.stdout)
+		if !strings.Contains(r.stdout, gwA) || !strings.Contains(r.stdout, "pmtu 1400") || !strings.Contains(r.stdout, "reached") {
+			t.Errorf("tracepath -6 %s: want hop %s, pmtu 1400 and reached, got:\n%v", pb.addr6(), gwA, r)
+		}
+	} else {
+		t.Error("tracepath is not installed (iputils-tracepath): the check of the IPv6 path cannot run")
+	}
+
+	// Disconnected again: isolation.
+	d.mustCtl("network", "disconnect", "na", "nb")
+	before = d.drops()["isolation"]
+	if r := e.pingOnce(a, 2, pb.addr6(), "-6"); r.code == 0 {
+		t.Errorf("ping -6 after network disconnect got a reply:\n%v", r)
+	}
+	if after := d.drops()["isolation"]; after <= before {
+		t.Errorf("isolation drops stayed at %d after network disconnect", after)
+	}
+}
+
+// iperf3 over IPv6 across two connected networks: multi-Gbit/s, carried
+// by TCPv6 GSO super-frames through the router (rx_gso_packets of the
+// sender's port, tx_gso_packets of the receiver's).
+func TestIPv6IperfAcrossNetworksGSO(t *testing.T) {
+	e := newEnv(t)
+	d := e.startDaemon("")
+	a, b, pa, pb := twoNetworks6(e, d, 237)
+	d.mustCtl("network", "connect", "na", "nb")
+	e.mustPing6(a, pb.addr6())
+
+	before := d.stats()
+	bps := e.iperf(a, b, pb.addr6(), 2)
+	after := d.stats()
+	rx := after[pa.Name].RxGSO - before[pa.Name].RxGSO
+	tx := after[pb.Name].TxGSO - before[pb.Name].TxGSO
+	t.Logf("iperf3 TCP over IPv6 %s -> %s across networks: %.2f Gbit/s; sender port rx_gso_packets +%d, receiver port tx_gso_packets +%d",
+		pa.Name, pb.Name, bps/1e9, rx, tx)
+	if bps < 1e9 {
+		t.Errorf("iperf3 over IPv6 across two connected networks ran at %.2f Gbit/s, want > 1 Gbit/s", bps/1e9)
+	}
+	if rx == 0 || tx == 0 {
+		t.Errorf("GSO super-frames did not cross the router: rx_gso_packets of %s +%d, tx_gso_packets of %s +%d",
+			pa.Name, rx, pb.Name, tx)
+	}
+}
