@@ -172,9 +172,10 @@ func TestPackageControl(t *testing.T) {
 	}
 }
 
-// systemd-analyze verify accepts the unit. It checks that ExecStart's
-// program exists, so it reads a copy whose /usr/sbin/vswitchd is the
-// unpacked one; every other line is the packaged unit's.
+// systemd-analyze verify accepts the unit. It checks that the programs of
+// ExecStart and ExecReload exist, so it reads a copy whose /usr/sbin/vswitchd
+// and /usr/bin/vswitchctl are the unpacked ones; every other line is the
+// packaged unit's.
 func TestUnitVerifies(t *testing.T) {
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
 		t.Fatal("systemd-analyze missing: apt-get install systemd")
@@ -194,6 +195,7 @@ func TestUnitVerifies(t *testing.T) {
 		return string(out), err
 	}
 	copyText := strings.ReplaceAll(string(unit), "/usr/sbin/vswitchd", filepath.Join(d.root, "usr/sbin/vswitchd"))
+	copyText = strings.ReplaceAll(copyText, "/usr/bin/vswitchctl", filepath.Join(d.root, "usr/bin/vswitchctl"))
 	// systemd-analyze exits 0 on a key it cannot parse, saying so: the
 	// unit verifies when it says nothing at all.
 	if out, err := verify(copyText); err != nil || out != "" {
@@ -248,7 +250,7 @@ func TestUnitSettings(t *testing.T) {
 		t.Errorf("ExecStart %q does not run /usr/sbin/vswitchd", start[0])
 	}
 	// Reload: the file is checked, then vswitchd gets SIGHUP.
-	if got := u["ExecReload"]; !slices.Equal(got, []string{"/usr/sbin/vswitchd --check-config /etc/vswitch/vswitchd.yaml", "/bin/kill -HUP $MAINPID"}) {
+	if got := u["ExecReload"]; !slices.Equal(got, []string{"/usr/bin/vswitchctl --socket /run/vswitch/vswitchd.sock reload"}) {
 		t.Errorf("ExecReload %q", got)
 	}
 	// No capability beyond the bounding set is handed out.

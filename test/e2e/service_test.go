@@ -149,6 +149,39 @@ exec "$@"`
 		t.Errorf("getent hosts web1 in %s: %q, want %s (embedded DNS through /etc/netns/%s/resolv.conf)", ns, out, p.addr(), ns)
 	}
 
+	// systemctl reload: the unit's ExecReload as systemd would run it
+	// (the unit's bounding set, no_new_privs, the mount sandbox), on this
+	// test's socket. It waits for the outcome: a changed file is applied
+	// and its change printed; a file the daemon refuses fails it (exit 1,
+	// the wrong line), and nothing changes.
+	reload := strings.Fields(strings.ReplaceAll(unit["ExecReload"], "/run/vswitch/vswitchd.sock", d.sock))
+	if len(reload) < 2 || reload[0] != "/usr/bin/vswitchctl" {
+		t.Fatalf("ExecReload=%q: want the packaged vswitchctl's reload", unit["ExecReload"])
+	}
+	reload[0] = vswitchctlBin
+	sysReload := func() result {
+		args := append([]string{"--mount=/proc/" + fmt.Sprint(d.cmd.Process.Pid) + "/ns/mnt", "setpriv", "--bounding-set", "-all," + strings.Join(bset, ","), "--no-new-privs", "--inh-caps=-all"}, reload...)
+		return run(30*time.Second, "nsenter", args...)
+	}
+	if err := os.WriteFile(cfg, []byte("networks:\n  - name: svc\n    subnet: 10.231.7.0/24\n  - name: svc2\n    subnet: 10.231.8.0/24\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := sysReload(); r.code != 0 || !strings.Contains(r.stdout, "svc2") {
+		t.Fatalf("ExecReload with a network added: %v", r)
+	}
+	if err := os.WriteFile(cfg, []byte("networks:\n  - name: svc\n    subnet: 10.231.9.0/24\n  - name: svc2\n    subnet: 10.231.8.0/24\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := sysReload(); r.code != 1 || !strings.Contains(r.stderr, "line 3") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Fatalf("ExecReload with svc's subnet changed: %v, want exit 1 and one line naming line 3", r)
+	}
+	nets = nil
+	d.ctlJSON(&nets, "network", "ls")
+	if len(nets) != 2 || nets[0].Name != "svc" || nets[0].Subnet != "10.231.7.0/24" {
+		t.Fatalf("network ls after the refused reload: %+v, want svc (10.231.7.0/24) and svc2 as they were", nets)
+	}
+	e.mustPing(ns, "10.231.7.1")
+
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	if got := next("STOPPING=1"); !strings.HasPrefix(got, "STOPPING=1\nSTATUS=") {
 		t.Errorf("at SIGTERM systemd got %q, want STOPPING=1", got)
