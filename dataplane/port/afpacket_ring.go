@@ -170,9 +170,12 @@ func (r *AFPacketRing) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 	}
 	var n int
 	var err error
-	// The tags of this batch (Tags, vlan.go) are set frame by frame; there
-	// are maxBatch of them, so a batch is no longer.
-	bufs = bufs[:min(len(bufs), maxBatch)]
+	// The tags of this batch (Tags, vlan.go) are set frame by frame. A
+	// ring batch may be longer than a socket's (maxBatch): the slots grow
+	// once, to the reading worker's batch, which does not change.
+	if len(bufs) > len(r.tags) {
+		r.tags = make([]uint16, len(bufs))
+	}
 	r.ntag = 0
 	if r.version == RingV2 {
 		n, err = r.readV2(bufs, sizes)
@@ -335,7 +338,7 @@ func (r *AFPacketRing) recvCopies(bufs [][]byte, sizes []int) (got, used int, er
 // pass for an untagged one.
 func (r *AFPacketRing) setTag(i int, tag uint16) {
 	if i >= len(r.tags) {
-		return // never: ReadBatch reads at most maxBatch frames
+		return // never: ReadBatch grew the slots to the batch
 	}
 	if r.tags[i] = tag; tag != 0 {
 		r.ntag++

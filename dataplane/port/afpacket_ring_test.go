@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -339,7 +340,7 @@ func testRingCloseFreesRing(t *testing.T, v RingVersion) {
 // of perBlock frames of size bytes, every block handed to user space.
 func fakeRing(blocks, perBlock, size int) *AFPacketRing {
 	const bsize = 64 << 10
-	r := &AFPacketRing{version: RingV3, ring: make([]byte, blocks*bsize), blocks: blocks, bsize: bsize}
+	r := &AFPacketRing{version: RingV3, ring: make([]byte, blocks*bsize), blocks: blocks, bsize: bsize, AFPacket: fakeSocket()}
 	const first, mac = 48, 92
 	for b := 0; b < blocks; b++ {
 		base := b * bsize
@@ -382,9 +383,54 @@ func TestAFPacketRingDropsTruncated(t *testing.T) {
 	}
 }
 
+// fakeSocket is the part of a fake ring's socket ReadBatch uses: the
+// batch's tags.
+func fakeSocket() *AFPacket { return &AFPacket{tags: make([]uint16, maxBatch)} }
+
+// The ring reports each frame's tag from its frame header (tp_vlan_tci with
+// TP_STATUS_VLAN_VALID), as the plain socket does from PACKET_AUXDATA: a
+// customer tag's VLAN id, TagOther for a service tag; nil Tags for a batch
+// without one.
+func TestAFPacketRingTags(t *testing.T) {
+	r := fakeRing(1, 4, 100)
+	off := 48
+	for _, tag := range []struct{ tci, tpid uint16 }{{10, header.EtherTypeVLAN}, {0, 0}, {0x2014, header.EtherTypeVLAN}, {30, header.EtherTypeQinQ}} {
+		h := (*unix.Tpacket3Hdr)(unsafe.Pointer(&r.ring[off]))
+		if tag.tpid != 0 {
+			h.Status |= unix.TP_STATUS_VLAN_VALID | unix.TP_STATUS_VLAN_TPID_VALID
+			h.Hv1.Vlan_tci, h.Hv1.Vlan_tpid = uint32(tag.tci), tag.tpid
+		}
+		off += int(h.Next_offset)
+	}
+	bufs, sizes := newBufs(8)
+	if n, _ := r.ReadBatch(bufs, sizes); n != 4 {
+		t.Fatalf("ReadBatch = %d, want 4", n)
+	}
+	if got := r.Tags(); !slices.Equal(got[:4], []uint16{10, 0, 20, TagOther}) {
+		t.Errorf("V3 tags %v, want [10 0 20 TagOther] (priority bits dropped)", got[:4])
+	}
+
+	v2 := fakeRingV2(2)
+	h := (*unix.Tpacket2Hdr)(unsafe.Pointer(&v2.ring[ringSlotSize]))
+	h.Status |= unix.TP_STATUS_VLAN_VALID
+	h.Vlan_tci = 20
+	if n, _ := v2.ReadBatch(bufs, sizes); n != 2 {
+		t.Fatalf("V2 ReadBatch = %d, want 2", n)
+	}
+	if got := v2.Tags(); !slices.Equal(got[:2], []uint16{0, 20}) {
+		t.Errorf("V2 tags %v, want [0 20]", got[:2])
+	}
+	for k := 0; k < 2; k++ {
+		*v2.word(k * ringSlotSize) = unix.TP_STATUS_USER // untagged now
+	}
+	if n, _ := v2.ReadBatch(bufs, sizes); n != 2 || v2.Tags() != nil {
+		t.Errorf("an untagged batch: %d frames, tags %v; want 2, nil", n, v2.Tags())
+	}
+}
+
 // fakeRingV2 is slots of 64-byte frames, every one handed to user space.
 func fakeRingV2(slots int) *AFPacketRing {
-	r := &AFPacketRing{version: RingV2, ring: make([]byte, slots*ringSlotSize), blocks: slots, bsize: ringSlotSize}
+	r := &AFPacketRing{version: RingV2, ring: make([]byte, slots*ringSlotSize), blocks: slots, bsize: ringSlotSize, AFPacket: fakeSocket()}
 	for i := 0; i < slots; i++ {
 		h := (*unix.Tpacket2Hdr)(unsafe.Pointer(&r.ring[i*ringSlotSize]))
 		h.Snaplen, h.Len, h.Mac, h.Status = 64, 64, 76, unix.TP_STATUS_USER
