@@ -12,7 +12,7 @@ import (
 )
 
 // ACLs (`acl add`): per-network allow/deny rules for traffic delivered to
-// the network's ports. The state keeps the rules; after every change the
+// the network's ports, IPv4 and IPv6 (a rule's prefixes give its family). The state keeps the rules; after every change the
 // network's whole ACL is rebuilt (package policy) and handed to the
 // dataplane, which swaps it in without stopping the workers.
 
@@ -70,8 +70,11 @@ func (d *Daemon) parseACLLocked(req api.ACLAdd) (ACLState, error) {
 	if r.Dst, err = parseRulePrefix("--dst", req.Dst); err != nil {
 		return r, err
 	}
-	if _, ok := protoNumbers[req.Proto]; req.Proto != "" && !ok {
-		return r, badRequest("bad --proto %q: want tcp, udp or icmp (or no --proto for any)", req.Proto)
+	if req.Proto == "icmp6" {
+		req.Proto = "icmpv6" // as ip6tables spells it too
+	}
+	if _, ok := aclProtos[req.Proto]; req.Proto != "" && !ok {
+		return r, badRequest("bad --proto %q: want tcp, udp, icmp or icmpv6 (or no --proto for any)", req.Proto)
 	}
 	r.Proto = req.Proto
 	if req.DPort != "" {
@@ -88,8 +91,16 @@ func (d *Daemon) parseACLLocked(req api.ACLAdd) (ACLState, error) {
 		}
 		r.Priority = *req.Priority
 	}
+	pr := policy.Rule{Src: r.Src, Dst: r.Dst, Proto: aclProtos[r.Proto], DPortMin: r.DPortMin, DPortMax: r.DPortMax}
+	if err := pr.Check(); err != nil {
+		return r, badRequest("the rule could never match: %v; give --src and --dst of one family, --proto icmp for IPv4 and icmpv6 for IPv6", err)
+	}
 	return r, nil
 }
+
+// aclProtos are the protocols --proto names: publish's, and ICMPv6, which
+// IPv6 uses where IPv4 uses ICMP.
+var aclProtos = map[string]uint8{"icmp": policy.ProtoICMP, "tcp": policy.ProtoTCP, "udp": policy.ProtoUDP, "icmpv6": policy.ProtoICMPv6}
 
 // sameMatch reports two rules of one network that match the same traffic
 // at the same priority: the later could never decide anything.
@@ -98,17 +109,18 @@ func sameMatch(a, b ACLState) bool {
 		a.DPortMin == b.DPortMin && a.DPortMax == b.DPortMax && a.Priority == b.Priority
 }
 
-// parseRulePrefix reads --src/--dst: a CIDR, or an address meaning /32.
+// parseRulePrefix reads --src/--dst: an IPv4 or IPv6 CIDR, or an address
+// meaning /32 or /128.
 func parseRulePrefix(flag, s string) (netip.Prefix, error) {
 	if s == "" {
 		return netip.Prefix{}, nil
 	}
-	if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
-		return netip.PrefixFrom(a, 32), nil
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" && !a.Is4In6() {
+		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
 	p, err := netip.ParsePrefix(s)
-	if err != nil || !p.Addr().Is4() {
-		return p, badRequest("bad %s %q: want an IPv4 CIDR like 10.10.0.0/24 or an address", flag, s)
+	if err != nil || p.Addr().Is4In6() {
+		return p, badRequest("bad %s %q: want a CIDR like 10.10.0.0/24 or fd00:1::/64, or an address", flag, s)
 	}
 	if p != p.Masked() {
 		return p, badRequest("%s %s has host bits set: did you mean %s?", flag, p, p.Masked())
@@ -235,7 +247,7 @@ func (d *Daemon) syncACLLocked(n *netRT) {
 			h = policy.NewHits()
 			d.aclHits[r.ID] = h
 		}
-		rules = append(rules, policy.Rule{ID: r.ID, Action: act, Src: r.Src, Dst: r.Dst, Proto: protoNumbers[r.Proto],
+		rules = append(rules, policy.Rule{ID: r.ID, Action: act, Src: r.Src, Dst: r.Dst, Proto: aclProtos[r.Proto],
 			DPortMin: r.DPortMin, DPortMax: r.DPortMax, Priority: r.Priority, Hits: h})
 	}
 	def := aclDefault(n.cfg)

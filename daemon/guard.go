@@ -10,7 +10,9 @@ import (
 )
 
 // The ingress guard's options (dataplane/guard.go): port security, storm
-// limit and conn-rate, stored per network and per port.
+// limit and conn-rate, stored per network and per port. Port security
+// covers the port's IPv4 and IPv6 addresses (dataplane/guard6.go: RA guard,
+// neighbour advertisements for its own addresses only).
 
 // guardOptions validates a network's guard flags into its state.
 func guardOptions(ns *NetworkState, req api.NetworkCreate) error {
@@ -27,8 +29,8 @@ func guardOptions(ns *NetworkState, req api.NetworkCreate) error {
 	return nil
 }
 
-// parseAllowedIPs reads --allowed-ips: IPv4 CIDRs (commas inside one
-// element are split too, as the flag may arrive either way).
+// parseAllowedIPs reads --allowed-ips: IPv4 and IPv6 CIDRs (commas inside
+// one element are split too, as the flag may arrive either way).
 func parseAllowedIPs(in []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, e := range in {
@@ -38,8 +40,8 @@ func parseAllowedIPs(in []string) ([]netip.Prefix, error) {
 				continue
 			}
 			p, err := netip.ParsePrefix(s)
-			if err != nil || !p.Addr().Is4() {
-				return nil, badRequest("bad --allowed-ips entry %q: want IPv4 CIDRs like 10.0.0.0/8,192.168.1.0/24", s)
+			if err != nil || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+				return nil, badRequest("bad --allowed-ips entry %q: want IPv4 or IPv6 CIDRs like 10.0.0.0/8,fd00:1::/64", s)
 			}
 			out = append(out, p.Masked())
 		}
@@ -68,6 +70,9 @@ func guardConfig(c *PortState, n *NetworkState) dataplane.GuardConfig {
 		StormPPS: n.StormLimit, ConnRate: n.ConnRate}
 	if c.IP.IsValid() {
 		g.IP = c.IP.Addr()
+	}
+	if c.IP6.IsValid() {
+		g.IP6 = c.IP6.Addr() // its link-local address the dataplane derives from the MAC
 	}
 	return g
 }

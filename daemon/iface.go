@@ -135,10 +135,12 @@ func configureTAP(nsPath string, c tapConfig) error {
 // on the TAP, which covers its link-local address too, and the global
 // address added with nodad: vswitchd's IPAM already made it unique), and
 // without a default route no default router taken from the gateway's
-// advertisements either (accept_ra_defrtr=0). The sysctls are the
-// container namespace's own (setIPv6Sysctls).
+// advertisements either (accept_ra_defrtr=0). The link-local address is
+// fe80:: and the EUI-64 of the MAC (addr_gen_mode=0), whatever the
+// namespace's default: port security allows that one (dataplane/guard6.go).
+// The sysctls are the container namespace's own (setIPv6Sysctls).
 func configureIPv6(h *netlink.Handle, nsPath string, link netlink.Link, c tapConfig) error {
-	kv := map[string]string{"disable_ipv6": "0", "accept_dad": "0"}
+	kv := map[string]string{"disable_ipv6": "0", "accept_dad": "0", "addr_gen_mode": "0"}
 	if !c.gateway6.IsValid() {
 		kv["accept_ra_defrtr"] = "0"
 	}

@@ -73,6 +73,16 @@ func parseTraceAddr(flag, s string) (netip.Addr, error) {
 	return a, nil
 }
 
+// parseLiveAddr is parseTraceAddr for a live trace's filter, which
+// follows IPv6 frames too.
+func parseLiveAddr(flag, s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Is4In6() || a.Zone() != "" {
+		return netip.Addr{}, badRequest("bad --%s %q: want an IPv4 or IPv6 address like 10.0.0.3 or fd00:1::3", flag, s)
+	}
+	return a, nil
+}
+
 func parseTraceProto(s string, dport int) (uint8, error) {
 	if s == "" {
 		if dport != 0 {
@@ -576,18 +586,25 @@ func (d *Daemon) liveFilterLocked(req api.TraceLiveRequest) (dataplane.LiveFilte
 		}
 	}
 	if req.Src != "" {
-		if f.Src, err = parseTraceAddr("src", req.Src); err != nil {
+		if f.Src, err = parseLiveAddr("src", req.Src); err != nil {
 			return f, 0, err
 		}
 	}
 	if req.Dst != "" {
-		if f.Dst, err = parseTraceAddr("dst", req.Dst); err != nil {
+		if f.Dst, err = parseLiveAddr("dst", req.Dst); err != nil {
 			return f, 0, err
 		}
 	}
-	if req.Proto != "" {
+	if f.Src.IsValid() && f.Dst.IsValid() && f.Src.Is4() != f.Dst.Is4() {
+		return f, 0, badRequest("--src %s and --dst %s are of different families: give two IPv4 or two IPv6 addresses", f.Src, f.Dst)
+	}
+	switch req.Proto {
+	case "":
+	case "icmpv6", "icmp6":
+		f.Proto = header.ProtoICMPv6
+	default:
 		if f.Proto, err = parseTraceProto(req.Proto, 0); err != nil {
-			return f, 0, err
+			return f, 0, badRequest("bad --proto %q: want tcp, udp, icmp or icmpv6", req.Proto)
 		}
 	}
 	if req.DPort < 0 || req.DPort > 65535 {

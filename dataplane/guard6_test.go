@@ -292,3 +292,40 @@ func BenchmarkGuard6Check(b *testing.B) {
 		}
 	}
 }
+
+// TestLiveFilter6: a live trace's filter follows IPv6 frames by address,
+// upper-layer protocol (past extension headers) and port.
+func TestLiveFilter6(t *testing.T) {
+	ll := header.LinkLocalFromMAC(stationMAC(1))
+	ra := ndMsg(header.ICMPv6RouterAdvert, header.NDRALen, netip.Addr{})
+	raBuf := rawFrame(header.MulticastMAC6(g6AllNode), stationMAC(1), header.EtherTypeIPv6,
+		ip6Pkt(ll, g6AllNode, ip6DstOpts, cat(extHdr(header.ProtoICMPv6, 0), ra)))
+	udp := make([]byte, 8)
+	binary.BigEndian.PutUint16(udp[0:], 4000)
+	binary.BigEndian.PutUint16(udp[2:], 53)
+	udpBuf := rawFrame(stationMAC(2), stationMAC(1), header.EtherTypeIPv6, ip6Pkt(g6Own, g6Victim, header.ProtoUDP, udp))
+	fr, fu := frameInfoOf(raBuf), frameInfoOf(udpBuf)
+	if fr.Proto != header.ProtoICMPv6 || fr.ICMPType != header.ICMPv6RouterAdvert {
+		t.Errorf("RA behind destination options: proto %d type %d", fr.Proto, fr.ICMPType)
+	}
+	if fu.SPort != 4000 || fu.DPort != 53 {
+		t.Errorf("UDP ports %d -> %d, want 4000 -> 53", fu.SPort, fu.DPort)
+	}
+	for _, c := range []struct {
+		f    LiveFilter
+		fi   FrameInfo
+		want bool
+	}{
+		{LiveFilter{Src: ll}, fr, true},
+		{LiveFilter{Dst: ll}, fr, true}, // either direction
+		{LiveFilter{Proto: header.ProtoICMPv6}, fr, true},
+		{LiveFilter{Proto: header.ProtoICMPv6}, fu, false},
+		{LiveFilter{Src: g6Own, DPort: 53}, fu, true},
+		{LiveFilter{Src: g6Victim, DPort: 53}, fu, false}, // the reverse has 53 as its source port
+		{LiveFilter{Src: stationIP(1)}, fu, false},
+	} {
+		if got := c.f.match(c.fi); got != c.want {
+			t.Errorf("filter %+v on %v -> %v: %v, want %v", c.f, c.fi.Src, c.fi.Dst, got, c.want)
+		}
+	}
+}

@@ -61,15 +61,28 @@ func buildFrame6(spec TraceSpec) ([]byte, error) {
 	return f, nil
 }
 
-// frameInfo6 fills what a trace shows of an IPv6 frame: addresses, next
-// header, hop limit (in TTL) and the ICMPv6 type (echo: its identifier).
+// frameInfo6 fills what a trace shows of an IPv6 frame: addresses, the
+// upper-layer protocol, hop limit (in TTL), the TCP or UDP ports and the
+// ICMPv6 type (echo: its identifier).
 func frameInfo6(frame []byte, fi *FrameInfo) {
 	ip := header.IPv6(frame[header.EthernetLen:])
 	if !ip.Valid() {
 		return
 	}
 	fi.Src, fi.Dst, fi.Proto, fi.TTL = ip.Src(), ip.Dst(), ip.NextHeader(), ip.HopLimit()
-	if m := header.ICMPv6(ip.Payload()); fi.Proto == header.ProtoICMPv6 && m.Valid() {
+	// The upper-layer header past any extension headers (guard6.go's
+	// walk): an RA behind a destination options header shows as one.
+	proto, off, later, bad := upper6(ip[:ip6End(ip)])
+	if bad || later {
+		return
+	}
+	fi.Proto = proto
+	l4 := ip[off:ip6End(ip)]
+	switch {
+	case (proto == header.ProtoTCP || proto == header.ProtoUDP) && len(l4) >= 4:
+		fi.SPort, fi.DPort = header.UDP(l4).SrcPort(), header.UDP(l4).DstPort()
+	case proto == header.ProtoICMPv6 && len(l4) >= header.ICMPv6MinLen:
+		m := header.ICMPv6(l4)
 		fi.ICMPType = m.Type()
 		if m.Type() == header.ICMPv6EchoRequest || m.Type() == header.ICMPv6EchoReply {
 			fi.SPort = uint16(m[4])<<8 | uint16(m[5])

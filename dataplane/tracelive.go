@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/netip"
 	"sync/atomic"
+
+	"vswitch/header"
 )
 
 // Live traces (`vswitchctl trace --live`): real frames on the real
@@ -13,7 +15,8 @@ import (
 
 // LiveFilter selects the real frames a live trace follows. Zero fields
 // match anything; addresses and the port number match either direction,
-// so a flow's answers are followed too.
+// so a flow's answers are followed too. Addresses are IPv4 or IPv6: a
+// filter on addresses, protocol or port keeps IP frames only.
 type LiveFilter struct {
 	Port     uint16 // frames in or out of this port
 	Src, Dst netip.Addr
@@ -33,7 +36,8 @@ func (f *LiveFilter) match(fi FrameInfo) bool {
 	if !f.wantsIP() {
 		return true
 	}
-	if !fi.IPv4 || (f.Proto != 0 && fi.Proto != f.Proto) {
+	ip := fi.IPv4 || (fi.EtherType == header.EtherTypeIPv6 && fi.Src.IsValid())
+	if !ip || (f.Proto != 0 && fi.Proto != f.Proto) {
 		return false
 	}
 	fwd := (!f.Src.IsValid() || fi.Src == f.Src) && (!f.Dst.IsValid() || fi.Dst == f.Dst) && (f.DPort == 0 || fi.DPort == f.DPort)

@@ -1,9 +1,19 @@
 package policy
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"sync/atomic"
+)
+
+// The protocols a rule names by number (the IANA protocol numbers, which
+// IPv6's next header shares).
+const (
+	ProtoICMP   = 1
+	ProtoTCP    = 6
+	ProtoUDP    = 17
+	ProtoICMPv6 = 58
 )
 
 // Action is what a rule, or an ACL's default, does with a flow.
@@ -35,19 +45,44 @@ func ParseAction(s string) (Action, bool) {
 	return 0, false
 }
 
-// Rule matches a flow by its first packet. A zero field matches anything:
-// an invalid prefix any address, Proto 0 any protocol, DPortMax 0 any port.
+// Rule matches a flow by its first packet, IPv4 or IPv6. A zero field
+// matches anything: an invalid prefix any address of either family, Proto 0
+// any protocol, DPortMax 0 any port. A prefix matches addresses of its own
+// family only, so a rule with an IPv4 prefix never matches an IPv6 packet
+// (an IPv4-mapped source included) and the other way round; a rule without
+// prefixes matches both.
 type Rule struct {
 	ID       int
 	Action   Action
 	Src, Dst netip.Prefix
-	Proto    uint8 // 6 TCP, 17 UDP, 1 ICMP; 0 any
+	Proto    uint8 // 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6; 0 any
 	DPortMin uint16
 	DPortMax uint16 // a port range needs TCP or UDP; 0: any port
 	Priority int
 	// Hits counts the flows the rule decided. Give every rebuild of a rule
 	// the same counter (NewHits once, when the rule is added).
 	Hits *atomic.Uint64
+}
+
+// Check reports a rule that could never match anything: prefixes of two
+// families, ICMP with IPv6 prefixes or ICMPv6 with IPv4 ones (each family
+// has its own ICMP), a port range on a protocol without ports.
+func (r *Rule) Check() error {
+	v4 := r.Src.IsValid() && r.Src.Addr().Is4() || r.Dst.IsValid() && r.Dst.Addr().Is4()
+	v6 := r.Src.IsValid() && r.Src.Addr().Is6() || r.Dst.IsValid() && r.Dst.Addr().Is6()
+	switch {
+	case v4 && v6:
+		return errors.New("the source and destination prefixes are of different families: a packet is IPv4 or IPv6")
+	case r.Proto == ProtoICMP && v6:
+		return errors.New("ICMP (IPv4's) with IPv6 prefixes: IPv6 has ICMPv6")
+	case r.Proto == ProtoICMPv6 && v4:
+		return errors.New("ICMPv6 with IPv4 prefixes: IPv4 has ICMP")
+	case r.DPortMax != 0 && r.Proto != ProtoTCP && r.Proto != ProtoUDP:
+		return errors.New("a port range needs TCP or UDP: only they have ports")
+	case r.DPortMin > r.DPortMax:
+		return errors.New("the port range is empty")
+	}
+	return nil
 }
 
 // NewHits returns a counter for a new rule.

@@ -107,3 +107,92 @@ func BenchmarkDecide(b *testing.B) {
 		a.Decide(src, dst, 6, 443)
 	}
 }
+
+// TestMixedFamilies: one ACL with IPv4 and IPv6 rules; a prefix never
+// matches the other family, a rule without prefixes matches both, and
+// ICMP and ICMPv6 are two protocols.
+func TestMixedFamilies(t *testing.T) {
+	a := New(Allow, []Rule{
+		{ID: 1, Action: Deny, Src: pfx("10.0.0.0/8"), Priority: 10},
+		{ID: 2, Action: Deny, Src: pfx("fd00:1::/64"), Proto: ProtoICMPv6, Priority: 10},
+		{ID: 3, Action: Deny, Dst: pfx("fd00:2::80/128"), Proto: ProtoTCP, DPortMin: 80, DPortMax: 80, Priority: 10},
+		{ID: 4, Action: Deny, Proto: ProtoUDP, DPortMin: 53, DPortMax: 53, Priority: 20}, // both families
+		{ID: 5, Action: Deny, Proto: ProtoICMP, Priority: 30},                            // IPv4's ICMP only
+		{ID: 6, Action: Allow, Src: pfx("::/0"), Priority: 40},
+		{ID: 7, Action: Deny, Priority: 50},
+	})
+	cases := []struct {
+		src, dst string
+		proto    uint8
+		dport    uint16
+		want     Action
+		rule     int
+	}{
+		{"10.1.2.3", "10.0.0.5", ProtoTCP, 22, Deny, 1},
+		{"::ffff:10.1.2.3", "fd00:2::1", ProtoTCP, 22, Allow, 6}, // mapped: IPv6, not 10/8
+		{"fd00:1::5", "fd00:1::6", ProtoICMPv6, 0, Deny, 2},
+		{"fd00:1::5", "fd00:1::6", ProtoICMP, 0, Deny, 5}, // proto 1 in IPv6: not rule 2
+		{"fd00:1::5", "fd00:1::6", ProtoTCP, 22, Allow, 6},
+		{"fd00:9::1", "fd00:2::80", ProtoTCP, 80, Deny, 3},
+		{"fd00:9::1", "fd00:2::80", ProtoTCP, 443, Allow, 6},
+		{"fd00:9::1", "fd00:2::80", ProtoUDP, 53, Deny, 4},
+		{"172.16.0.1", "172.16.0.2", ProtoUDP, 53, Deny, 4},
+		{"172.16.0.1", "172.16.0.2", ProtoICMP, 0, Deny, 5},
+		{"fd00:9::1", "fd00:9::2", ProtoICMPv6, 0, Allow, 6},
+		{"172.16.0.1", "172.16.0.2", ProtoTCP, 22, Deny, 7}, // ::/0 is IPv6's "any"
+	}
+	for _, c := range cases {
+		act, r := a.Decide(addr(c.src), addr(c.dst), c.proto, c.dport)
+		id := 0
+		if r != nil {
+			id = r.ID
+		}
+		if act != c.want || id != c.rule {
+			t.Errorf("%s -> %s proto %d port %d: got %v by rule %d, want %v by rule %d", c.src, c.dst, c.proto, c.dport, act, id, c.want, c.rule)
+		}
+	}
+}
+
+func TestRuleCheck(t *testing.T) {
+	bad := []Rule{
+		{Src: pfx("10.0.0.0/8"), Dst: pfx("fd00::/64")},
+		{Src: pfx("fd00::/64"), Proto: ProtoICMP},
+		{Dst: pfx("10.0.0.0/8"), Proto: ProtoICMPv6},
+		{Proto: ProtoICMPv6, DPortMin: 1, DPortMax: 2},
+		{Proto: ProtoTCP, DPortMin: 9, DPortMax: 8},
+	}
+	for _, r := range bad {
+		if err := r.Check(); err == nil {
+			t.Errorf("rule %+v: no error, but it can never match", r)
+		}
+	}
+	good := []Rule{
+		{},
+		{Src: pfx("fd00::/64"), Dst: pfx("fd01::1/128"), Proto: ProtoICMPv6},
+		{Src: pfx("10.0.0.0/8"), Proto: ProtoICMP},
+		{Proto: ProtoICMPv6},
+		{Dst: pfx("fd00::/64"), Proto: ProtoUDP, DPortMin: 53, DPortMax: 53},
+	}
+	for _, r := range good {
+		if err := r.Check(); err != nil {
+			t.Errorf("rule %+v: %v", r, err)
+		}
+	}
+}
+
+// BenchmarkDecide6 is a flow's first IPv6 packet through a mixed ACL that
+// it meets at its last rule.
+func BenchmarkDecide6(b *testing.B) {
+	a := New(Deny, []Rule{
+		{ID: 1, Action: Deny, Src: pfx("10.0.0.0/8")},
+		{ID: 2, Action: Deny, Src: pfx("fd00:1::/64"), Proto: ProtoICMPv6},
+		{ID: 3, Action: Allow, Dst: pfx("fd00:2::/64"), Proto: ProtoTCP, DPortMin: 80, DPortMax: 80},
+	})
+	src, dst := addr("fd00:9::1"), addr("fd00:2::80")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if act, _ := a.Decide(src, dst, ProtoTCP, 80); act != Allow {
+			b.Fatal(act)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 // Package policy holds the per-network ACLs: ordered allow/deny rules that
-// decide which IPv4 flows may be delivered to a network's ports, whether
-// they were switched inside the network or routed into it.
+// decide which IPv4 and IPv6 flows may be delivered to a network's ports,
+// whether they were switched inside the network or routed into it. One ACL
+// holds rules of both families: a rule's prefixes say which family it is
+// for, a rule without prefixes is for both; ICMP (1) and ICMPv6 (58) are
+// two protocols, as they are on the wire.
 //
 // An ACL is an immutable value built by the control plane and read by the
 // workers without a lock: rules sorted by priority (lower first, then by
