@@ -143,6 +143,11 @@ type Table struct {
 	cursor   uint32     // next slot Sweep scans
 	rng      *rand.Rand // port search offsets
 
+	// Hooks of an IPv6 table (table6.go), under mu: a conn's tuples hold
+	// references on the interned addresses in them. nil in an IPv4 table.
+	onInsert func(c *Conn)
+	onRemove func(c *Conn, now int64)
+
 	startOnce sync.Once
 	stop      chan struct{}
 	done      chan struct{}
@@ -353,6 +358,9 @@ func (t *Table) Create(orig Tuple, rw Rewrite, tcpFlags uint8, now int64) (*Conn
 	// of an index entry publishes them to a reader that finds the key.
 	t.insertLocked(orig, idx<<1|uint32(Original))
 	t.insertLocked(reply, idx<<1|uint32(Reply))
+	if t.onInsert != nil {
+		t.onInsert(c)
+	}
 	t.n.Add(1)
 	t.created.Add(1)
 	return c, nil
@@ -457,6 +465,9 @@ func (t *Table) removeLocked(c *Conn, now int64) {
 	}
 	t.deleteKeyLocked(c.Orig, c.idx<<1|uint32(Original))
 	t.deleteKeyLocked(c.Reply, c.idx<<1|uint32(Reply))
+	if t.onRemove != nil {
+		t.onRemove(c, now)
+	}
 	t.n.Add(-1)
 	t.free = append(t.free, freeSlot{c.idx, now})
 }
@@ -561,6 +572,9 @@ func (t *Table) Flush() {
 				break
 			}
 			if c.st.CompareAndSwap(w, w|wDead) {
+				if t.onRemove != nil {
+					t.onRemove(c, now)
+				}
 				t.free = append(t.free, freeSlot{c.idx, now})
 				t.n.Add(-1)
 				break

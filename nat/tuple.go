@@ -45,6 +45,8 @@ func ProtoName(p uint8) string {
 		return "udp"
 	case header.ProtoICMP:
 		return "icmp"
+	case header.ProtoICMPv6:
+		return "icmpv6"
 	}
 	return fmt.Sprintf("proto-%d", p)
 }
