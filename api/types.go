@@ -100,6 +100,9 @@ type Port struct {
 	// bytes) the port may send; left out when it is not policed.
 	IngressRateMbit int `json:"ingress_rate_mbit,omitempty"`
 	IngressBurstKB  int `json:"ingress_burst_kb,omitempty"`
+	// Trunk is set on an 802.1Q trunk (port attach --trunk), whose
+	// Network is empty.
+	Trunk *TrunkInfo `json:"trunk,omitempty"`
 }
 
 // PortSet is the body of POST /v1/ports/{name}/set: what changes, nil
@@ -133,6 +136,13 @@ type PortAttach struct {
 	Netns   string `json:"netns,omitempty"`
 	Name    string `json:"name,omitempty"`
 	Kind    string `json:"kind,omitempty"` // afpacket (the default) | xdp
+	// Trunk (daemon/vlan.go): the interface carries the networks that
+	// have a VLAN id, tagged; VLANs limits them to a list ("10,20-30"),
+	// Native is the VLAN of untagged frames (0: they are dropped).
+	// Network is empty then.
+	Trunk  bool   `json:"trunk,omitempty"`
+	VLANs  string `json:"vlans,omitempty"`
+	Native int    `json:"native,omitempty"`
 }
 
 // FDBEntry as `fdb show` prints it.
@@ -293,4 +303,15 @@ type ConntrackEntry struct {
 // ConntrackFlush is the answer of DELETE /v1/conntrack.
 type ConntrackFlush struct {
 	Flushed int `json:"flushed"` // entries removed
+}
+
+// TrunkInfo describes a trunk port: the VLANs it carries now (the ids of
+// the networks that have one, of its list) and their networks, in the same
+// order; its list as given (empty: every VLAN); its native VLAN (0: none,
+// untagged frames are dropped).
+type TrunkInfo struct {
+	Carried  []int    `json:"carried"`
+	Networks []string `json:"networks"`
+	VLANs    string   `json:"vlans,omitempty"`
+	Native   int      `json:"native,omitempty"`
 }

@@ -70,6 +70,9 @@ func (d *Daemon) applyStaticLocked(s StaticFDB) error {
 	if rt.io == nil {
 		return conflict("port %s is down (%s): static entries need a working port", s.Port, rt.err)
 	}
+	if err := notOnTrunk(rt, "a static entry needs a port of one network"); err != nil {
+		return err
+	}
 	n := d.nets[rt.cfg.Network]
 	if err := d.dp.FDB(n.id).AddStatic(m.Uint64(), rt.idx); err != nil {
 		return badRequest("%v", err)

@@ -115,6 +115,9 @@ func (d *Daemon) staticRouteLocked(r RouteState) (routing.Route, error) {
 		if p.io == nil {
 			return rr, conflict("port %s is down (%s)", r.Port, p.err)
 		}
+		if err := notOnTrunk(p, "route via a next hop on one of its networks (--via IP)"); err != nil {
+			return rr, err
+		}
 		rr.Port = p.idx
 		rr.Network = d.nets[p.cfg.Network].id
 		return rr, nil
@@ -211,6 +214,7 @@ func (d *Daemon) portNamesLocked() map[uint16]string {
 			m[u.idx] = u.cfg.Name
 		}
 	}
+	d.trunkNamesLocked(m) // a trunk's VLANs are ports of their own in the dataplane
 	return m
 }
 

@@ -161,6 +161,7 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 		return nil, err
 	}
 	d.syncACLLocked(rt)
+	d.syncTrunksLocked("")
 	if vx != nil {
 		if err := d.plugVXLANLocked(rt.cfg); err != nil {
 			d.removeNetworkLocked(ns.Name, true)
@@ -232,6 +233,7 @@ func (d *Daemon) removeNetworkLocked(name string, force bool) error {
 		d.syncPublishLocked()
 	}
 	d.dp.SetACL(n.id, nil)
+	d.syncTrunksLocked(name) // no trunk carries it any more
 	if err := d.dp.RemoveNetwork(n.id); err != nil {
 		return &Error{Status: 500, Msg: err.Error()}
 	}
@@ -294,7 +296,7 @@ func (d *Daemon) networkViewLocked(n *netRT) api.Network {
 	}
 	slices.Sort(v.Connected)
 	for i := range d.st.Ports {
-		if d.st.Ports[i].Network == c.Name {
+		if d.onNetworkLocked(&d.st.Ports[i], c.Name) { // its own, and trunks that carry it
 			v.Ports = append(v.Ports, d.portViewLocked(d.ports[d.st.Ports[i].Name]))
 		}
 	}

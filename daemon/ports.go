@@ -29,6 +29,7 @@ func (d *Daemon) portViewLocked(p *portRT) api.Port {
 		MAC: c.MAC, MTU: c.MTU, State: "up", Aliases: c.Aliases}
 	d.guardViewLocked(c, &v)
 	policeView(c, &v)
+	d.trunkViewLocked(p, &v)
 	if c.IP.IsValid() {
 		v.IP = c.IP.String()
 	}
@@ -51,7 +52,7 @@ func (d *Daemon) Ports(network string) ([]api.Port, error) {
 	out := []api.Port{}
 	for i := range d.st.Ports {
 		p := &d.st.Ports[i]
-		if network == "" || p.Network == network {
+		if network == "" || d.onNetworkLocked(p, network) {
 			out = append(out, d.portViewLocked(d.ports[p.Name]))
 		}
 	}
@@ -197,6 +198,12 @@ func (d *Daemon) devInUseLocked(nsPath, dev string) error {
 func (d *Daemon) AttachPort(req api.PortAttach) (api.Port, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if req.Trunk || req.VLANs != "" || req.Native != 0 {
+		return d.attachTrunkLocked(req)
+	}
+	if req.Network == "" {
+		return api.Port{}, badRequest("no network given: name the NETWORK to attach to, or make the port a trunk (--trunk)")
+	}
 	n, ok := d.nets[req.Network]
 	if !ok {
 		return api.Port{}, notFound("no network %s: create it with 'vswitchctl network create %s --subnet CIDR'", req.Network, req.Network)
@@ -323,6 +330,9 @@ func (d *Daemon) portMACLocked(n *NetworkState, s string, ip netip.Addr) (header
 // plugs it into the dataplane.
 func (d *Daemon) openPortLocked(rt *portRT) error {
 	c := rt.cfg
+	if c.Trunk {
+		return d.openTrunkLocked(rt)
+	}
 	n, ok := d.nets[c.Network]
 	if !ok {
 		return fmt.Errorf("its network %s is gone", c.Network)

@@ -110,6 +110,9 @@ func (d *Daemon) planConfig(c *Config, startup bool) (*configPlan, error) {
 	// Ports and attached interfaces: an entry is known by its name, else
 	// by its namespace and interface.
 	netOK := func(k, network string) error {
+		if network == "" {
+			return nil // a trunk (attach.trunk): AttachPort says what is wrong
+		}
 		if !inFile[network] {
 			if _, ok := d.nets[network]; !ok {
 				return c.errAt(404, k+".network", "no network %s: add it to the file's networks or create it with 'vswitchctl network create'", network)

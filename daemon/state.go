@@ -123,6 +123,11 @@ type PortState struct {
 	// KB of burst, 0: the default.
 	IngressRateMbit int `json:"ingress_rate_mbit,omitempty"`
 	IngressBurstKB  int `json:"ingress_burst_kb,omitempty"`
+	// A trunk (daemon/vlan.go): Network is empty, the VLAN networks are
+	// carried (those of VLANs only, when set), Native takes untagged frames.
+	Trunk  bool   `json:"trunk,omitempty"`
+	VLANs  string `json:"vlans,omitempty"`
+	Native int    `json:"native,omitempty"`
 }
 
 // StaticFDB is a static MAC entry (`fdb add`).

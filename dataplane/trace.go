@@ -235,7 +235,7 @@ func dropStage(r DropReason) Stage {
 		return StageFrame
 	case DropBadSrcMAC, DropMACLimit:
 		return StageLearn
-	case DropSamePort, DropNoPort, DropNoDest, DropLinkLocal, DropNotOurs, DropTooBig, DropVLAN:
+	case DropSamePort, DropNoPort, DropNoDest, DropLinkLocal, DropNotOurs, DropTooBig, DropVLAN, DropUntagged:
 		return StageL2
 	case DropICC:
 		return StageICC

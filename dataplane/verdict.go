@@ -100,9 +100,11 @@ const (
 	DropPoliced
 	// DropVLAN: an 802.1Q tag the port does not carry: a tagged frame on
 	// an access port (or on a port whose device reported a tag), on a
-	// trunk a VLAN outside its list, an untagged frame on a trunk with no
-	// native VLAN, a service (802.1ad) tag.
+	// trunk a VLAN outside its list, a service (802.1ad) tag.
 	DropVLAN
+	// DropUntagged: an untagged (or priority-tagged) frame on a trunk
+	// with no native VLAN: it belongs to no network.
+	DropUntagged
 
 	NumDropReasons
 )
@@ -142,6 +144,7 @@ var dropNames = [NumDropReasons]string{
 	DropTooBig:        "too-big",
 	DropPoliced:       "policed",
 	DropVLAN:          "vlan",
+	DropUntagged:      "untagged",
 }
 
 func (r DropReason) String() string {

@@ -285,7 +285,9 @@ func (v *vlanIn) classify(s *snapshot, in *Port, i int, buf []byte) (*Port, []by
 	var m uint16
 	switch {
 	case tag == 0:
-		m = v.trunk.native
+		if m = v.trunk.native; m == 0 {
+			return nil, buf, DropUntagged
+		}
 	case tag <= header.VLANMax:
 		m = v.trunk.byVID[tag]
 	}

@@ -64,8 +64,8 @@ func newTrunkbed(t *testing.T, native uint16) *trunkbed {
 // A frame tagged 10 on the trunk reaches VLAN 10's access port untagged and
 // nothing else; one from VLAN 20's access port leaves the trunk tagged 20;
 // learned unicast goes back tagged; frames of a VLAN the trunk does not
-// carry, untagged ones without a native VLAN and service tags are dropped
-// as vlan.
+// carry and service tags are dropped as vlan, untagged ones without a
+// native VLAN as untagged.
 func TestTrunkTagsInAndOut(t *testing.T) {
 	tb := newTrunkbed(t, 0)
 	h1, h2, h3 := stationMAC(1), stationMAC(2), stationMAC(3)
@@ -95,7 +95,7 @@ func TestTrunkTagsInAndOut(t *testing.T) {
 		tagged(udpFrame(t, header.BroadcastMAC, h1, 80, 6), header.EtherTypeQinQ, 10), // service tag
 	)
 	tb.expect(nil)
-	wantDrops(t, tb.trunk, map[DropReason]uint64{DropVLAN: 3})
+	wantDrops(t, tb.trunk, map[DropReason]uint64{DropVLAN: 2, DropUntagged: 1})
 }
 
 // With a native VLAN, untagged frames on the trunk go to it and its

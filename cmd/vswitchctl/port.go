@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -78,11 +81,21 @@ one, is brought up with lo, and gets a default route via the gateway unless
 func newPortAttachCmd(a *app) *cobra.Command {
 	var req api.PortAttach
 	cmd := &cobra.Command{
-		Use:   "attach NETWORK --dev IF",
-		Short: "Plug an existing interface into NETWORK (AF_PACKET)",
-		Args:  positional(1, "NETWORK"),
+		Use:   "attach (NETWORK | --trunk [--vlans LIST] [--native VID]) --dev IF",
+		Short: "Plug an existing interface into NETWORK (AF_PACKET), or as an 802.1Q trunk of the VLAN networks",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if req.Trunk {
+				if len(args) > 0 {
+					return usageErrorf(cmd, "a trunk carries the networks of its VLANs, not network %s alone: drop NETWORK (--vlans chooses the VLANs)", args[0])
+				}
+				return nil
+			}
+			return positional(1, "NETWORK")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req.Network = args[0]
+			if len(args) > 0 {
+				req.Network = args[0]
+			}
 			var p api.Port
 			if err := a.do(http.MethodPost, "/ports/attach", req, &p); err != nil {
 				return err
@@ -94,6 +107,10 @@ func newPortAttachCmd(a *app) *cobra.Command {
 			if p.Netns != "" {
 				where = " in netns " + p.Netns
 			}
+			if p.Trunk != nil {
+				a.printf("attached trunk %s (dev %s%s), %s\n", p.Name, p.Ifname, where, trunkText(p.Trunk))
+				return nil
+			}
 			a.printf("attached port %s to %s (dev %s%s)\n", p.Name, p.Network, p.Ifname, where)
 			return nil
 		},
@@ -103,6 +120,9 @@ func newPortAttachCmd(a *app) *cobra.Command {
 	f.StringVar(&req.Netns, "netns", "", "namespace of the interface (default: vswitchd's own)")
 	f.StringVar(&req.Name, "name", "", "port name (default: chosen by vswitchd)")
 	f.StringVar(&req.Kind, "kind", "afpacket", "how frames move: afpacket (recvmmsg/sendmmsg) or xdp (AF_XDP rings, veth ends)")
+	f.BoolVar(&req.Trunk, "trunk", false, "an 802.1Q trunk: carries the networks made with --vlan, tagged (no NETWORK then)")
+	f.StringVar(&req.VLANs, "vlans", "", "with --trunk: only these VLANs, e.g. 10,20,30-40 (default: every VLAN)")
+	f.IntVar(&req.Native, "native", 0, "with --trunk: the VLAN of untagged frames, whose frames leave untagged (default: none, untagged frames are dropped)")
 	_ = cmd.MarkFlagRequired("dev")
 	return cmd
 }
@@ -131,7 +151,11 @@ func newPortLsCmd(a *app) *cobra.Command {
 			// policer.
 			var rows [][]any
 			for _, p := range ports {
-				rows = append(rows, []any{p.Name, p.Network, p.Kind, p.Netns, p.Ifname, p.MAC, p.IP, p.IP6, p.State, policeText(p)})
+				netw := p.Network
+				if p.Trunk != nil {
+					netw = "trunk:" + vidList(p.Trunk.Carried) // e.g. trunk:10,20
+				}
+				rows = append(rows, []any{p.Name, netw, p.Kind, p.Netns, p.Ifname, p.MAC, p.IP, p.IP6, p.State, policeText(p)})
 			}
 			return printSparse(a.stdout, []string{"NAME", "NETWORK", "KIND", "NETNS", "IFNAME", "MAC", "IP", "IP6", "STATE", "RATE"},
 				[]string{"IP6", "RATE"}, rows)
@@ -157,4 +181,36 @@ func newPortRmCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// vidList writes VLAN ids as "10,20" ("-" for none).
+func vidList(vids []int) string {
+	if len(vids) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(vids))
+	for i, v := range vids {
+		parts[i] = strconv.Itoa(v)
+	}
+	return strings.Join(parts, ",")
+}
+
+// trunkText is what port attach says of a trunk it made.
+func trunkText(t *api.TrunkInfo) string {
+	var b strings.Builder
+	if len(t.Carried) == 0 {
+		b.WriteString("carrying no VLAN yet (networks made with --vlan join it)")
+	} else {
+		b.WriteString("carrying VLANs ")
+		for i, v := range t.Carried {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%d (%s)", v, t.Networks[i])
+		}
+	}
+	if t.Native != 0 {
+		fmt.Fprintf(&b, ", native VLAN %d", t.Native)
+	}
+	return b.String()
 }
