@@ -169,7 +169,22 @@ var (
 	// Runs of spaces: table columns widen with their widest cell (an age
 	// of 10s instead of 0s), so alignment is not compared.
 	spacesRE = regexp.MustCompile(`[ \t]{2,}`)
+	// An IPv6 link-local address made from a MAC (modified EUI-64,
+	// fe80::XXXX:XXff:feXX:XXXX), such as a dual-stack gateway's: it is
+	// read as fe80::MAC, so a random MAC in it is numbered with the others.
+	eui64RE = regexp.MustCompile(`(?i)\bfe80::(?:([0-9a-f]{1,4}):)?([0-9a-f]{0,2})ff:fe([0-9a-f]{2}):([0-9a-f]{1,4})\b`)
 )
+
+// eui64MAC turns a modified-EUI-64 link-local address into fe80::MAC.
+func eui64MAC(ll string) string {
+	m := eui64RE.FindStringSubmatch(ll)
+	var g1, g2, g3, g4 uint64
+	fmt.Sscanf("0"+m[1], "%x", &g1)
+	fmt.Sscanf("0"+m[2], "%x", &g2)
+	fmt.Sscanf("0"+m[3], "%x", &g3)
+	fmt.Sscanf("0"+m[4], "%x", &g4)
+	return fmt.Sprintf("fe80::%02x:%02x:%02x:%02x:%02x:%02x", (g1>>8)^2, g1&0xff, g2, g3, g4>>8, g4&0xff)
+}
 
 func newNormalizer(script string) *normalizer {
 	n := &normalizer{pinned: map[string]bool{}, macs: map[string]int{}}
@@ -183,6 +198,7 @@ func (n *normalizer) line(s string) string {
 	for _, v := range varies {
 		s = v.re.ReplaceAllString(s, v.with)
 	}
+	s = eui64RE.ReplaceAllStringFunc(s, eui64MAC)
 	s = macRE.ReplaceAllStringFunc(s, func(m string) string {
 		m = strings.ToLower(m)
 		if n.pinned[m] {
@@ -374,6 +390,14 @@ func TestTutorialCompare(t *testing.T) {
 	// A random MAC must still be the same one where the page shows it twice.
 	if d := compareTranscripts("p.md", page, script, strings.Replace(output, "\"9a:00:11:22:33:44\"", "\"9a:00:11:22:33:45\"", 1)); !strings.Contains(d, "-   19") {
 		t.Fatalf("two different random MACs where the page has one: want a diff at page line 19, got:\n%s", d)
+	}
+	// A gateway's link-local address is its random MAC: numbered with it.
+	ll := newNormalizer("")
+	if got := ll.line("default via fe80::64d0:91ff:fe36:473e dev eth0 lladdr 66:d0:91:36:47:3e"); got != "default via fe80::<mac-1> dev eth0 lladdr <mac-1>" {
+		t.Fatalf("gateway link-local normalised to %q", got)
+	}
+	if got := newNormalizer("--mac 02:42:0a:1e:00:02").line("fe80::42:aff:fe1e:2/64"); got != "fe80::02:42:0a:1e:00:02/64" {
+		t.Fatalf("pinned MAC's link-local normalised to %q", got)
 	}
 	// A missing command, and an extra one.
 	if d := compareTranscripts("p.md", page, script, strings.Replace(output, "$ vswitchctl network inspect br0 | grep gateway_mac\n", "", 1)); !strings.Contains(d, "-   18  $ vswitchctl network inspect") {
