@@ -52,6 +52,9 @@ type NetL3 struct {
 	GatewayLL  netip.Addr
 	Prefix6    netip.Prefix
 	RALifetime uint16
+	// Masquerade6: IPv6 leaving by the uplink is translated to the uplink's
+	// IPv6 address (NAT66, nat6.go); off, it keeps its addresses.
+	Masquerade6 bool
 }
 
 // Port is one attached port in a snapshot.
@@ -100,6 +103,8 @@ type snapshot struct {
 	pubRules   []PublishRule        // as the control plane gave them
 	publish    map[pubKey]pubTarget // built from pubRules and local
 	publishRev map[pubKey]pubOrigin // the rules by target
+
+	publish6 map[pubKey6]pubTarget6 // the rules with an IPv6 target (nat6.go)
 }
 
 func (s *snapshot) clone() *snapshot {
@@ -149,6 +154,7 @@ type Dataplane struct {
 
 	arp   *arp.Table
 	ct    *nat.Table
+	ct6   *nat.Table6                   // IPv6 flows (nat6.go)
 	frags fragTable                     // NAT of fragments (fragnat.go)
 	hints queueHints                    // the queue each flow uses on multi-queue TAPs (steer.go)
 	drops [NumDropReasons]atomic.Uint64 // drops not tied to an ingress port (ARP gave up)
@@ -172,6 +178,8 @@ func New(opts Options) *Dataplane {
 	now := opts.Now
 	dp := &Dataplane{opts: opts, log: opts.Logger, stop: make(chan struct{}), arp: arp.New(arp.Config{}),
 		ct: nat.New(nat.Config{Max: opts.ConntrackMax, PortMin: opts.NATPortMin, PortMax: opts.NATPortMax,
+			Now: func() int64 { return now().UnixNano() }}),
+		ct6: nat.New6(nat.Config{Max: opts.ConntrackMax, PortMin: opts.NATPortMin, PortMax: opts.NATPortMax,
 			Now: func() int64 { return now().UnixNano() }})}
 	dp.cfg.Store(&snapshot{ports: make([]*Port, 1), nets: make([]*Network, 1),
 		routes: routing.Build(nil), local: map[netip.Addr]uint16{}, publish: map[pubKey]pubTarget{}})
@@ -181,6 +189,7 @@ func New(opts Options) *Dataplane {
 // Start creates the workers, the aging timer and the conntrack sweeper.
 func (dp *Dataplane) Start() error {
 	dp.ct.Start()
+	dp.ct6.Start()
 	for i := 0; i < dp.opts.Workers; i++ {
 		w, err := newWorker(dp, i)
 		if err != nil {
@@ -215,6 +224,7 @@ func (dp *Dataplane) Close() {
 		w.close()
 	}
 	dp.ct.Close()
+	dp.ct6.Close()
 }
 
 // ageLoop expires FDB entries once a second, off the fast path.
@@ -472,6 +482,7 @@ func (dp *Dataplane) SetL3(nets map[uint16]NetL3, routes *routing.Table) {
 		s.routes = routes
 	}
 	s.publish = buildPublish(s.pubRules, s) // rules without a host address follow the addresses
+	s.publish6 = buildPublish6(s.pubRules, s)
 	dp.cfg.Store(s)
 }
 

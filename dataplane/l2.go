@@ -39,7 +39,8 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 	if net.L3.Uplink {
 		// An uplink shares its link with other stations: take only what is
 		// addressed to vswitchd, learn nothing, flood nothing.
-		if dst != net.L3.GatewayMAC && !(dst.IsBroadcast() && eth.Type() == header.EtherTypeARP) {
+		if dst != net.L3.GatewayMAC && !(dst.IsBroadcast() && eth.Type() == header.EtherTypeARP) &&
+			!(net.L3.Gateway6.IsValid() && eth.Type() == header.EtherTypeIPv6 && solicitedNodeMAC(dst)) {
 			return drop(DropNotOurs)
 		}
 	} else if w.tr == nil {

@@ -39,6 +39,9 @@ type PublishRule struct {
 	HostIP   netip.Addr
 	HostPort uint16
 	To       netip.AddrPort
+	// To6 is the target's IPv6 address (same port), when its network has
+	// IPv6: the rule then answers on vswitchd's IPv6 addresses too (nat6.go).
+	To6 netip.Addr
 }
 
 type pubKey struct {
@@ -105,6 +108,7 @@ func (dp *Dataplane) SetPublish(rules []PublishRule) {
 	s.pubRules = slices.Clone(rules)
 	s.publish = buildPublish(s.pubRules, s)
 	s.publishRev = buildPublishRev(s.pubRules)
+	s.publish6 = buildPublish6(s.pubRules, s)
 	dp.cfg.Store(s)
 }
 

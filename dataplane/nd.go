@@ -59,7 +59,10 @@ func (w *worker) ipv6Input(s *snapshot, in *Port, net *Network, buf []byte, now 
 		if !ip.DstIs(header.SolicitedNode(l3.Gateway6)) && !ip.DstIs(header.SolicitedNode(l3.GatewayLL)) && !ip.DstIs(allRouters) {
 			return Verdict{}, false
 		}
-	} else if !ours {
+	} else if !ours || (ip.DstIs(l3.Gateway6) && toNAT6(ip)) {
+		// Routed; to the gateway's global address only what NAT66 may
+		// own (answers of masqueraded flows, published ports): routeIPv6
+		// drops the rest as local.
 		if w.tr != nil {
 			w.traceToRouter(net)
 		}

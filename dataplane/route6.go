@@ -27,8 +27,8 @@ import (
 // The ICMPv6 errors share IPv4's rate limit and quote as much of the packet
 // as fits in 1280 bytes (RFC 4443 2.4 c).
 //
-// NAT66 and the IPv6 ACL are not in this walk yet; their place is marked
-// below, where routeIPv4 calls natPre and natCommit.
+// NAT66 and published ports (nat6.go) are in this walk where routeIPv4
+// has natPre and natCommit; the IPv6 ACL is not yet.
 
 // ICMPv6 error messages (RFC 4443 3) and their codes.
 const (
@@ -65,8 +65,15 @@ func (w *worker) routeIPv6(s *snapshot, in *Port, net *Network, buf []byte, now 
 		// link-local source to another link.
 		return w.route6Drop(DropNotRoutable, "a link-local, multicast, loopback or unspecified source: not forwarded off its link")
 	}
-	// NAT66 (conntrack, DNAT of published ports) will go here, as natPre
-	// does in routeIPv4: before the route, which it may change.
+	// NAT66 (nat6.go): the flow's conn, or a published port's DNAT,
+	// before the route, which it may change.
+	f := parseFlow6(buf, ip)
+	p := w.natPre6(s, in, &f, buf, now)
+	if p.known || p.published {
+		dst = netip.AddrFrom16(p.target.Dst)
+	} else if ip.DstIs(net.L3.Gateway6) {
+		return w.route6Drop(DropLocal, "to the gateway's IPv6 address, and no tracked flow or published port owns it")
+	}
 	r, ok := s.routes.Lookup(dst)
 	var out *Network
 	if ok {
@@ -79,7 +86,7 @@ func (w *worker) routeIPv6(s *snapshot, in *Port, net *Network, buf []byte, now 
 		w.icmp6Error(in, net, buf, icmp6DstUnreach, icmp6NoRoute, 0)
 		return drop(DropNoRoute)
 	}
-	if ip.DstIs(out.L3.Gateway6) {
+	if netip.AddrFrom16(p.target.Dst) == out.L3.Gateway6 {
 		// Another network's gateway address: vswitchd's own, answered as
 		// the IPv4 ones are (localInput), whatever the isolation.
 		if m := header.ICMPv6(ip.Payload()); ip.NextHeader() == header.ProtoICMPv6 && m.Valid() && m.Type() == header.ICMPv6EchoRequest {
@@ -87,17 +94,28 @@ func (w *worker) routeIPv6(s *snapshot, in *Port, net *Network, buf []byte, now 
 		}
 		return w.route6Drop(DropLocal, "to a gateway's IPv6 address, not an echo request")
 	}
-	// The network-pair decision of admit (policy.go), for every packet:
-	// nothing tracks IPv6 flows yet, so none is "known".
-	why := isolation(net, out)
-	if why == DropNone && out.ID == net.ID && net.L3.NoICC {
-		why = DropICC
-	}
-	if w.tr != nil {
-		w.tr.isolation(net, out, why, false)
-	}
-	if why != DropNone {
-		return drop(why)
+	// The network-pair decision of admit (policy.go), for a new flow: a
+	// tracked one passed it at its start, a published port is open to
+	// every network but from an internal one.
+	if !p.known {
+		why := DropNone
+		switch {
+		case p.published:
+			if net.L3.Internal && out.ID != net.ID {
+				why = DropInternalNet
+			}
+		default:
+			if why = isolation(net, out); why == DropNone && out.ID == net.ID && net.L3.NoICC {
+				why = DropICC
+			}
+		}
+		if w.tr != nil {
+			w.tr.isolation(net, out, why, p.published)
+		}
+		if why != DropNone {
+			return drop(why)
+		}
+		p.masquerade6(net, out)
 	}
 	// After the route, as Linux's ip6_forward: an unroutable packet gets
 	// "no route" whatever its hop limit; the errors quote the packet as
@@ -117,8 +135,14 @@ func (w *worker) routeIPv6(s *snapshot, in *Port, net *Network, buf []byte, now 
 			return drop(DropFragNeeded)
 		}
 	}
-	// NAT66's commit (natCommit) will go here: after every check that can
-	// still drop the packet, before the rewrite.
+	// NAT66's commit: after every check that can still drop the packet,
+	// before the rewrite.
+	if why := w.natCommit6(&p, &f, now); why != DropNone {
+		return drop(why)
+	}
+	if p.target != f.t {
+		rewrite6(buf, &f, &p)
+	}
 	nh := dst
 	if r.Via.IsValid() {
 		nh = r.Via
