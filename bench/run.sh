@@ -37,6 +37,7 @@ want() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
 want ip iproute2
 want ss iproute2
 want iptables-restore iptables
+want ip6tables-restore iptables
 want iperf3 iperf3
 want sockperf sockperf
 want ping iputils-ping
