@@ -163,6 +163,11 @@ func (c *Config) check(lines map[string]int) error {
 			}
 		}
 	}
+	for i, a := range c.Attach {
+		if key, err := checkTrunkEntry(a); err != nil { // vlan.go
+			return at(fmt.Sprintf("attach[%d].%s", i, key), "%v", err)
+		}
+	}
 	for i, r := range c.ACLs {
 		for key, v := range map[string]string{"src": r.Src, "dst": r.Dst} {
 			if _, err := parseRulePrefix(key, v); err != nil {

@@ -94,6 +94,37 @@ func (d *Daemon) attachTrunkLocked(req api.PortAttach) (api.Port, error) {
 		Ifname: req.Dev, Trunk: true, VLANs: req.VLANs, Native: req.Native})
 }
 
+// checkTrunkEntry checks a config file's attach entry for what the trunk
+// keys allow alone (LoadConfig, so the error has its line): the key at
+// fault and why.
+func checkTrunkEntry(a api.PortAttach) (key string, err error) {
+	if !a.Trunk {
+		if a.VLANs != "" {
+			return "vlans", errors.New("vlans is for a trunk: add trunk: true")
+		}
+		if a.Native != 0 {
+			return "native", errors.New("native is for a trunk: add trunk: true")
+		}
+		return "", nil
+	}
+	if a.Network != "" {
+		return "network", fmt.Errorf("a trunk carries the networks of its VLANs, not network %s alone: drop network (vlans chooses the VLANs)", a.Network)
+	}
+	var list []uint16
+	if a.VLANs != "" {
+		if list, err = ParseVLANList(a.VLANs); err != nil {
+			return "vlans", fmt.Errorf("bad vlans %q: %v", a.VLANs, err)
+		}
+	}
+	if a.Native < 0 || a.Native > header.VLANMax {
+		return "native", fmt.Errorf("bad native %d: a VLAN id is 1 to %d", a.Native, header.VLANMax)
+	}
+	if a.Native != 0 && list != nil && !slices.Contains(list, uint16(a.Native)) {
+		return "native", fmt.Errorf("native VLAN %d is not in vlans %s: add it to the list", a.Native, a.VLANs)
+	}
+	return "", nil
+}
+
 // openTrunkLocked opens a trunk's socket (a receive ring too with
 // --afpacket-ring: it reports tags as the plain socket does) and gives it
 // its VLANs.

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -178,5 +180,36 @@ func TestTrunkState(t *testing.T) {
 	}
 	if tr := trunkOf(""); !slices.Equal(tr.Carried, []int{10, 30}) {
 		t.Errorf("with v20 gone the trunk carries %v, want 10,30", tr.Carried)
+	}
+}
+
+// A trunk in the config file: its keys are read, and a mistake in them is
+// refused with its line before anything is made.
+func TestTrunkConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("networks:\n  - name: v10\n    subnet: 10.10.0.0/24\n    vlan: 10\nattach:\n  - dev: t0\n    trunk: true\n    vlans: 10,20-30\n    native: 10\n")
+	c, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Attach[0]; !a.Trunk || a.VLANs != "10,20-30" || a.Native != 10 {
+		t.Errorf("attach[0] read as %+v, want trunk, vlans 10,20-30, native 10", a)
+	}
+	for _, tc := range []struct{ attach, want string }{
+		{"  - dev: t0\n    trunk: true\n    vlans: 10,x\n", `line 8: attach[0].vlans: bad vlans "10,x": "x" is not a VLAN id`},
+		{"  - dev: t0\n    trunk: true\n    vlans: \"10\"\n    native: 20\n", "line 9: attach[0].native: native VLAN 20 is not in vlans 10"},
+		{"  - dev: t0\n    network: v10\n    vlans: \"10\"\n", "line 8: attach[0].vlans: vlans is for a trunk: add trunk: true"},
+		{"  - dev: t0\n    network: v10\n    trunk: true\n", "line 7: attach[0].network: a trunk carries the networks of its VLANs"},
+	} {
+		write("networks:\n  - name: v10\n    subnet: 10.10.0.0/24\n    vlan: 10\nattach:\n" + tc.attach)
+		_, err := LoadConfig(path)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("config with attach\n%s: %v; want one line with %q", tc.attach, err, tc.want)
+		}
 	}
 }

@@ -107,6 +107,12 @@ func testVLANTrunkOVS(t *testing.T, flags ...string) {
 		t.Logf("tcpdump -e on tr0:\n%s\n%s\n%s", sent[0], got[0], sent20[0])
 	}
 
+	// fdb show names h10's MAC, learned through the trunk, by the trunk.
+	h10MAC := strings.TrimSpace(e.mustNS(hosts["h10"], "cat", "/sys/class/net/eth0/address"))
+	if !slices.ContainsFunc(d.fdb("v10"), func(f fdbEntry) bool { return f.MAC == h10MAC && f.Port == "trunk" }) {
+		t.Errorf("fdb show --network v10 has no entry for h10 (%s) on port trunk: %+v", h10MAC, d.fdb("v10"))
+	}
+
 	// VLAN 20's container cannot reach VLAN 10's host; VLAN 30's host, in
 	// v10's subnet but on a VLAN the trunk does not carry, is not reached
 	// from VLAN 10, and its frames (ARP, tagged 30) are dropped as vlan;
