@@ -259,3 +259,19 @@ func ipv6FrameView(fi dataplane.FrameInfo, f *api.TraceFrame) {
 		f.ICMP = fmt.Sprintf("type %d", fi.ICMPType)
 	}
 }
+
+// icmp6Name words the ICMPv6 error a routed IPv6 packet's trace says the
+// router sends (dataplane/route6.go); "" for another.
+func icmp6Name(typ, code uint8) string {
+	switch [2]uint8{typ, code} {
+	case [2]uint8{1, 0}:
+		return "destination unreachable (no route)"
+	case [2]uint8{1, 3}:
+		return "destination unreachable (address unreachable)"
+	case [2]uint8{2, 0}:
+		return "packet too big"
+	case [2]uint8{3, 0}:
+		return "time exceeded (hop limit)"
+	}
+	return ""
+}

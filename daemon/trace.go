@@ -467,10 +467,14 @@ func (d *Daemon) renderTraceLocked(pt *dataplane.PacketTrace) api.Trace {
 			}
 		case dataplane.StageICMP:
 			name := icmpNames[[2]uint8{st.ICMPType, st.ICMPCode}]
+			kind := "ICMP"
+			if pt.Before.EtherType == header.EtherTypeIPv6 {
+				name, kind = icmp6Name(st.ICMPType, st.ICMPCode), "ICMPv6" // ipv6.go
+			}
 			if name == "" {
 				name = fmt.Sprintf("type %d code %d", st.ICMPType, st.ICMPCode)
 			}
-			text = fmt.Sprintf("ICMP %s to %s", name, pt.Before.Src)
+			text = fmt.Sprintf("%s %s to %s", kind, name, pt.Before.Src)
 		}
 		if st.Note != "" {
 			text = joinText(text, st.Note)

@@ -364,17 +364,32 @@ func TestND6TraceBuildFrame(t *testing.T) {
 }
 
 // FuzzND6 feeds arbitrary IPv6 frames, to the gateway's MAC and to its
-// solicited-node group, through the pipeline of a network with IPv6: no
-// panic (forwardBatch would count it as internal-error), and every answer
-// the gateway makes carries a valid ICMPv6 checksum.
+// solicited-node group, through the pipeline of a network with IPv6 routed
+// to a second one (route6.go): no panic (forwardBatch would count it as
+// internal-error), every answer or error the gateway makes carries a valid
+// ICMPv6 checksum and fits in 1280 bytes, and nothing routed to B is longer
+// than B's MTU or leaves with the hop limit it came with.
 func FuzzND6(f *testing.F) {
 	f.Add(nsBuf(f, macA1, header.MulticastMAC6(header.SolicitedNode(gw6A)), host6A1, header.SolicitedNode(gw6A), gw6A, 255)[ip6Off:], false)
 	f.Add(icmp6Buf(f, macA1, gwMACA, host6A1, gw6A, 64, layers.ICMPv6TypeEchoRequest, &layers.ICMPv6Echo{Identifier: 1, SeqNumber: 1})[ip6Off:], true)
 	f.Add(icmp6Buf(f, macA1, header.MulticastMAC6(allRouters), llA1, allRouters, 255, layers.ICMPv6TypeRouterSolicitation, &layers.ICMPv6RouterSolicitation{})[ip6Off:], false)
+	f.Add(echo6Buf(f, host6B1, 64, 8)[ip6Off:], true)
+	f.Add(echo6Buf(f, host6B1, 1, 8)[ip6Off:], true)
+	f.Add(echo6Buf(f, host6B1, 64, 1400)[ip6Off:], true)
+	f.Add(echo6Buf(f, netip.MustParseAddr("fd00:b::99"), 64, 8)[ip6Off:], true)
 	rw := newRouteWorker(f, true)
-	l3 := rw.dp.cfg.Load().nets[rw.a1.Net].L3
+	na, nb := rw.a1.Net, rw.b1.Net
+	l3 := rw.dp.cfg.Load().nets[na].L3
 	l3.Gateway6, l3.GatewayLL, l3.Prefix6, l3.RALifetime = gw6A, gwLLA, prefix6A, 1800
-	rw.dp.SetL3(map[uint16]NetL3{rw.a1.Net: l3}, nil)
+	lb := rw.dp.cfg.Load().nets[nb].L3
+	lb.Gateway6, lb.GatewayLL, lb.Prefix6, lb.RALifetime = gw6B, header.LinkLocalFromMAC(gwMACB), prefix6B, 1800
+	rw.dp.SetL3(map[uint16]NetL3{na: l3, nb: lb}, routing.Build([]routing.Route{
+		{Prefix: subnetA, Network: na, Kind: routing.Connected},
+		{Prefix: subnetB, Network: nb, Kind: routing.Connected},
+		{Prefix: prefix6A, Network: na, Kind: routing.Connected},
+		{Prefix: prefix6B, Network: nb, Kind: routing.Connected},
+	}))
+	rw.dp.ARP().SetPermanent(host6B1, macB1, nb)
 	s := rw.dp.cfg.Load()
 	a1 := s.port(rw.a1.Index)
 	f.Fuzz(func(t *testing.T, ip []byte, toGW bool) {
@@ -390,8 +405,26 @@ func FuzzND6(f *testing.F) {
 		}
 		for _, out := range rw.ca.Recv() {
 			oip := header.IPv6(out[ip6Off:])
+			if oip.Valid() && !oip.SrcIs(gw6A) && !oip.SrcIs(gwLLA) && !oip.SrcIs(gw6B) {
+				continue // routed back into A (a hairpin through the gateway), not an answer
+			}
 			if m := header.ICMPv6(oip.Payload()); !oip.Valid() || !m.Valid() || !m.ChecksumValid(oip.Src(), oip.Dst()) {
 				t.Fatalf("answer with a bad checksum: % x", out)
+			}
+			if len(oip) > icmp6ErrMax && header.ICMPv6(oip.Payload()).Type() < 128 {
+				t.Fatalf("an ICMPv6 error of %d bytes", len(oip))
+			}
+		}
+		for _, out := range rw.cb.Recv() {
+			oip := header.IPv6(out[ip6Off:])
+			if len(ip) < header.IPv6MinLen || !oip.Valid() {
+				t.Fatalf("routed a frame that is not IPv6: % x", out)
+			}
+			if m := header.ICMPv6(oip.Payload()); oip.NextHeader() == header.ProtoICMPv6 && m.Valid() && m.Type() == header.ICMPv6NeighSolicit {
+				continue // the gateway resolving a next hop
+			}
+			if header.IPv6MinLen+int(oip.PayloadLen()) > mtuB || oip.HopLimit() != header.IPv6(ip).HopLimit()-1 {
+				t.Fatalf("routed to B: %d bytes (MTU %d), hop limit %d from %d", header.IPv6MinLen+int(oip.PayloadLen()), mtuB, oip.HopLimit(), header.IPv6(ip).HopLimit())
 			}
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -305,4 +306,106 @@ func BenchmarkRoute6Forward(b *testing.B) {
 			b.Fatalf("verdict %+v", v)
 		}
 	}
+}
+
+// TestRoute6NoAnswer: a next hop that never answers is solicited
+// MaxProbes times (the retransmits from the timer are solicitations too);
+// then its packet's sender gets address unreachable from its own gateway,
+// quoting the packet as it waited (hop limit already one less), counted as
+// arp-failed.
+func TestRoute6NoAnswer(t *testing.T) {
+	rb := route6bed(t, true)
+	p := echo6Buf(t, host6B1, 64, 8)
+	rb.send(rb.a1, p)
+	got := rb.outputs()
+	if !rb.only(t, got, map[*tport]int{rb.b1: 1, rb.b2: 1}) {
+		t.FailNow()
+	}
+	ns := got[rb.b1][0]
+	for range arp.DefaultMaxProbes - 1 {
+		rb.clock.Advance(arp.DefaultRetransTime)
+		for _, port := range []*tport{rb.b1, rb.b2} {
+			if f := waitNoRA(t, port, 1, 3*time.Second); len(f) != 1 || !bytes.Equal(f[0], ns) {
+				t.Errorf("port %s: %d frames; want the solicitation again", port.name, len(f))
+			}
+		}
+	}
+	rb.clock.Advance(arp.DefaultRetransTime)
+	f := waitNoRA(t, rb.a1, 1, 3*time.Second)
+	waited := bytes.Clone(p)
+	header.IPv6(waited[ip6Off:]).SetHopLimit(63)
+	checkICMP6Error(t, f[0], waited, 1, 3, 0)
+	if n := rb.dp.Drops()["arp-failed"]; n != 1 {
+		t.Errorf("arp-failed drops %d, want 1", n)
+	}
+	if _, _, st, _ := rb.dp.ARP().Lookup(host6B1); st != arp.Failed {
+		t.Errorf("state %v, want failed", st)
+	}
+}
+
+// TestRoute6Trace: a dry run of a routed IPv6 ping shows the route (B's
+// /64), isolation, the neighbour and the egress port, and changes
+// nothing: no solicitation, no entry.
+func TestRoute6Trace(t *testing.T) {
+	rb := route6bed(t, true)
+	f, err := BuildFrame(TraceSpec{SrcMAC: macA1, DstMAC: gwMACA, Src: host6A1, Dst: host6B1, Proto: header.ProtoICMPv6, SPort: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, err := rb.dp.Trace(rb.a1.idx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages := map[Stage]Step{}
+	for _, st := range pt.StepList() {
+		stages[st.Stage] = st
+	}
+	if st := stages[StageRoute]; st.Decision != "hit" || st.Route.Prefix != prefix6B {
+		t.Errorf("route step %+v, want a hit on %v", st, prefix6B)
+	}
+	if st := stages[StageIsolation]; st.Decision != "pass" {
+		t.Errorf("isolation step %+v, want pass", st)
+	}
+	if st := stages[StageNeighbour]; st.Decision != "unresolved" || st.IP != host6B1 {
+		t.Errorf("neighbour step %+v, want unresolved for %v", st, host6B1)
+	}
+	if pt.Verdict.Action != ActConsumed {
+		t.Errorf("verdict %+v, want consumed (it would wait for the neighbour)", pt.Verdict)
+	}
+	rb.only(t, rb.outputs(), nil)
+	if _, _, st, _ := rb.dp.ARP().Lookup(host6B1); st != arp.None {
+		t.Errorf("a dry run made a neighbour entry (%v)", st)
+	}
+
+	rb.neighbours(t, []neighbour{{host6B1, macB1, rb.netB, rb.b1}})
+	pt, _ = rb.dp.Trace(rb.a1.idx, f)
+	last := pt.StepList()[pt.N-1]
+	if pt.Verdict.Action != ActForward || pt.Verdict.Port != rb.b1.idx || last.Stage != StageEgress || pt.After.TTL != 63 {
+		t.Errorf("resolved: verdict %+v, last step %+v, hop limit after %d; want forward to b1, hop limit 63", pt.Verdict, last, pt.After.TTL)
+	}
+	rb.only(t, rb.outputs(), nil)
+}
+
+// waitNoRA is waitFrames leaving out the gateways' periodic router
+// advertisements, which the timer sends at its first tick.
+func waitNoRA(t *testing.T, p *tport, n int, timeout time.Duration) [][]byte {
+	t.Helper()
+	var got [][]byte
+	deadline := time.Now().Add(timeout)
+	for len(got) < n {
+		for _, f := range p.ch.Recv() {
+			if len(f) > ip6Off+header.IPv6MinLen {
+				ip := header.IPv6(f[ip6Off:])
+				if m := header.ICMPv6(ip.Payload()); ip.NextHeader() == header.ProtoICMPv6 && m.Type() == header.ICMPv6RouterAdvert {
+					continue
+				}
+			}
+			got = append(got, f)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %s: %d frames after %v, want %d", p.name, len(got), timeout, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return got
 }

@@ -87,6 +87,17 @@ func TestIPv6RouteAcrossNetworks(t *testing.T) {
 		t.Errorf("arp show -o json: want %s at %s (reachable or stale) on port %s, got %+v", pb.addr6(), pb.MAC, pb.Name, neighs)
 	}
 
+	// trace shows the IPv6 route and, without one, the ICMPv6 error.
+	out := d.mustCtl("trace", "--in", pa.Name, "--dst", pb.addr6())
+	t.Logf("trace --in %s --dst %s:\n%s", pa.Name, pb.addr6(), out)
+	if !strings.Contains(out, "fd00:236:2::/64") || !strings.Contains(out, "Verdict: forward") {
+		t.Errorf("trace to %s: want the route fd00:236:2::/64 and \"Verdict: forward\", got:\n%s", pb.addr6(), out)
+	}
+	out = d.mustCtl("trace", "--in", pa.Name, "--dst", "2001:db8::1")
+	if !strings.Contains(out, "ICMPv6 destination unreachable (no route)") || !strings.Contains(out, "Verdict: drop (no-route)") {
+		t.Errorf("trace to 2001:db8::1: want the ICMPv6 no-route error and \"Verdict: drop (no-route)\", got:\n%s", out)
+	}
+
 	// Hop limit 1: time exceeded from a's gateway.
 	if r := e.pingOnce(a, 2, pb.addr6(), "-6", "-t", "1"); !strings.Contains(r.stdout, "From "+gwA) || !strings.Contains(r.stdout, "Time exceeded") {
 		t.Errorf("ping -6 -t 1 %s: want \"From %s ... Time exceeded\", got:\n%v", pb.addr6(), gwA, r)
