@@ -159,6 +159,16 @@ func testVLANTrunkOVS(t *testing.T, flags ...string) {
 	if ok, r := e.noReply(c20, "10.10.0.100", 1); !ok {
 		t.Errorf("after the restart c20 (VLAN 20) reached h10 (VLAN 10):\n%v", r)
 	}
+
+	// With --native 10, untagged frames are VLAN 10's: h0, on OVS's
+	// untagged VLAN, reaches c10, and VLAN 20 stays tagged.
+	d.mustCtl("port", "rm", "trunk")
+	out = d.mustCtl("port", "attach", "--trunk", "--dev", "tr0", "--netns", tk, "--name", "trunk", "--vlans", "10,20", "--native", "10")
+	if !strings.Contains(out, "native VLAN 10") {
+		t.Errorf("port attach --native 10 says %q", out)
+	}
+	e.mustPing(hosts["h0"], "10.10.0.2")
+	e.mustPing(c20, "10.20.0.100")
 }
 
 // checkTrunkListed: port ls shows the trunk carrying 10 and 20, and
