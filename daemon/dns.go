@@ -39,10 +39,14 @@ const dnsForwardTimeout = 2 * time.Second
 
 // dnsTable is what the resolvers answer from.
 type dnsTable struct {
-	names map[string]map[string]netip.Addr // network -> lower-case name -> address
-	ptrs  map[string]map[string]string     // network -> reverse name (d.c.b.a.in-addr.arpa) -> NAME.NETWORK.
-	nets  map[string][]string              // namespace path -> networks it has a port on
+	names map[string]map[string]dnsAddrs // network -> lower-case name -> addresses
+	ptrs  map[string]map[string]string   // network -> reverse name (d.c.b.a.in-addr.arpa, ...ip6.arpa) -> NAME.NETWORK.
+	nets  map[string][]string            // namespace path -> networks it has a port on
 }
+
+// dnsAddrs is what a name answers: its A and, on a dual-stack network, its
+// AAAA (either may be absent).
+type dnsAddrs struct{ v4, v6 netip.Addr }
 
 // dnsResolver is one namespace's listeners.
 type dnsResolver struct {
@@ -88,27 +92,34 @@ func dnsName(s string) string {
 
 // buildDNSTableLocked collects the names of the ports that have an address:
 // each port name and alias, alone and followed by its network's name (as
-// Docker answers c2 and c2.mynet), and the reverse name of the address,
+// Docker answers c2 and c2.mynet), with its IPv4 address (A) and on a
+// dual-stack network its IPv6 one (AAAA), and the reverse names of both,
 // answered with NAME.NETWORK.
 func (d *Daemon) buildDNSTableLocked() *dnsTable {
-	t := &dnsTable{names: map[string]map[string]netip.Addr{}, ptrs: map[string]map[string]string{}, nets: map[string][]string{}}
+	t := &dnsTable{names: map[string]map[string]dnsAddrs{}, ptrs: map[string]map[string]string{}, nets: map[string][]string{}}
 	for _, p := range d.st.Ports {
-		if !p.IP.IsValid() {
+		a := dnsAddrs{v4: p.IP.Addr(), v6: p.IP6.Addr()}
+		if !a.v4.IsValid() && !a.v6.IsValid() {
 			continue
 		}
 		m := t.names[p.Network]
 		if m == nil {
-			m = map[string]netip.Addr{}
+			m = map[string]dnsAddrs{}
 			t.names[p.Network] = m
 			t.ptrs[p.Network] = map[string]string{}
 		}
 		netw := dnsName(p.Network)
 		for _, n := range append([]string{p.Name}, p.Aliases...) {
-			m[dnsName(n)] = p.IP.Addr()
-			m[dnsName(n)+"."+netw] = p.IP.Addr()
+			m[dnsName(n)] = a
+			m[dnsName(n)+"."+netw] = a
 		}
-		if rev, err := dns.ReverseAddr(p.IP.Addr().String()); err == nil {
-			t.ptrs[p.Network][dnsName(rev)] = dnsName(p.Name) + "." + netw + "."
+		for _, ip := range []netip.Addr{a.v4, a.v6} {
+			if !ip.IsValid() {
+				continue
+			}
+			if rev, err := dns.ReverseAddr(ip.String()); err == nil {
+				t.ptrs[p.Network][dnsName(rev)] = dnsName(p.Name) + "." + netw + "."
+			}
 		}
 		if p.Kind == "tap" && p.NetnsPath != "" {
 			nets := t.nets[p.NetnsPath]
@@ -258,13 +269,20 @@ func answerDNS(t *dnsTable, nets []string, q *dns.Msg, forward func(*dns.Msg) *d
 			m.SetReply(q)
 			m.Authoritative = true
 			m.RecursionAvailable = true
-			if qq.Qtype == dns.TypeA || qq.Qtype == dns.TypeANY {
+			if (qq.Qtype == dns.TypeA || qq.Qtype == dns.TypeANY) && a.v4.IsValid() {
 				m.Answer = append(m.Answer, &dns.A{
 					Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: dnsTTL},
-					A:   a.AsSlice(),
+					A:   a.v4.AsSlice(),
 				})
 			}
-			// AAAA and other types of a known name: NOERROR, no data.
+			if (qq.Qtype == dns.TypeAAAA || qq.Qtype == dns.TypeANY) && a.v6.IsValid() {
+				m.Answer = append(m.Answer, &dns.AAAA{
+					Hdr:  dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: dnsTTL},
+					AAAA: a.v6.AsSlice(),
+				})
+			}
+			// Other types of a known name (and AAAA on an IPv4-only
+			// network): NOERROR, no data, so the stub asks no further.
 			return m
 		}
 	}

@@ -17,7 +17,8 @@ func dnsTestTable() *dnsTable {
 	d := &Daemon{st: &State{Ports: []PortState{
 		{Name: "web", Network: "front", Kind: "tap", NetnsPath: "/run/netns/ns1", IP: netip.MustParsePrefix("10.0.0.2/24")},
 		{Name: "DB", Network: "front", Kind: "tap", NetnsPath: "/run/netns/ns2", IP: netip.MustParsePrefix("10.0.0.3/24"), Aliases: []string{"postgres"}},
-		{Name: "other", Network: "back", Kind: "tap", NetnsPath: "/run/netns/ns3", IP: netip.MustParsePrefix("10.1.0.2/24")},
+		{Name: "other", Network: "back", Kind: "tap", NetnsPath: "/run/netns/ns3", IP: netip.MustParsePrefix("10.1.0.2/24"),
+			IP6: netip.MustParsePrefix("fd00:b::2/64")}, // back is dual-stack
 		{Name: "att", Network: "back", Kind: "afpacket", Ifname: "veth0"}, // no address: no name
 	}}}
 	return d.buildDNSTableLocked()
@@ -42,7 +43,7 @@ func TestDNSTable(t *testing.T) {
 	if got := tb.nets["/run/netns/ns1"]; len(got) != 1 || got[0] != "front" {
 		t.Fatalf("ns1 is on %v, want [front]", got)
 	}
-	if len(tb.names["back"]) != 2 || !tb.names["back"]["other"].IsValid() || !tb.names["back"]["other.back"].IsValid() {
+	if len(tb.names["back"]) != 2 || !tb.names["back"]["other"].v4.IsValid() || !tb.names["back"]["other.back"].v6.IsValid() {
 		t.Fatalf("back's names = %v, want only other and other.back", tb.names["back"])
 	}
 }
@@ -113,6 +114,25 @@ func TestDNSAnswers(t *testing.T) {
 	}
 	if r := answerDNS(tb, back, query("other.", dns.TypeA), nil); len(r.Answer) != 1 {
 		t.Errorf("other from back: %v, want its address", r.Answer)
+	}
+	// Dual stack: AAAA answers the IPv6 address, ANY both, and the
+	// ip6.arpa name of it NAME.NETWORK.
+	r = answerDNS(tb, back, query("other.back.", dns.TypeAAAA), nil)
+	if len(r.Answer) != 1 || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("AAAA other.back: %s %v, want fd00:b::2", dns.RcodeToString[r.Rcode], r.Answer)
+	}
+	if a, ok := r.Answer[0].(*dns.AAAA); !ok || a.AAAA.String() != "fd00:b::2" || a.Hdr.Ttl != 600 {
+		t.Errorf("AAAA other.back: %v, want fd00:b::2 TTL 600", r.Answer[0])
+	}
+	if r := answerDNS(tb, back, query("other.", dns.TypeANY), nil); len(r.Answer) != 2 {
+		t.Errorf("ANY other: %v, want its A and its AAAA", r.Answer)
+	}
+	rev, _ := dns.ReverseAddr("fd00:b::2")
+	if ptr, ok := firstPTR(answerDNS(tb, back, query(rev, dns.TypePTR), nil)); !ok || ptr.Ptr != "other.back." {
+		t.Errorf("PTR %s: %v, want other.back.", rev, ptr)
+	}
+	if r := answerDNS(tb, front, query(rev, dns.TypePTR), nil); r.Rcode != dns.RcodeRefused {
+		t.Errorf("PTR of back's IPv6 address from front: %s, want REFUSED", dns.RcodeToString[r.Rcode])
 	}
 }
 

@@ -183,3 +183,40 @@ func TestDNSEmbedded(t *testing.T) {
 		t.Fatalf("127.0.0.11:53 in %s still answers after its port was removed", n1)
 	}
 }
+
+// TestDNSDualStack: on a dual-stack network the embedded DNS answers a
+// port's name with its IPv6 address too (AAAA, as Docker does for an
+// --ipv6 network), its ip6.arpa name with NAME.NETWORK., and a container
+// reaches its peer by name over IPv6.
+func TestDNSDualStack(t *testing.T) {
+	e := newEnv(t)
+	dns0 := e.newNS("dnsd")
+	e.mustNS(dns0, "ip", "link", "set", "lo", "up")
+	d := e.startDaemonIn(dns0, "")
+	d.mustCtl("network", "create", "ds", "--subnet", "10.254.0.0/24", "--ipv6", "--subnet6", "fd00:254::/64")
+	n1, n2 := e.newNS("dns6a"), e.newNS("dns6b")
+	for _, ns := range []string{n1, n2} {
+		dir := filepath.Join("/etc/netns", ns)
+		t.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	d.addPort("ds", n1, "--name", "v6a")
+	c2 := d.addPort("ds", n2, "--name", "v6b", "--ip6", "fd00:254::42")
+	wantA(t, n1, "v6b", c2.addr())
+	r, _ := dnsAsk(t, n1, "v6b.ds", dns.TypeAAAA, "udp")
+	if len(r.Answer) != 1 || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("AAAA v6b.ds from v6a: %s %v, want fd00:254::42", dns.RcodeToString[r.Rcode], r.Answer)
+	}
+	if a, ok := r.Answer[0].(*dns.AAAA); !ok || a.AAAA.String() != "fd00:254::42" {
+		t.Fatalf("AAAA v6b.ds: %v, want fd00:254::42", r.Answer[0])
+	}
+	rev, _ := dns.ReverseAddr("fd00:254::42")
+	if r, _ := dnsAsk(t, n1, rev, dns.TypePTR, "udp"); len(r.Answer) != 1 || r.Answer[0].(*dns.PTR).Ptr != "v6b.ds." {
+		t.Fatalf("PTR %s: %s %v, want v6b.ds.", rev, dns.RcodeToString[r.Rcode], r.Answer)
+	}
+	// Through the C library, as a container's programs resolve: getent
+	// ahostsv6 and ping -6 by name.
+	if out := e.mustNS(n1, "getent", "ahostsv6", "v6b"); !strings.HasPrefix(out, "fd00:254::42 ") {
+		t.Fatalf("getent ahostsv6 v6b in %s: %q, want fd00:254::42 first", n1, out)
+	}
+	e.mustNS(n1, "ping", "-6", "-c", "1", "-W", "2", "v6b")
+}
