@@ -453,6 +453,9 @@ func (d *Daemon) removePortLocked(name string) error {
 	if rt.cfg.IP.IsValid() {
 		d.dp.ARP().Delete(rt.cfg.IP.Addr())
 	}
+	if rt.cfg.IP6.IsValid() {
+		d.dp.ARP().Delete(rt.cfg.IP6.Addr()) // learned by ND (dataplane/route6.go): not kept for the next holder
+	}
 	if rt.io != nil {
 		if err := d.dp.RemovePort(rt.idx); err != nil {
 			return &Error{Status: 500, Msg: err.Error()}

@@ -61,7 +61,10 @@ const (
 	// protocol without ports): sending it would leak a private address.
 	DropCTInvalid
 	// DropFragNeeded: too big for the next hop with DF set; "fragmentation
-	// needed" was sent with the next-hop MTU (RFC 1191).
+	// needed" was sent with the next-hop MTU (RFC 1191). For IPv6, which
+	// behaves as if DF were always set (a router never fragments it), any
+	// packet too big for the next hop; "packet too big" was sent with the
+	// MTU (RFC 8201).
 	DropFragNeeded
 	// DropGSOTooBig: a GSO super-frame whose segments exceed the next hop's
 	// MTU without DF and that segment cannot cut (not TCPv4, or its TCP
@@ -72,7 +75,9 @@ const (
 	// DropARPFailed: the next hop never answered ARP; host unreachable sent.
 	DropARPFailed
 	// DropNotRoutable: a broadcast or multicast destination, never routed
-	// (RFC 1812 5.3.4-5.3.5), or a frame to the gateway that is not IPv4.
+	// (RFC 1812 5.3.4-5.3.5), an IPv6 link-local destination or source
+	// (RFC 4291 2.5.6), or a frame to the gateway that is neither IPv4 nor
+	// IPv6 on a network with IPv6.
 	DropNotRoutable
 	// DropLocal: for one of vswitchd's own addresses, but not a ping.
 	DropLocal
