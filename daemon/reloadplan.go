@@ -292,6 +292,9 @@ func planPorts[T any](pc *planCtx, section string, olds, news []T, oldNames, rec
 				if v.IP != "" {
 					where += ", " + v.IP
 				}
+				if v.Trunk != nil {
+					return fmt.Sprintf("port %s: added as a trunk of VLANs %v (%s)", v.Name, v.Trunk.Carried, where), nil
+				}
 				return fmt.Sprintf("port %s: added to network %s (%s)", v.Name, v.Network, where), nil
 			},
 			undo: func() { d.undo("remove port "+rec[i], d.RemovePort(rec[i])) },

@@ -302,3 +302,44 @@ func (e *env) startOVS(ns string) *ovs {
 	o.vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev")
 	return o
 }
+
+// A trunk from the config file: made at start with the file's VLAN
+// networks, and a network added to the file with a VLAN of its list joins
+// it on reload without the trunk being made again.
+func TestVLANTrunkConfig(t *testing.T) {
+	e := newEnv(t)
+	tk, peer := e.newNS("tk"), e.newNS("peer")
+	e.mustNS(tk, "ip", "link", "add", "tr0", "type", "veth", "peer", "name", "eth0", "netns", peer)
+	e.mustNS(peer, "ip", "link", "set", "eth0", "up")
+	cfg := filepath.Join(e.dir, "vswitchd.yaml")
+	base := "networks:\n" +
+		"  - name: v10\n    subnet: 10.10.0.0/24\n    vlan: 10\n" +
+		"  - name: v20\n    subnet: 10.20.0.0/24\n    vlan: 20\n"
+	attach := "attach:\n  - name: trunk\n    dev: tr0\n    netns: " + tk + "\n    trunk: true\n    vlans: 10-30\n    native: 20\n"
+	if err := os.WriteFile(cfg, []byte(base+attach), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := e.startDaemon("", "--config", cfg)
+	if out := d.mustCtl("port", "ls"); !strings.Contains(out, "trunk:10,20") {
+		t.Fatalf("after a start with the config, port ls shows no trunk:10,20:\n%s", out)
+	}
+	more := "  - name: v30\n    subnet: 10.30.0.0/24\n    vlan: 30\n  - name: v40\n    subnet: 10.40.0.0/24\n    vlan: 40\n"
+	if err := os.WriteFile(cfg, []byte(base+more+attach), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := d.mustCtl("reload")
+	if strings.Contains(out, "port trunk") {
+		t.Errorf("reload touched the trunk:\n%s", out)
+	}
+	if out := d.mustCtl("port", "ls"); !strings.Contains(out, "trunk:10,20,30 ") {
+		t.Errorf("after adding v30 and v40 (VLANs 30, 40) the trunk of 10-30 should carry 10,20,30:\n%s", out)
+	}
+	// A broken trunk entry is refused with its line, and nothing changes.
+	bad := strings.Replace(attach, "vlans: 10-30", "vlans: 10-3O", 1)
+	if err := os.WriteFile(cfg, []byte(base+more+bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := d.ctl("reload"); r.code == 0 || !strings.Contains(r.stderr, "attach[0].vlans") || !strings.Contains(r.stderr, "line ") {
+		t.Errorf("reload of a bad vlans list: %v; want refused with its line", r)
+	}
+}
