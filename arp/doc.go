@@ -1,6 +1,7 @@
-// Package arp is the router's neighbour table, IPv4 and IPv6 (what `ip neigh`
-// shows on Linux), and the ARP protocol it speaks for IPv4: which MAC, on which port, a next hop
-// has, whether that is known, being asked, or given up on.
+// Package arp is the router's neighbour table, IPv4 and IPv6 (what `ip
+// neigh` shows on Linux), and the ARP protocol it speaks for IPv4: which MAC,
+// on which port, a next hop has, whether that is known, being asked, or
+// given up on.
 //
 // It decides and never does I/O. The dataplane sends and receives the frames:
 // it calls Lookup for each routed frame's next hop, Resolve when that misses,
@@ -83,9 +84,9 @@
 // the kernel's NUD) but speaks no Neighbor Discovery: the dataplane turns
 // the probes for an IPv6 address into neighbour solicitations and calls
 // Learn for the advertisements and solicitations it receives. Link-local
-// IPv6 addresses are not held (every network has its own fe80::/64). It does not choose the
-// source address of requests nor decide which addresses are ours: the caller
-// fills in the builders and passes create to Learn. It does not rate-limit the
+// IPv6 addresses are not held (every network has its own fe80::/64). It
+// does not choose the source address of requests nor decide which addresses
+// are ours: the caller fills in the builders and passes create to Learn. It does not rate-limit the
 // ICMP errors for failed frames, and it does not count drops for the
 // dataplane (it names the reasons; Stats are its own view).
 package arp
