@@ -76,6 +76,10 @@ func (w *worker) decide(s *snapshot, in *Port, buf []byte, now int64) Verdict {
 		if why := w.aclSwitched(in, net, buf, now); why != DropNone {
 			return drop(why)
 		}
+	} else if net.ACL != nil && eth.Type() == header.EtherTypeIPv6 {
+		if why := w.aclSwitched6(in, net, buf, now); why != DropNone {
+			return drop(why) // acl6.go
+		}
 	}
 	if mtu := net.L3.MTU; mtu > 0 && len(frame) > mtu+header.EthernetLen+4 && !header.VirtioNetHdr(buf).IsGSO() {
 		return drop(DropTooBig)

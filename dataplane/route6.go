@@ -112,8 +112,8 @@ func (w *worker) routeIPv6(s *snapshot, in *Port, net *Network, buf []byte, now 
 		if w.tr != nil {
 			w.tr.isolation(net, out, why, p.published)
 		}
-		if why != DropNone {
-			return drop(why)
+		if why = w.aclRouted6(net, out, ip, &p, why); why != DropNone {
+			return drop(why) // isolation, or the ACL of out (acl6.go)
 		}
 		p.masquerade6(net, out)
 	}

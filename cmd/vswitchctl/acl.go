@@ -45,9 +45,9 @@ isolation would drop. A flag left out matches anything.`,
 				return usageErrorf(cmd, "invalid --action %q: use allow or deny", req.Action)
 			}
 			switch req.Proto {
-			case "", "tcp", "udp", "icmp":
+			case "", "tcp", "udp", "icmp", "icmpv6", "icmp6":
 			default:
-				return usageErrorf(cmd, "invalid --proto %q: use tcp, udp or icmp", req.Proto)
+				return usageErrorf(cmd, "invalid --proto %q: use tcp, udp, icmp or icmpv6", req.Proto)
 			}
 			if req.DPort != "" && req.Proto != "tcp" && req.Proto != "udp" {
 				return usageErrorf(cmd, "--dport needs --proto tcp or udp")
@@ -68,9 +68,9 @@ isolation would drop. A flag left out matches anything.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.Action, "action", "", "allow or deny")
-	f.StringVar(&req.Src, "src", "", "source prefix (CIDR or address; default any)")
-	f.StringVar(&req.Dst, "dst", "", "destination prefix (CIDR or address; default any)")
-	f.StringVar(&req.Proto, "proto", "", "tcp, udp or icmp (default any)")
+	f.StringVar(&req.Src, "src", "", "source prefix, IPv4 or IPv6 (CIDR or address; default any)")
+	f.StringVar(&req.Dst, "dst", "", "destination prefix, IPv4 or IPv6 (CIDR or address; default any)")
+	f.StringVar(&req.Proto, "proto", "", "tcp, udp, icmp or icmpv6 (default any)")
 	f.StringVar(&req.DPort, "dport", "", "destination port N or range N-M (needs --proto tcp or udp)")
 	f.IntVar(&priority, "priority", 100, "lower is tried first")
 	_ = cmd.MarkFlagRequired("action")
