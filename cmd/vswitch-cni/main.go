@@ -179,10 +179,29 @@ func result(c *netConf, n *network, p api.Port, netnsPath string) (*types100.Res
 			Gateway:   gw,
 		}},
 	}
+	// A dual-stack network's port has its IPv6 address too, the gateway's
+	// global address as its gateway.
+	var gw6LL net.IP
+	if p.IP6 != "" {
+		pfx6, err := netip.ParsePrefix(p.IP6)
+		if err != nil || !pfx6.Addr().Is6() {
+			return nil, types.NewError(types.ErrInternal, fmt.Sprintf("vswitchd gave port %s the IPv6 address %q, which is not an IPv6 CIDR", p.Name, p.IP6), "")
+		}
+		res.IPs = append(res.IPs, &types100.IPConfig{
+			Interface: &idx,
+			Address:   net.IPNet{IP: pfx6.Addr().AsSlice(), Mask: net.CIDRMask(pfx6.Bits(), 128)},
+			Gateway:   net.ParseIP(n.Gateway6),
+		})
+		gw6LL = net.ParseIP(n.Gateway6LL)
+	}
 	// An internal network has no way out: no default route (the daemon sets
-	// none either).
+	// none either). The IPv6 one is via the gateway's link-local address,
+	// as the daemon sets it and as router advertisements give it.
 	if !n.Internal && gw != nil {
 		res.Routes = []*types.Route{{Dst: net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, GW: gw}}
+	}
+	if !n.Internal && gw6LL != nil {
+		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}, GW: gw6LL})
 	}
 	if n.servesDNS() {
 		res.DNS = types.DNS{Nameservers: []string{dnsServer}}

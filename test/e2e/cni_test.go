@@ -344,3 +344,60 @@ func TestCNIExecProtocol(t *testing.T) {
 		t.Errorf("DEL on the internal network: exit %d: %s", code, out)
 	}
 }
+
+// TestCNIDualStack: on a dual-stack network ADD's Result carries the
+// port's IPv6 address (gateway: the network's gateway6) and the IPv6
+// default route via the gateway's link-local address, which is what the
+// container has; and the container reaches the gateway over IPv6.
+func TestCNIDualStack(t *testing.T) {
+	e := newEnv(t)
+	pluginDir := e.buildCNI()
+	d := e.startDaemon("")
+	d.mustCtl("network", "create", "cni6", "--subnet", "10.241.0.0/24", "--ipv6", "--subnet6", "fd00:241::/64")
+	var n network6
+	d.ctlJSON(&n, "network", "inspect", "cni6")
+	ns := e.newNS("c6")
+	list, err := libcni.ConfListFromBytes(fmt.Appendf(nil, `{
+		"cniVersion": "1.1.0", "name": "vsw6",
+		"plugins": [{"type": "vswitch-cni", "network": "cni6", "socket": %q}]}`, d.sock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cni := libcni.NewCNIConfigWithCacheDir([]string{pluginDir}, filepath.Join(e.dir, "cni-cache"), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rt := &libcni.RuntimeConf{ContainerID: "d0ffee" + randHex(12), NetNS: "/run/netns/" + ns, IfName: "eth0"}
+	raw, err := cni.AddNetworkList(ctx, list, rt)
+	if err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	res, err := types100.NewResultFromResult(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(res)
+	var ps []port6
+	d.ctlJSON(&ps, "port", "ls", "--network", "cni6")
+	if len(ps) != 1 || ps[0].IP6 == "" {
+		t.Fatalf("port ls after ADD: %+v, want one port with an IPv6 address", ps)
+	}
+	if len(res.IPs) != 2 || res.IPs[1].Address.String() != ps[0].IP6 || res.IPs[1].Gateway.String() != n.Gateway6 {
+		t.Fatalf("result ips %s; want the IPv4 one and %s gateway %s", js, ps[0].IP6, n.Gateway6)
+	}
+	var v6 *types.Route
+	for _, r := range res.Routes {
+		if r.Dst.String() == "::/0" {
+			v6 = r
+		}
+	}
+	if v6 == nil || v6.GW.String() != n.Gateway6LL {
+		t.Fatalf("result routes %s; want ::/0 via %s", js, n.Gateway6LL)
+	}
+	if out := e.mustNS(ns, "ip", "-6", "route", "show", "default"); !strings.Contains(out, "via "+n.Gateway6LL) {
+		t.Errorf("the container's IPv6 default route %q is not the Result's (via %s)", out, n.Gateway6LL)
+	}
+	e.mustNS(ns, "ping", "-6", "-c", "1", "-W", "2", n.Gateway6)
+	if err := cni.DelNetworkList(ctx, list, rt); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+}
