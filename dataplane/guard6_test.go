@@ -329,3 +329,26 @@ func TestLiveFilter6(t *testing.T) {
 		}
 	}
 }
+
+// FuzzGuard6 feeds arbitrary IPv6 packets to the guard, the ACL key and
+// the trace's frame reader: none may panic, and the note says why whenever
+// the guard drops.
+func FuzzGuard6(f *testing.F) {
+	me := stationMAC(1)
+	ll := header.LinkLocalFromMAC(me)
+	f.Add(ip6Pkt(ll, g6AllNode, ip6DstOpts, cat(extHdr(header.ProtoICMPv6, 0), ndMsg(header.ICMPv6RouterAdvert, header.NDRALen, netip.Addr{}))))
+	f.Add(ip6Pkt(g6Own, g6AllNode, header.ProtoICMPv6, ndMsg(header.ICMPv6NeighAdvert, header.NDNALen, g6Own, llOpt(header.NDOptTgtLLAddr, me))))
+	f.Add(ip6Pkt(g6Own, g6Victim, ip6Fragment, cat(extHdr(header.ProtoUDP, 2), make([]byte, 8))))
+	f.Add(ip6Pkt(netip.IPv6Unspecified(), header.SolicitedNode(g6Own), header.ProtoICMPv6, ndMsg(header.ICMPv6NeighSolicit, header.NDNSLen, g6Own)))
+	g := g6Guard(f, g6Own)
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		why, note := g.check6(pkt)
+		if why != DropNone && note == "" {
+			t.Fatalf("dropped (%v) without a note", why)
+		}
+		if len(pkt) >= header.IPv6MinLen {
+			acl6Key(header.IPv6(pkt))
+		}
+		frameInfoOf(rawFrame(stationMAC(2), me, header.EtherTypeIPv6, pkt))
+	})
+}
