@@ -50,6 +50,9 @@ type Network struct {
 	Subnet6    string `json:"subnet6,omitempty"`
 	Gateway6   string `json:"gateway6,omitempty"`
 	Gateway6LL string `json:"gateway6_ll,omitempty"`
+	// NAT66 (network create --nat66): IPv6 leaving by the uplink is
+	// masqueraded to the uplink's IPv6 address; off, it keeps its own.
+	NAT66 bool `json:"nat66,omitempty"`
 }
 
 // NetworkCreate is the body of POST /v1/networks. Pointers distinguish "not
@@ -77,6 +80,9 @@ type NetworkCreate struct {
 	IPv6     bool   `json:"ipv6,omitempty"`
 	Subnet6  string `json:"subnet6,omitempty"`
 	Gateway6 string `json:"gateway6,omitempty"`
+	// NAT66 masquerades the network's IPv6 to the uplink's IPv6 address
+	// (off by default, as Docker's ip6tables NAT66); needs IPv6.
+	NAT66 bool `json:"nat66,omitempty"`
 }
 
 // Port as `port ls` prints it.
@@ -225,6 +231,10 @@ type Uplink struct {
 	MAC     string `json:"mac"`     // vswitchd's MAC on the link, not the interface's
 	MTU     int    `json:"mtu"`
 	State   string `json:"state"`
+	// IPv6 (uplink add --ip6): vswitchd's IPv6 address on the link with
+	// its prefix, and the next hop of the IPv6 default route.
+	IP6      string `json:"ip6,omitempty"`
+	Gateway6 string `json:"gateway6,omitempty"`
 }
 
 // UplinkAdd is the body of POST /v1/uplinks.
@@ -234,6 +244,10 @@ type UplinkAdd struct {
 	IP      string `json:"ip"`
 	Gateway string `json:"gateway,omitempty"`
 	Name    string `json:"name,omitempty"`
+	// IP6 is an IPv6 address with its prefix (ADDR/PLEN) vswitchd owns on
+	// the link; Gateway6 the next hop of the IPv6 default route, on it.
+	IP6      string `json:"ip6,omitempty"`
+	Gateway6 string `json:"gateway6,omitempty"`
 }
 
 // Publish is a published port as `publish ls` prints it.

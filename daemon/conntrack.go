@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vswitch/api"
+	"vswitch/header"
 	"vswitch/nat"
 )
 
@@ -25,10 +26,12 @@ var protoNames = map[uint8]string{1: "icmp", 6: "tcp", 17: "udp"}
 // number: icmp, tcp, udp.
 func (d *Daemon) Conntrack(proto string) ([]api.ConntrackEntry, error) {
 	var want uint8
-	if proto != "" {
+	if proto == "icmpv6" {
+		want = header.ProtoICMPv6
+	} else if proto != "" {
 		var ok bool
 		if want, ok = protoNumbers[proto]; !ok {
-			return nil, badRequest("bad --proto %q: want tcp, udp or icmp (or no --proto for all)", proto)
+			return nil, badRequest("bad --proto %q: want tcp, udp, icmp or icmpv6 (or no --proto for all)", proto)
 		}
 	}
 	entries := d.dp.Conntrack().Entries(d.opts.Now().UnixNano())
@@ -51,7 +54,33 @@ func (d *Daemon) Conntrack(proto string) ([]api.ConntrackEntry, error) {
 		out = append(out, api.ConntrackEntry{Proto: name, Orig: tupleView(e.Orig), Reply: tupleView(e.Reply),
 			State: e.State.String(), TimeoutS: int64(e.Timeout / time.Second)})
 	}
-	return out, nil
+	return append(out, d.conntrack6(want)...), nil
+}
+
+// conntrack6 lists the IPv6 conns (dataplane/nat6.go) after the IPv4 ones,
+// in the same order; want 0 is every protocol (icmp: none, icmpv6 is its
+// own name).
+func (d *Daemon) conntrack6(want uint8) []api.ConntrackEntry {
+	entries := d.dp.Conntrack6().Entries(d.opts.Now().UnixNano())
+	if want != 0 {
+		entries = slices.DeleteFunc(entries, func(e nat.Entry6) bool { return e.Orig.Proto != want })
+	}
+	slices.SortFunc(entries, func(a, b nat.Entry6) int {
+		x, y := a.Orig, b.Orig
+		return cmp.Or(cmp.Compare(x.Proto, y.Proto), bytes.Compare(x.Src[:], y.Src[:]), bytes.Compare(x.Dst[:], y.Dst[:]),
+			cmp.Compare(x.SPort, y.SPort), cmp.Compare(x.DPort, y.DPort))
+	})
+	out := make([]api.ConntrackEntry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, api.ConntrackEntry{Proto: nat.ProtoName(e.Orig.Proto), Orig: tupleView6(e.Orig), Reply: tupleView6(e.Reply),
+			State: e.State.String(), TimeoutS: int64(e.Timeout / time.Second)})
+	}
+	return out
+}
+
+func tupleView6(t nat.Tuple6) api.ConntrackTuple {
+	return api.ConntrackTuple{Src: netip.AddrFrom16(t.Src).String(), Dst: netip.AddrFrom16(t.Dst).String(),
+		SPort: int(t.SPort), DPort: int(t.DPort)}
 }
 
 func tupleView(t nat.Tuple) api.ConntrackTuple {
@@ -63,8 +92,9 @@ func tupleView(t nat.Tuple) api.ConntrackTuple {
 // flow is new to the tracker again (masquerade then maps it to the same
 // outside tuple when its port is free).
 func (d *Daemon) FlushConntrack() api.ConntrackFlush {
-	ct := d.dp.Conntrack()
-	n := ct.Len()
+	ct, ct6 := d.dp.Conntrack(), d.dp.Conntrack6()
+	n := ct.Len() + ct6.Len()
 	ct.Flush()
+	ct6.Flush()
 	return api.ConntrackFlush{Flushed: n}
 }

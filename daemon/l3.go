@@ -46,6 +46,7 @@ func (d *Daemon) syncL3Locked() error {
 			if !n.Internal {
 				l3.RALifetime = raLifetime
 			}
+			l3.Masquerade6 = n.NAT66 // daemon/nat66.go
 		}
 		for _, c := range n.Connected {
 			if o, ok := d.nets[c]; ok {
@@ -69,10 +70,25 @@ func (d *Daemon) syncL3Locked() error {
 			continue // restoring: the networks' routes come before the uplinks are re-opened
 		}
 		mac, _ := header.ParseMAC(u.MAC)
-		nets[rt.netID] = dataplane.NetL3{GatewayIP: u.IP.Addr(), GatewayMAC: mac, Subnet: u.IP.Masked(),
+		l3 := dataplane.NetL3{GatewayIP: u.IP.Addr(), GatewayMAC: mac, Subnet: u.IP.Masked(),
 			MTU: rt.mtu, Uplink: true}
+		if u.IP6.IsValid() { // its IPv6 address: ND answered, NAT66 and publish on it (daemon/nat66.go)
+			l3.Gateway6, l3.GatewayLL, l3.Prefix6 = u.IP6.Addr(), header.LinkLocalFromMAC(mac), u.IP6.Masked()
+		}
+		nets[rt.netID] = l3
 		if err := set.Add(routing.Route{Prefix: u.IP.Masked(), Kind: routing.Connected, Network: rt.netID}); err != nil {
 			return err
+		}
+		if u.IP6.IsValid() {
+			if err := set.Add(routing.Route{Prefix: u.IP6.Masked(), Kind: routing.Connected, Network: rt.netID}); err != nil {
+				return err
+			}
+		}
+		if u.Gateway6.IsValid() {
+			if err := set.Add(routing.Route{Prefix: netip.PrefixFrom(netip.IPv6Unspecified(), 0), Kind: routing.Default,
+				Via: u.Gateway6, Network: rt.netID}); err != nil {
+				return err
+			}
 		}
 		if u.Gateway.IsValid() {
 			if err := set.Add(routing.Route{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Kind: routing.Default,
@@ -138,7 +154,7 @@ func (d *Daemon) netOfAddrLocked(a netip.Addr) (uint16, bool) {
 		}
 	}
 	for _, u := range d.st.Uplinks {
-		if rt := d.uplinks[u.Name]; rt != nil && u.IP.Masked().Contains(a) {
+		if rt := d.uplinks[u.Name]; rt != nil && (u.IP.Masked().Contains(a) || u.IP6.Masked().Contains(a)) {
 			return rt.netID, true
 		}
 	}
@@ -349,6 +365,12 @@ func (d *Daemon) uplinkViewLocked(u *uplinkRT) api.Uplink {
 	if c.Gateway.IsValid() {
 		v.Gateway = c.Gateway.String()
 	}
+	if c.IP6.IsValid() {
+		v.IP6 = c.IP6.String()
+	}
+	if c.Gateway6.IsValid() {
+		v.Gateway6 = c.Gateway6.String()
+	}
 	if u.io == nil {
 		v.State = "down"
 	}
@@ -414,6 +436,10 @@ func (d *Daemon) AddUplink(req api.UplinkAdd) (api.Uplink, error) {
 			}
 		}
 	}
+	ip6, gw6, err := d.uplink6OptionsLocked(req)
+	if err != nil {
+		return api.Uplink{}, err
+	}
 	nsPath := ""
 	if req.Netns != "" {
 		if nsPath, err = netns.Path(req.Netns); err != nil {
@@ -423,7 +449,8 @@ func (d *Daemon) AddUplink(req api.UplinkAdd) (api.Uplink, error) {
 	if err := d.devInUseLocked(nsPath, req.Dev); err != nil {
 		return api.Uplink{}, err
 	}
-	us := UplinkState{Name: name, Dev: req.Dev, Netns: req.Netns, NetnsPath: nsPath, IP: ip, Gateway: gw, MAC: randomMAC().String()}
+	us := UplinkState{Name: name, Dev: req.Dev, Netns: req.Netns, NetnsPath: nsPath, IP: ip, Gateway: gw, MAC: randomMAC().String(),
+		IP6: ip6, Gateway6: gw6}
 	d.st.Uplinks = append(d.st.Uplinks, us)
 	rt := &uplinkRT{cfg: &d.st.Uplinks[len(d.st.Uplinks)-1]}
 	d.relinkUplinksLocked()
@@ -442,7 +469,7 @@ func (d *Daemon) AddUplink(req api.UplinkAdd) (api.Uplink, error) {
 	if err := d.st.save(d.opts.StateDir); err != nil {
 		return api.Uplink{}, err
 	}
-	d.log.Info("uplink added", "uplink", name, "dev", req.Dev, "netns", req.Netns, "ip", ip, "gateway", gw)
+	d.log.Info("uplink added", "uplink", name, "dev", req.Dev, "netns", req.Netns, "ip", ip, "gateway", gw, "ip6", ip6, "gateway6", gw6)
 	return d.uplinkViewLocked(rt), nil
 }
 
@@ -505,7 +532,7 @@ func (d *Daemon) RemoveUplink(name string) error {
 		return notFound("no uplink %s: 'vswitchctl uplink ls' lists them", name)
 	}
 	for _, r := range d.st.Routes {
-		if r.Via.IsValid() && rt.cfg.IP.Masked().Contains(r.Via) {
+		if r.Via.IsValid() && (rt.cfg.IP.Masked().Contains(r.Via) || rt.cfg.IP6.Masked().Contains(r.Via)) {
 			return conflict("route %s goes via %s on uplink %s: 'route del %s' first", r.Prefix, r.Via, name, r.Prefix)
 		}
 	}

@@ -139,6 +139,9 @@ func (d *Daemon) createNetworkLocked(req api.NetworkCreate) (*netRT, error) {
 	if err := d.ipv6OptionsLocked(&ns, req); err != nil {
 		return nil, err
 	}
+	if err := nat66OptionLocked(&ns, req); err != nil {
+		return nil, err
+	}
 	ns.VXLAN = vx
 	if err := d.vlanOptionLocked(&ns, req); err != nil {
 		return nil, err
@@ -293,6 +296,7 @@ func (d *Daemon) networkViewLocked(n *netRT) api.Network {
 	v.VXLAN = vxlanView(c.VXLAN)
 	if c.Subnet6.IsValid() {
 		v.IPv6, v.Subnet6, v.Gateway6, v.Gateway6LL = true, c.Subnet6.String(), c.Gateway6.String(), gatewayLL(c).String()
+		v.NAT66 = c.NAT66
 	}
 	slices.Sort(v.Connected)
 	for i := range d.st.Ports {

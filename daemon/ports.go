@@ -175,6 +175,7 @@ func (d *Daemon) plugPortLocked(ps PortState) (api.Port, error) {
 	d.ports[ps.Name] = rt
 	d.relinkLocked()
 	d.syncDNSLocked()
+	d.syncPublishLocked() // a rule to its IPv4 address answers on IPv6 too (publish.go)
 	if err := d.st.save(d.opts.StateDir); err != nil {
 		d.removePortLocked(ps.Name)
 		return api.Port{}, err

@@ -192,9 +192,27 @@ func (d *Daemon) syncPublishLocked() {
 			continue // its network could not be restored
 		}
 		rules = append(rules, dataplane.PublishRule{ID: p.ID, Network: n.id, Proto: protoNumbers[p.Proto],
-			HostIP: p.HostIP, HostPort: p.HostPort, To: p.To})
+			HostIP: p.HostIP, HostPort: p.HostPort, To: p.To, To6: d.target6Locked(p)})
 	}
 	d.dp.SetPublish(rules)
+}
+
+// target6Locked is the IPv6 address of a rule's target, as Docker's -p
+// publishes on IPv6 too: the --ip6 of the port whose IPv4 address --to
+// names, on a network with IPv6; none when there is no such port (yet: the
+// rules are handed over again when ports come and go) or the rule is bound
+// to an IPv4 host address.
+func (d *Daemon) target6Locked(p PublishState) netip.Addr {
+	if p.HostIP.IsValid() {
+		return netip.Addr{}
+	}
+	for i := range d.st.Ports {
+		ps := &d.st.Ports[i]
+		if ps.Network == p.Network && ps.IP.Addr() == p.To.Addr() && ps.IP6.IsValid() {
+			return ps.IP6.Addr()
+		}
+	}
+	return netip.Addr{}
 }
 
 // publishUsersLocked lists the rules that go with a network (publishing

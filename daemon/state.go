@@ -71,6 +71,9 @@ type UplinkState struct {
 	IP        netip.Prefix `json:"ip"`
 	Gateway   netip.Addr   `json:"gateway,omitzero"`
 	MAC       string       `json:"mac"` // chosen once; distinct from the interface's own
+	// IPv6 on the link (uplink add --ip6, --gateway6); absent: none.
+	IP6      netip.Prefix `json:"ip6,omitzero"`
+	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
 }
 
 // NetworkState is one network's configuration.
@@ -98,6 +101,8 @@ type NetworkState struct {
 	// address; absent (no IPv6) in files from before it.
 	Subnet6  netip.Prefix `json:"subnet6,omitzero"`
 	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
+	// NAT66: IPv6 leaving by the uplink is masqueraded (daemon/nat66.go).
+	NAT66 bool `json:"nat66,omitempty"`
 	// VLAN is the network's 802.1Q VLAN id (daemon/vlan.go); 0: none.
 	VLAN int `json:"vlan,omitempty"`
 }

@@ -20,12 +20,12 @@ func newConntrackCmd(a *app) *cobra.Command {
 }
 
 // protoNumber is what conntrack -L prints after the protocol's name.
-var protoNumber = map[string]int{"icmp": 1, "tcp": 6, "udp": 17}
+var protoNumber = map[string]int{"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58}
 
 func newConntrackShowCmd(a *app) *cobra.Command {
 	var proto string
 	cmd := &cobra.Command{
-		Use:     "show [--proto tcp|udp|icmp]",
+		Use:     "show [--proto tcp|udp|icmp|icmpv6]",
 		Aliases: []string{"ls", "list"},
 		Short:   "List tracked connections, one per line as 'conntrack -L' prints them",
 		Long: `List tracked connections, one per line as 'conntrack -L' prints them:
@@ -33,16 +33,17 @@ protocol, its number, seconds until the entry expires, state, then the
 original tuple (as the first packet came) and the reply tuple (what the
 answers carry; it differs from the original reversed when the connection is
 NATed). ICMP echo shows its identifier as id=N; in JSON it is both sport and
-dport.`,
+dport. IPv6 connections follow the IPv4 ones, in the same form (ICMPv6 echo
+as icmpv6); --proto tcp or udp lists both families'.`,
 		Args: positional(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := "/conntrack"
 			switch proto {
 			case "":
-			case "tcp", "udp", "icmp":
+			case "tcp", "udp", "icmp", "icmpv6":
 				path += "?" + url.Values{"proto": {proto}}.Encode()
 			default:
-				return usageErrorf(cmd, "invalid --proto %q: use tcp, udp or icmp", proto)
+				return usageErrorf(cmd, "invalid --proto %q: use tcp, udp, icmp or icmpv6", proto)
 			}
 			var conns []api.ConntrackEntry
 			if err := a.do(http.MethodGet, path, nil, &conns); err != nil {
@@ -59,12 +60,12 @@ dport.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&proto, "proto", "", "only tcp, udp or icmp connections")
+	cmd.Flags().StringVar(&proto, "proto", "", "only tcp, udp, icmp or icmpv6 connections")
 	return cmd
 }
 
 func tupleText(proto string, t api.ConntrackTuple) string {
-	if proto == "icmp" {
+	if proto == "icmp" || proto == "icmpv6" {
 		return fmt.Sprintf("src=%s dst=%s id=%d", t.Src, t.Dst, t.SPort)
 	}
 	return fmt.Sprintf("src=%s dst=%s sport=%d dport=%d", t.Src, t.Dst, t.SPort, t.DPort)

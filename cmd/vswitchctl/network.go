@@ -102,6 +102,7 @@ func newNetworkCreateCmd(a *app) *cobra.Command {
 	f.BoolVar(&req.IPv6, "ipv6", false, "dual stack: IPv6 inside the network too (needs --subnet6)")
 	f.StringVar(&req.Subnet6, "subnet6", "", "IPv6 prefix of the network, a /64, e.g. fd00:100::/64 (with --ipv6)")
 	f.StringVar(&req.Gateway6, "gateway6", "", "the gateway's IPv6 address (default: PREFIX::1)")
+	f.BoolVar(&req.NAT66, "nat66", false, "masquerade the network's IPv6 to the uplink's IPv6 address (NAT66; default off: the prefix is routed as it is)")
 	_ = cmd.MarkFlagRequired("subnet")
 	return cmd
 }

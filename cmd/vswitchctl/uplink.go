@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -22,7 +23,7 @@ func newUplinkCmd(a *app) *cobra.Command {
 func newUplinkAddCmd(a *app) *cobra.Command {
 	var req api.UplinkAdd
 	cmd := &cobra.Command{
-		Use:   "add --dev IF --ip CIDR",
+		Use:   "add --dev IF --ip CIDR [--ip6 ADDR/PLEN [--gateway6 IP6]]",
 		Short: "Take an interface as uplink, with an address owned by vswitchd",
 		Long: `Take an interface as uplink, with an address owned by vswitchd.
 
@@ -30,7 +31,14 @@ The address is vswitchd's, not the kernel's: the interface under it should have
 none. vswitchd answers ARP and ping for it, routes the traffic of non-internal
 networks out through it (masquerading it to this address, unless the network
 has --no-masquerade), and forwards ports published with 'publish add' on it.
-With --gateway, the default route goes via that next hop.`,
+With --gateway, the default route goes via that next hop.
+
+With --ip6, vswitchd also owns an IPv6 address on the link: it answers
+neighbour solicitations and ping for it, resolves its next hops by neighbour
+discovery, masquerades the IPv6 of networks made with --nat66 to it, and
+answers published ports on it. With --gateway6, the IPv6 default route goes
+via that next hop. A network without --nat66 keeps its IPv6 addresses: the
+far side needs a route to its prefix via the --ip6 address.`,
 		Args: positional(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var u api.Uplink
@@ -48,6 +56,12 @@ With --gateway, the default route goes via that next hop.`,
 			if u.Gateway != "" {
 				gw = ", gateway " + u.Gateway
 			}
+			if u.IP6 != "" {
+				gw += ", ip6 " + u.IP6
+			}
+			if u.Gateway6 != "" {
+				gw += ", gateway6 " + u.Gateway6
+			}
 			a.printf("added uplink %s %s on dev %s%s (mac %s%s)\n", u.Name, u.IP, u.Dev, where, u.MAC, gw)
 			return nil
 		},
@@ -58,6 +72,8 @@ With --gateway, the default route goes via that next hop.`,
 	f.StringVar(&req.IP, "ip", "", "vswitchd's address on the link, as CIDR")
 	f.StringVar(&req.Gateway, "gateway", "", "next hop of the default route (default: none)")
 	f.StringVar(&req.Name, "name", "", "uplink name (default: chosen by vswitchd)")
+	f.StringVar(&req.IP6, "ip6", "", "vswitchd's IPv6 address on the link with its prefix, ADDR/PLEN (default: none)")
+	f.StringVar(&req.Gateway6, "gateway6", "", "next hop of the IPv6 default route, on the --ip6 prefix (default: none)")
 	_ = cmd.MarkFlagRequired("dev")
 	_ = cmd.MarkFlagRequired("ip")
 	return cmd
@@ -78,9 +94,20 @@ func newUplinkLsCmd(a *app) *cobra.Command {
 			if a.json() {
 				return printJSON(a.stdout, ups)
 			}
-			t := newTable(a.stdout, "NAME", "DEV", "NETNS", "IP", "GATEWAY", "MAC", "STATE")
+			// The IPv6 columns only when some uplink has IPv6, so the
+			// IPv4-only listing reads as before.
+			v6 := slices.ContainsFunc(ups, func(u api.Uplink) bool { return u.IP6 != "" })
+			cols := []any{"NAME", "DEV", "NETNS", "IP", "GATEWAY", "MAC", "STATE"}
+			if v6 {
+				cols = append(cols, "IP6", "GATEWAY6")
+			}
+			t := newTable(a.stdout, cols...)
 			for _, u := range ups {
-				t.row(u.Name, u.Dev, u.Netns, u.IP, u.Gateway, u.MAC, u.State)
+				row := []any{u.Name, u.Dev, u.Netns, u.IP, u.Gateway, u.MAC, u.State}
+				if v6 {
+					row = append(row, u.IP6, u.Gateway6)
+				}
+				t.row(row...)
 			}
 			return t.flush()
 		},
