@@ -10,6 +10,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"vswitch/dataplane/port"
 	"vswitch/header"
 	"vswitch/routing"
 )
@@ -256,11 +257,11 @@ func TestNAT66ExtensionHeaderDropped(t *testing.T) {
 	nb.none(t, nb.a1, withVirtioHdr(t, nil, eth, ip, opts, u, gopacket.Payload([]byte("x"))), DropCTInvalid)
 }
 
-// BenchmarkNAT66Reply: an answer of a masqueraded TCPv6 flow through
-// routeIPv6 (network B stands in for the uplink): conntrack lookup, track,
-// translation back to the container, checksum update.
-func BenchmarkNAT66Reply(b *testing.B) {
-	rw := newRouteWorker(b, false)
+// newNAT66Worker is a routeWorker (not running: the caller drives it)
+// with A masquerading IPv6 and B standing in for the uplink, host x
+// (hostX6) its IPv6 default route, a1's host and x resolved.
+func newNAT66Worker(tb testing.TB) *routeWorker {
+	rw := newRouteWorker(tb, false)
 	s := rw.dp.cfg.Load()
 	na, nb := rw.a1.Net, rw.b1.Net
 	la, lb := s.nets[na].L3, s.nets[nb].L3
@@ -276,12 +277,22 @@ func BenchmarkNAT66Reply(b *testing.B) {
 	rw.dp.ARP().SetPermanent(hostX6, macX, nb)
 	rw.dp.ARP().SetPermanent(host6A1, macA1, na)
 	s = rw.dp.cfg.Load()
+	rw.a1, rw.b1 = s.port(rw.a1.Index), s.port(rw.b1.Index)
+	return rw
+}
+
+// BenchmarkNAT66Reply: an answer of a masqueraded TCPv6 flow through
+// routeIPv6 (network B stands in for the uplink): conntrack lookup, track,
+// translation back to the container, checksum update.
+func BenchmarkNAT66Reply(b *testing.B) {
+	rw := newNAT66Worker(b)
+	s := rw.dp.cfg.Load()
 	now := rw.clock.Now().UnixNano()
 	syn := tcp6Pkt(b, pkt6{gwMACA, macA1, host6A1, server6}, 40000, 80, true, false)
-	if v := rw.w.routeIPv6(s, s.port(rw.a1.Index), s.nets[na], syn, now); v.Action != ActForward {
+	if v := rw.w.routeIPv6(s, rw.a1, s.nets[rw.a1.Net], syn, now); v.Action != ActForward {
 		b.Fatalf("SYN verdict %+v", v)
 	}
-	in, net := s.port(rw.b1.Index), s.nets[nb]
+	in, net := rw.b1, s.nets[rw.b1.Net]
 	frame := tcp6Pkt(b, pkt6{gwMACB, macX, server6, uplink6}, 80, 40000, false, true)
 	buf := make([]byte, len(frame))
 	b.ReportAllocs()
@@ -296,4 +307,112 @@ func BenchmarkNAT66Reply(b *testing.B) {
 	if header.IPv6(buf[ip6Off:]).Dst() != host6A1 {
 		b.Fatal("not translated back to the container")
 	}
+}
+
+// l4Sound6 says whether the TCP, UDP or ICMPv6 checksum of the IPv6 packet
+// in buf is right (for a CHECKSUM_PARTIAL frame: the pseudo-header sum the
+// device completes); applies is false for other packets.
+func l4Sound6(buf []byte) (sound, applies bool) {
+	if len(buf) < ip6Off+header.IPv6MinLen {
+		return false, false
+	}
+	ip := header.IPv6(buf[ip6Off:])
+	if !ip.Valid() || header.IPv6MinLen+int(ip.PayloadLen()) > len(ip) {
+		return false, false
+	}
+	l4 := ip.Payload()
+	var off int
+	switch ip.NextHeader() {
+	case header.ProtoTCP:
+		off = 16
+	case header.ProtoUDP:
+		off = 6
+	case header.ProtoICMPv6:
+		off = 2
+	default:
+		return false, false
+	}
+	if len(l4) < off+2 {
+		return false, false
+	}
+	got := binary.BigEndian.Uint16(l4[off:])
+	if header.VirtioNetHdr(buf).Flags()&header.VirtioNetHdrFNeedsCsum != 0 {
+		return got == header.Fold(header.PseudoHeaderSum(ip.Src(), ip.Dst(), ip.NextHeader(), uint16(len(l4)))), true
+	}
+	return got == l4sum6(ip.Src().As16(), ip.Dst().As16(), ip.NextHeader(), l4, off), true
+}
+
+// FuzzNAT66 feeds arbitrary IPv6 packets, from the --nat66 network or
+// from the uplink, through a router with a masqueraded flow already tracked
+// and a port published over IPv6. Nothing may panic; a TCP, UDP or ICMPv6
+// packet that came in with a right checksum leaves with one; nothing the
+// --nat66 network sends leaves by the uplink with a container's address.
+func FuzzNAT66(f *testing.F) {
+	seed := func(buf []byte, fromUplink bool) {
+		f.Add(buf[:header.VirtioNetHdrLen], fromUplink, buf[ip6Off:])
+	}
+	out := pkt6{gwMACA, macA1, host6A1, server6}
+	back := pkt6{gwMACB, macX, server6, uplink6}
+	seed(udp6Pkt(f, out, 7000, 53), false)
+	seed(tcp6Pkt(f, out, 41000, 80, true, false), false)
+	seed(echo6Pkt(f, out, header.ICMPv6EchoRequest, 9), false)
+	seed(udp6Pkt(f, back, 53, 7000), true)
+	seed(tcp6Pkt(f, back, 51000, 8080, true, false), true)
+	seed(echo6Pkt(f, back, header.ICMPv6EchoReply, 9), true)
+	q := udp6Pkt(f, pkt6{gwMACB, macX, uplink6, server6}, 7000, 53)[ip6Off:]
+	seed(icmp6Buf(f, macX, gwMACB, hostX6, uplink6, 64, 1, gopacket.Payload(append(make([]byte, 4), q...))), true)
+	g := gsoTCP6Frame(f, 1000, 3)
+	header.IPv6(g[ip6Off:]).SetDst(server6)
+	seed(g, false)
+
+	rw := newNAT66Worker(f)
+	rw.dp.SetPublish([]PublishRule{{ID: 1, Network: rw.a1.Net, Proto: header.ProtoTCP, HostPort: 8080,
+		To: netip.AddrPortFrom(hostA1, 80), To6: host6A1}})
+	s := rw.dp.cfg.Load()
+	f.Fuzz(func(t *testing.T, vh []byte, fromUplink bool, payload []byte) {
+		in, gw, src := rw.a1, gwMACA, macA1
+		if fromUplink {
+			in, gw, src = rw.b1, gwMACB, macX
+		}
+		n := ip6Off + len(payload)
+		if n > port.BufSize {
+			return
+		}
+		rw.dp.ct6.Flush()
+		bufs, sizes := rw.batch(udp6Pkt(t, out, 7000, 53), 1)
+		rw.w.forwardBatch(s, rw.a1, bufs, sizes)
+		rw.ca.Recv()
+		rw.cb.Recv()
+
+		buf := rw.w.bufs[0][:n]
+		clear(buf[:header.VirtioNetHdrLen])
+		copy(buf[:header.VirtioNetHdrLen], vh)
+		eth := header.Ethernet(buf[header.VirtioNetHdrLen:])
+		eth.SetDst(gw)
+		eth.SetSrc(src)
+		eth.SetType(header.EtherTypeIPv6)
+		copy(buf[ip6Off:], payload)
+		wasSound, applies := l4Sound6(buf)
+		proto := uint8(0)
+		if len(payload) > 6 {
+			proto = payload[6]
+		}
+		rw.w.icmpLimit = rateLimit{}
+		rw.w.sizes[0] = n
+		rw.w.forwardBatch(s, in, rw.w.bufs[:1], rw.w.sizes[:1])
+		for _, c := range []*port.Chan{rw.ca, rw.cb} {
+			for _, fr := range c.Recv() {
+				if len(fr) < ip6Off+header.IPv6MinLen || header.Ethernet(fr[header.VirtioNetHdrLen:]).Type() != header.EtherTypeIPv6 {
+					continue
+				}
+				ip := header.IPv6(fr[ip6Off:])
+				if !fromUplink && c == rw.cb && prefix6A.Contains(ip.Src()) {
+					t.Fatalf("a packet left by the uplink with the container's address: % x", clip(fr))
+				}
+				if sound, ok := l4Sound6(fr); ok && applies && wasSound && !sound && ip.NextHeader() == proto {
+					t.Fatalf("a packet with a right checksum left with a wrong one:\n in % x\nout % x", clip(buf), clip(fr))
+				}
+			}
+		}
+	})
 }
