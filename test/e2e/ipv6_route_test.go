@@ -167,3 +167,60 @@ func TestIPv6IperfAcrossNetworksGSO(t *testing.T) {
 			pa.Name, rx, pb.Name, tx)
 	}
 }
+
+// `route add` with an IPv6 prefix via a container of na (a router with the
+// prefix behind it): containers on na and on a connected network reach the
+// prefix through it, `route ls` shows the route, and after `route del` the
+// prefix has no route again (ICMPv6 no route). A next hop of the other
+// family is refused in one line.
+func TestIPv6StaticRoute(t *testing.T) {
+	e := newEnv(t)
+	d := e.startDaemon("")
+	a, b, _, _ := twoNetworks6(e, d, 238)
+	d.mustCtl("network", "connect", "na", "nb")
+	rtr := e.newNS("rtr")
+	d.addPort("na", rtr, "--allowed-ips", "fd00:99::/48") // it answers from the prefix behind it
+	var ps []port6
+	d.ctlJSON(&ps, "port", "ls", "--network", "na")
+	var pr port6
+	for _, p := range ps {
+		if p.Netns == rtr {
+			pr = p
+		}
+	}
+	const prefix, behind = "fd00:99::/48", "fd00:99::1"
+	if r := e.inNS(rtr, 10*time.Second, "ip", "link", "add", "d0", "type", "dummy"); r.code != 0 {
+		t.Logf("no dummy interface (%s): a veth pair inside %s", strings.TrimSpace(r.stderr), rtr)
+		e.mustNS(rtr, "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+		e.mustNS(rtr, "ip", "link", "set", "d1", "up")
+	}
+	// The test namespaces start with IPv6 off on new devices (only the
+	// ports' eth0 get it from vswitchd): on for d0, inside rtr only.
+	e.mustNS(rtr, "sysctl", "-qw", "net.ipv6.conf.d0.disable_ipv6=0")
+	e.mustNS(rtr, "ip", "-6", "addr", "add", behind+"/64", "dev", "d0", "nodad")
+	e.mustNS(rtr, "ip", "link", "set", "d0", "up")
+
+	if r := e.pingOnce(b, 2, behind, "-6"); !strings.Contains(r.stdout, "Destination unreachable") || !strings.Contains(r.stdout, "No route") {
+		t.Errorf("ping -6 %s before route add: want \"Destination unreachable: No route\", got:\n%v", behind, r)
+	}
+	if r := d.ctl("route", "add", prefix, "--via", "10.238.1.5"); r.code != 1 || !strings.Contains(r.stderr, "an IPv6 route wants an IPv6 next hop") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("route add %s --via an IPv4 address: %v, want exit 1 and one line saying an IPv6 route wants an IPv6 next hop", prefix, r)
+	}
+	d.mustCtl("route", "add", prefix, "--via", pr.addr6())
+	found := false
+	for _, r := range d.routes() {
+		if r.Prefix == prefix {
+			found = r.Kind == "static" && r.Via == pr.addr6() && r.Port == "na"
+		}
+	}
+	if !found {
+		t.Errorf("route ls: want %s static via %s on na, got %+v", prefix, pr.addr6(), d.routes())
+	}
+	e.mustPing6(a, behind) // from the next hop's own network
+	e.mustPing6(b, behind) // from a connected network
+
+	d.mustCtl("route", "del", prefix)
+	if r := e.pingOnce(b, 2, behind, "-6"); !strings.Contains(r.stdout, "No route") {
+		t.Errorf("ping -6 %s after route del: want no route, got:\n%v", behind, r)
+	}
+}
