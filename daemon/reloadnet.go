@@ -177,6 +177,7 @@ func (d *Daemon) setNetworkOptions(name string, o netOptions) error {
 				}
 			}
 		}
+		d.syncTrunksLocked("") // and the VLAN members of trunks (vlan.go)
 	}
 	return d.st.save(d.opts.StateDir)
 }

@@ -178,6 +178,20 @@ func (d *Daemon) syncTrunkLocked(rt *portRT, skip string) {
 	}
 	if err := d.dp.SetTrunk(rt.idx, vlans, native); err != nil {
 		d.log.Error("cannot set the trunk's VLANs", "port", rt.cfg.Name, "err", err)
+		return
+	}
+	// Each VLAN's member gets its network's per-port limits, as an attached
+	// port of that network would (no port security: a trunk carries
+	// foreign MACs).
+	members, _, err := d.dp.Trunk(rt.idx)
+	if err != nil {
+		return
+	}
+	for _, n := range d.trunkNetsLocked(rt.cfg, skip) {
+		g := dataplane.GuardConfig{StormPPS: n.cfg.StormLimit, ConnRate: n.cfg.ConnRate}
+		if err := d.dp.SetGuard(members[uint16(n.cfg.VLAN)], g); err != nil {
+			d.log.Error("cannot set the limits of a trunk's VLAN", "port", rt.cfg.Name, "vlan", n.cfg.VLAN, "err", err)
+		}
 	}
 }
 
