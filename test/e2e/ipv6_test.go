@@ -237,7 +237,7 @@ func TestIPv6DualStackNetwork(t *testing.T) {
 	}
 
 	// trace (a dry run) follows an echo and a solicitation to the gateway,
-	// and says why IPv6 for another network is dropped.
+	// and says why IPv6 to a prefix without a route is dropped.
 	for _, tc := range []struct {
 		args    []string
 		verdict string
@@ -246,7 +246,7 @@ func TestIPv6DualStackNetwork(t *testing.T) {
 		{[]string{"--dst", n.Gateway6}, "Verdict: forward to " + p1.Name, "IPv6 ping to the gateway: answered in place"},
 		{[]string{"--dst", n.Gateway6LL}, "Verdict: forward to " + p1.Name, "echo-reply"},
 		{[]string{"--dst", n.Gateway6, "--proto", "nd"}, "Verdict: consumed by the gateway: a neighbour advertisement sent back to " + p1.Name, "router flag"},
-		{[]string{"--dst", "fd00:999::1"}, "Verdict: drop (not-routable)", "not routed between networks yet"},
+		{[]string{"--dst", "fd00:999::1"}, "Verdict: drop (no-route)", "ICMPv6 destination unreachable (no route)"}, // routed (route6.go), no route there
 	} {
 		out := d.mustCtl(append([]string{"trace", "--in", p1.Name}, tc.args...)...)
 		lines := strings.Split(strings.TrimSpace(out), "\n")
