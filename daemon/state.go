@@ -148,12 +148,18 @@ type StaticFDB struct {
 //	1: networks, ports, static FDB, routes, uplinks, publish, ACLs
 //	2: the config file last applied (State.Config), for reload; every
 //	   network says its acl_default (empty meant allow)
-const stateVersion = 2
+//	3: what a version 2 vswitchd would drop without a word when it saves:
+//	   VLAN trunk ports (trunk, vlans, native), NAT66 on networks, the
+//	   uplink's IPv6 address and gateway. Nothing of version 2 changes
+//	   meaning; the bump makes an older vswitchd refuse the file rather
+//	   than lose them.
+const stateVersion = 3
 const stateFile = "state.json"
 
 // migrations[v] turns a state of version v into version v+1, in place.
 var migrations = map[int]func(*State){
 	1: migrateV1,
+	2: func(*State) {}, // version 3 only adds fields: a version 2 state is one as it is
 }
 
 // migrateV1 makes a version 1 state a version 2 one. Version 1 recorded no

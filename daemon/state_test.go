@@ -27,6 +27,40 @@ func copyV1State(t *testing.T) (dir string, raw []byte) {
 	return dir, raw
 }
 
+// testdata/state-v2.json was written by vswitchd at 0feee2c (version 2): a
+// dual-stack network, a VLAN network, a port with an IPv6 address and an
+// ingress rate. Version 3 reads it with nothing lost, and the next save
+// writes version 3.
+func TestStateV2Migrated(t *testing.T) {
+	raw, err := os.ReadFile("testdata/state-v2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, stateFile), raw, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	st, existed, from, _, err := loadState(dir)
+	if err != nil || !existed || from != 2 || st.Version != 3 {
+		t.Fatalf("loadState = existed %v, from %d, version %d, %v; want the version 2 file read as version 3", existed, from, st.Version, err)
+	}
+	n := st.Networks
+	if len(n) != 2 || n[0].Subnet6 != netip.MustParsePrefix("fd00:90::/64") || n[0].Gateway6 != netip.MustParseAddr("fd00:90::1") || n[1].VLAN != 10 {
+		t.Errorf("networks = %+v", n)
+	}
+	p := st.Ports
+	if len(p) != 1 || p[0].IP6 != netip.MustParsePrefix("fd00:90::2/64") || p[0].IngressRateMbit != 100 || p[0].IP != netip.MustParsePrefix("10.90.0.2/24") {
+		t.Errorf("ports = %+v", p)
+	}
+	if err := st.save(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, stateFile))
+	if !bytes.Contains(b, []byte(`"version": 3`)) {
+		t.Errorf("saved state is not version 3:\n%s", b)
+	}
+}
+
 func TestStateV1Migrated(t *testing.T) {
 	dir, raw := copyV1State(t)
 	var v1 map[string]any
@@ -37,8 +71,8 @@ func TestStateV1Migrated(t *testing.T) {
 	if err != nil || !existed || from != 1 || !bytes.Equal(got, raw) {
 		t.Fatalf("loadState = existed %v, from %d, %v; want the version 1 file migrated", existed, from, err)
 	}
-	if st.Version != stateVersion || stateVersion != 2 {
-		t.Fatalf("migrated version %d, want 2", st.Version)
+	if st.Version != stateVersion || stateVersion != 3 {
+		t.Fatalf("migrated version %d, want 3", st.Version)
 	}
 	// Nothing of version 1 is lost on the way.
 	if len(st.Networks) != 2 || st.Networks[0].Name != "web" || st.Networks[1].MTU != 1400 || st.Networks[1].ICC ||
@@ -99,17 +133,17 @@ func TestNewMigratesV1StateDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	var head struct{ Version int }
-	if json.Unmarshal(now, &head); head.Version != 2 {
-		t.Errorf("state file version after New = %d, want 2", head.Version)
+	if json.Unmarshal(now, &head); head.Version != stateVersion {
+		t.Errorf("state file version after New = %d, want %d", head.Version, stateVersion)
 	}
 	kept, err := os.ReadFile(filepath.Join(dir, "state.json.v1"))
 	if err != nil || !bytes.Equal(kept, raw) {
 		t.Errorf("state.json.v1 = %d bytes, %v; want the version 1 file as it was", len(kept), err)
 	}
-	// A second start finds version 2: nothing to migrate, the copy stays.
+	// A second start finds the current version: nothing to migrate, the copy stays.
 	d.Close()
 	st, _, from, _, err := loadState(dir)
-	if err != nil || from != 0 || st.Version != 2 {
+	if err != nil || from != 0 || st.Version != stateVersion {
 		t.Errorf("second load: from %d, version %d, %v", from, st.Version, err)
 	}
 }

@@ -248,7 +248,7 @@ func TestReloadWithoutConfig(t *testing.T) {
 
 // An upgrade: the state dir of a vswitchd that wrote version 1 files,
 // taken over by this one. The TAP is the same device, it forwards, and the
-// state is version 2 with the old file kept. A state file from a newer
+// state is version 3 with the old file kept. A state file from a newer
 // vswitchd is refused, untouched.
 func TestUpgradeFromV1StateDir(t *testing.T) {
 	e := newEnv(t)
@@ -272,7 +272,7 @@ func TestUpgradeFromV1StateDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st map[string]any
-	if err := json.Unmarshal(raw, &st); err != nil || st["version"] != 2.0 {
+	if err := json.Unmarshal(raw, &st); err != nil || st["version"] != 3.0 {
 		t.Fatalf("state written by this vswitchd: version %v, %v", st["version"], err)
 	}
 	st["version"] = 1
@@ -294,8 +294,8 @@ func TestUpgradeFromV1StateDir(t *testing.T) {
 	}
 	now, _ := os.ReadFile(path)
 	var head struct{ Version int }
-	if json.Unmarshal(now, &head); head.Version != 2 {
-		t.Errorf("state file version after the upgrade = %d, want 2", head.Version)
+	if json.Unmarshal(now, &head); head.Version != 3 {
+		t.Errorf("state file version after the upgrade = %d, want 3", head.Version)
 	}
 	if kept, err := os.ReadFile(path + ".v1"); err != nil || string(kept) != string(v1) {
 		t.Errorf("state.json.v1 not the version 1 file: %v", err)
@@ -306,15 +306,15 @@ func TestUpgradeFromV1StateDir(t *testing.T) {
 	d.stop()
 
 	// A newer version: refused, in one line, the file left as it is.
-	newer := strings.Replace(string(now), `"version": 2`, `"version": 3`, 1)
+	newer := strings.Replace(string(now), `"version": 3`, `"version": 4`, 1)
 	os.WriteFile(path, []byte(newer), 0o640)
 	r := run(20*time.Second, vswitchdBin, "--socket", d.sock, "--state-dir", d.stateDir, "--no-default-network")
-	want := fmt.Sprintf("vswitchd: state file %s is version 3, this vswitchd knows up to 2: upgrade vswitchd or move the state dir", path)
+	want := fmt.Sprintf("vswitchd: state file %s is version 4, this vswitchd knows up to 3: upgrade vswitchd or move the state dir", path)
 	if r.code != 1 || strings.TrimSpace(r.stderr) != want {
-		t.Errorf("start on a version 3 state: %v\nwant exit 1 and %q", r, want)
+		t.Errorf("start on a version 4 state: %v\nwant exit 1 and %q", r, want)
 	}
 	if b, _ := os.ReadFile(path); string(b) != newer {
-		t.Errorf("the version 3 state file was changed")
+		t.Errorf("the version 4 state file was changed")
 	}
 	// The TAPs are still there for whichever vswitchd comes next.
 	if !e.linkExists(a, "eth0") {
