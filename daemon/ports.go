@@ -422,10 +422,15 @@ func (d *Daemon) openPortLocked(rt *portRT) error {
 		// per-port MAC limit is for one container (vxlan.go).
 		d.dp.FDB(n.id).SetUnlimited(idx, true)
 	}
+	// vswitchd made this port: its neighbour entries need no ARP and no
+	// neighbour solicitation (the IPv6 one is the port's --ip6, its MAC the
+	// port's own, as port security holds it to).
+	mac, _ := header.ParseMAC(c.MAC)
 	if c.IP.IsValid() {
-		// vswitchd made this port: its neighbour entry needs no ARP.
-		mac, _ := header.ParseMAC(c.MAC)
 		d.dp.ARP().SetPermanent(c.IP.Addr(), mac, n.id)
+	}
+	if c.IP6.IsValid() {
+		d.dp.ARP().SetPermanent(c.IP6.Addr(), mac, n.id)
 	}
 	return nil
 }
@@ -455,7 +460,7 @@ func (d *Daemon) removePortLocked(name string) error {
 		d.dp.ARP().Delete(rt.cfg.IP.Addr())
 	}
 	if rt.cfg.IP6.IsValid() {
-		d.dp.ARP().Delete(rt.cfg.IP6.Addr()) // learned by ND (dataplane/route6.go): not kept for the next holder
+		d.dp.ARP().Delete(rt.cfg.IP6.Addr()) // permanent while the port is: not kept for the next holder
 	}
 	if rt.io != nil {
 		if err := d.dp.RemovePort(rt.idx); err != nil {

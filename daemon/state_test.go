@@ -157,7 +157,7 @@ func TestNewerStateRefused(t *testing.T) {
 	os.WriteFile(path, raw, 0o640)
 	before, _ := os.Stat(path)
 	_, err := New(Options{StateDir: dir, Workers: 1})
-	want := "state file " + path + " is version 7, this vswitchd knows up to 2: upgrade vswitchd or move the state dir"
+	want := "state file " + path + " is version 7, this vswitchd knows up to 3: upgrade vswitchd or move the state dir"
 	if err == nil || err.Error() != want {
 		t.Fatalf("New on a version 7 file = %v, want %q", err, want)
 	}

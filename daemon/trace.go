@@ -444,7 +444,11 @@ func (d *Daemon) renderTraceLocked(pt *dataplane.PacketTrace) api.Trace {
 						s.ARP.Port = f.Port
 					}
 				}
-				text = fmt.Sprintf("ARP entry %s", s.ARP.IP)
+				kind := "ARP entry" // IPv6's are found by neighbour discovery, not ARP
+				if st.IP.Is6() {
+					kind = "neighbour entry"
+				}
+				text = fmt.Sprintf("%s %s", kind, s.ARP.IP)
 				if s.ARP.MAC != "" {
 					text += " " + s.ARP.MAC
 				}

@@ -11,7 +11,8 @@ import (
 // connected routes, isolation and `network connect` decide as for IPv4,
 // the gateway sends time exceeded and packet too big (with the next hop's
 // MTU: routers never fragment IPv6), tracepath sees both, the next hop is
-// resolved by the gateway's own neighbour solicitations (`arp show`), and
+// a port vswitchd made or resolved by the gateway's own neighbour
+// solicitations for a host behind an attached interface (`arp show`), and
 // TCP crosses as GSO super-frames.
 
 // twoNetworks6 makes dual-stack networks na (fd00:X:1::/64) and nb
@@ -68,7 +69,8 @@ func TestIPv6RouteAcrossNetworks(t *testing.T) {
 	e.mustPing6(b, pa.addr6())
 	e.mustPing6(a, "fd00:236:2::1") // the other network's gateway answers too
 
-	// The gateway found b by neighbour solicitation: arp show lists it.
+	// b is a port vswitchd made: its neighbour entry is permanent, no
+	// solicitation needed (TestIPv6NeighbourBehindAttach resolves one).
 	var neighs []struct {
 		IP    string `json:"ip"`
 		MAC   string `json:"mac"`
@@ -79,12 +81,12 @@ func TestIPv6RouteAcrossNetworks(t *testing.T) {
 	found := false
 	for _, n := range neighs {
 		if n.IP == pb.addr6() {
-			found = n.MAC == pb.MAC && (n.State == "reachable" || n.State == "stale") && n.Port == pb.Name
+			found = n.MAC == pb.MAC && n.State == "permanent" && n.Port == pb.Name
 			t.Logf("arp show: %+v", n)
 		}
 	}
 	if !found {
-		t.Errorf("arp show -o json: want %s at %s (reachable or stale) on port %s, got %+v", pb.addr6(), pb.MAC, pb.Name, neighs)
+		t.Errorf("arp show -o json: want %s at %s (permanent: vswitchd made the port) on port %s, got %+v", pb.addr6(), pb.MAC, pb.Name, neighs)
 	}
 
 	// trace shows the IPv6 route and, without one, the ICMPv6 error.
@@ -223,4 +225,42 @@ func TestIPv6StaticRoute(t *testing.T) {
 	if r := e.pingOnce(b, 2, behind, "-6"); !strings.Contains(r.stdout, "No route") {
 		t.Errorf("ping -6 %s after route del: want no route, got:\n%v", behind, r)
 	}
+}
+
+// TestIPv6NeighbourBehindAttach: a host vswitchd did not make, behind an
+// AF_PACKET port on a dual-stack network, is reached from another network
+// over IPv6: the gateway finds it by neighbour solicitation (queued packet
+// released when the advertisement comes), and `arp show` lists it with the
+// attached port, reachable or stale, not permanent.
+func TestIPv6NeighbourBehindAttach(t *testing.T) {
+	e := newEnv(t)
+	d := e.startDaemon("")
+	a, _, _, _ := twoNetworks6(e, d, 237)
+	host, ctr := e.newNS("h6"), e.newNS("x6")
+	e.mustNS(host, "ip", "link", "add", "vh0", "type", "veth", "peer", "name", "eth0", "netns", ctr)
+	e.mustNS(host, "ip", "link", "set", "vh0", "up")
+	d.mustCtl("port", "attach", "nb", "--dev", "vh0", "--netns", host, "--name", "att6")
+	e.mustNS(ctr, "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=0", "net.ipv6.conf.eth0.accept_dad=0")
+	e.mustNS(ctr, "ip", "addr", "add", "fd00:237:2::50/64", "dev", "eth0")
+	e.mustNS(ctr, "ip", "link", "set", "eth0", "up")
+	e.mustNS(ctr, "ip", "-6", "route", "add", "default", "via", "fd00:237:2::1")
+	d.mustCtl("network", "connect", "na", "nb")
+	e.mustPing6(a, "fd00:237:2::50")
+	mac := strings.TrimSpace(e.mustNS(ctr, "cat", "/sys/class/net/eth0/address"))
+	var neighs []struct {
+		IP    string `json:"ip"`
+		MAC   string `json:"mac"`
+		State string `json:"state"`
+		Port  string `json:"port"`
+	}
+	d.ctlJSON(&neighs, "arp", "show")
+	for _, n := range neighs {
+		if n.IP == "fd00:237:2::50" {
+			if n.MAC != mac || n.Port != "att6" || (n.State != "reachable" && n.State != "stale") {
+				t.Fatalf("arp show: %+v, want %s on att6, reachable or stale (learned by solicitation)", n, mac)
+			}
+			return
+		}
+	}
+	t.Fatalf("arp show has no fd00:237:2::50 after the ping: %+v", neighs)
 }
