@@ -2,10 +2,12 @@ package dataplane
 
 import (
 	"cmp"
+	"fmt"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -149,8 +151,13 @@ func (w *worker) close() {
 func (w *worker) run() {
 	// One OS thread per worker: epoll_wait blocks the thread, not the
 	// runtime, and a wake-up lands on the thread that waits.
+	// The thread is never unlocked: it carries the worker's priority and
+	// name, and when the goroutine ends the runtime ends the thread with it
+	// rather than hand it, raised and named, to other goroutines.
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// Named, so that top -H, ps -L and the bench harness tell the workers
+	// from the runtime's threads (/proc/PID/task/TID/comm).
+	setThreadName(fmt.Sprintf("vswd-worker%d", w.id))
 	// The kernel forwards in softirq context, ahead of every process; a
 	// worker at the same priority as the namespaces' senders gets a fair
 	// share of the CPU while they flood its queues, and what it does not
@@ -165,13 +172,18 @@ func (w *worker) run() {
 	// as softirq does, and the kernel's RT throttling (95% of each second)
 	// keeps a flood from starving everything else. An experiment of issue
 	// 17, off by default; docs/performance.md has what it measured.
+	// SCHED_FLAG_RESET_ON_FORK: a thread cloned from this one (the Go
+	// runtime starts new threads from whichever thread needs one, a worker
+	// entering epoll_wait included) starts at SCHED_OTHER and nice 0, not
+	// with the worker's priority: only the workers are raised.
 	if prio := w.dp.opts.RTPriority; prio > 0 {
-		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio), Flags: unix.SCHED_FLAG_RESET_ON_FORK}
 		if err := unix.SchedSetAttr(unix.Gettid(), &attr, 0); err != nil && w.id == 0 {
 			w.dp.log.Warn("cannot make the workers real-time (needs CAP_SYS_NICE)", "priority", prio, "err", err)
 		}
 	} else if n := w.dp.opts.Nice; n != 0 {
-		if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), n); err != nil && w.id == 0 {
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: int32(n), Flags: unix.SCHED_FLAG_RESET_ON_FORK}
+		if err := unix.SchedSetAttr(unix.Gettid(), &attr, 0); err != nil && w.id == 0 {
 			w.dp.log.Warn("cannot raise the workers' priority (needs CAP_SYS_NICE); forwarding competes with the namespaces for the CPU", "nice", n, "err", err)
 		}
 	}
@@ -482,4 +494,11 @@ func (q *txq) reset() {
 	clear(q.frames) // drop references to the worker's buffers
 	q.frames = q.frames[:0]
 	q.bytes, q.gso, q.failed, q.ringed = 0, 0, 0, false
+}
+
+// setThreadName names the calling thread (at most 15 bytes, PR_SET_NAME).
+func setThreadName(name string) {
+	b := make([]byte, 16)
+	copy(b[:15], name)
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
 }

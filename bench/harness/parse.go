@@ -395,6 +395,9 @@ type ThreadLoad struct {
 // well under it, a forwarding worker is far above.
 const busyPct = 2.0
 
+// WorkerComm is how vswitchd's worker threads are named, with their index.
+const WorkerComm = "vswd-worker"
+
 // Workers picks the forwarding threads of a switch daemon from its threads'
 // stats before and after a measurement of secs seconds, and says how it
 // chose them. vswitchd raises the priority of its dataplane worker threads
@@ -404,7 +407,9 @@ const busyPct = 2.0
 // (nice 0, or Open vSwitch, whose threads share one nice), the workers are
 // the threads that used more than busyPct of a CPU. Threads that started
 // during the measurement count from zero; those that ended are left out.
-// The result is busiest first.
+// The result is busiest first. A vswitchd that names its workers' threads
+// (WorkerComm) is read by the names first: a worker that happens to run on
+// the main thread would make the nice test pick the wrong threads.
 func Workers(before, after map[int]TaskStat, mainTID int, secs float64) ([]ThreadLoad, string) {
 	if secs <= 0 {
 		return nil, "no measurement"
@@ -424,6 +429,17 @@ func Workers(before, after map[int]TaskStat, mainTID int, secs float64) ([]Threa
 		}
 		return all[i].TID < all[j].TID
 	})
+	// vswitchd names its workers' threads (dataplane/worker.go): the surest
+	// sign. Older builds did not; then the nice value, then the CPU used.
+	var named []ThreadLoad
+	for _, l := range all {
+		if strings.HasPrefix(l.Comm, WorkerComm) {
+			named = append(named, l)
+		}
+	}
+	if len(named) > 0 {
+		return named, "threads named " + WorkerComm + "N (vswitchd names its dataplane workers)"
+	}
 	main, ok := after[mainTID]
 	if ok {
 		var out []ThreadLoad

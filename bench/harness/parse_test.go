@@ -242,6 +242,20 @@ func TestWorkersByNice(t *testing.T) {
 	}
 }
 
+func TestWorkersByName(t *testing.T) {
+	// worker 0 runs on the main thread (tid 100, nice -5): by nice the
+	// workers would be the runtime's threads; by name they are 100 and 102
+	before := map[int]TaskStat{100: {"vswd-worker0", -5, 10}, 101: {"vswitchd", 0, 50}, 102: {"vswd-worker1", -5, 0}, 103: {"vswitchd", 0, 3}}
+	after := map[int]TaskStat{100: {"vswd-worker0", -5, 200}, 101: {"vswitchd", 0, 52}, 102: {"vswd-worker1", -5, 20}, 103: {"vswitchd", 0, 9}}
+	w, how := Workers(before, after, 100, 2)
+	if len(w) != 2 || w[0].TID != 100 || w[0].CPUPct != 95 || w[1].TID != 102 || w[1].CPUPct != 10 {
+		t.Errorf("workers %+v, want tid 100 at 95%% then tid 102 at 10%%", w)
+	}
+	if !strings.Contains(how, "named vswd-worker") {
+		t.Errorf("how = %q, want it to say the threads were told by name", how)
+	}
+}
+
 func TestWorkersByCPU(t *testing.T) {
 	// every thread at one nice (Open vSwitch, or vswitchd with nice 0): the
 	// busy threads are the workers; one started during the measurement
