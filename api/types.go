@@ -235,6 +235,9 @@ type Uplink struct {
 	// its prefix, and the next hop of the IPv6 default route.
 	IP6      string `json:"ip6,omitempty"`
 	Gateway6 string `json:"gateway6,omitempty"`
+	// VLAN (uplink add --vlan): the 802.1Q id the uplink's frames carry
+	// on the device; 0: untagged.
+	VLAN int `json:"vlan,omitempty"`
 }
 
 // UplinkAdd is the body of POST /v1/uplinks.
@@ -248,6 +251,9 @@ type UplinkAdd struct {
 	// the link; Gateway6 the next hop of the IPv6 default route, on it.
 	IP6      string `json:"ip6,omitempty"`
 	Gateway6 string `json:"gateway6,omitempty"`
+	// VLAN tags the uplink's frames on the device (1 to 4094; 0: none).
+	// Uplinks of one device with different VLANs share its socket.
+	VLAN int `json:"vlan,omitempty"`
 }
 
 // Publish is a published port as `publish ls` prints it.

@@ -28,6 +28,7 @@ type uplinkRT struct {
 	io    port.Port
 	mtu   int
 	err   string
+	trunk *uplinkTrunk // a VLAN uplink's shared socket (vlan_uplink.go); io is its socket then
 }
 
 // syncL3Locked rebuilds every network's router interface and the route
@@ -371,6 +372,7 @@ func (d *Daemon) uplinkViewLocked(u *uplinkRT) api.Uplink {
 	if c.Gateway6.IsValid() {
 		v.Gateway6 = c.Gateway6.String()
 	}
+	v.VLAN = c.VLAN
 	if u.io == nil {
 		v.State = "down"
 	}
@@ -446,11 +448,14 @@ func (d *Daemon) AddUplink(req api.UplinkAdd) (api.Uplink, error) {
 			return api.Uplink{}, badRequest("%v", err)
 		}
 	}
+	if err := d.uplinkVLANOptionLocked(nsPath, req.Dev, req.VLAN); err != nil {
+		return api.Uplink{}, err
+	}
 	if err := d.devInUseLocked(nsPath, req.Dev); err != nil {
 		return api.Uplink{}, err
 	}
 	us := UplinkState{Name: name, Dev: req.Dev, Netns: req.Netns, NetnsPath: nsPath, IP: ip, Gateway: gw, MAC: randomMAC().String(),
-		IP6: ip6, Gateway6: gw6}
+		IP6: ip6, Gateway6: gw6, VLAN: req.VLAN}
 	d.st.Uplinks = append(d.st.Uplinks, us)
 	rt := &uplinkRT{cfg: &d.st.Uplinks[len(d.st.Uplinks)-1]}
 	d.relinkUplinksLocked()
@@ -469,7 +474,7 @@ func (d *Daemon) AddUplink(req api.UplinkAdd) (api.Uplink, error) {
 	if err := d.st.save(d.opts.StateDir); err != nil {
 		return api.Uplink{}, err
 	}
-	d.log.Info("uplink added", "uplink", name, "dev", req.Dev, "netns", req.Netns, "ip", ip, "gateway", gw, "ip6", ip6, "gateway6", gw6)
+	d.log.Info("uplink added", "uplink", name, "dev", req.Dev, "netns", req.Netns, "ip", ip, "gateway", gw, "ip6", ip6, "gateway6", gw6, "vlan", req.VLAN)
 	return d.uplinkViewLocked(rt), nil
 }
 
@@ -509,6 +514,9 @@ func (d *Daemon) openUplinkLocked(rt *uplinkRT) error {
 	if err := linkUp(c.NetnsPath, c.Dev); err != nil {
 		return err
 	}
+	if c.VLAN != 0 {
+		return d.openVLANUplinkLocked(rt) // one socket for the device's VLAN uplinks
+	}
 	af, err := d.openAFPacketLocked(c.NetnsPath, c.Dev)
 	if err != nil {
 		return err
@@ -539,7 +547,10 @@ func (d *Daemon) RemoveUplink(name string) error {
 	if ids := d.publishUsersLocked("", rt.cfg.IP.Addr()); len(ids) > 0 {
 		return conflict("publish rule(s) %v listen on %s, the address of uplink %s: 'publish rm' them first", ids, rt.cfg.IP.Addr(), name)
 	}
-	if rt.io != nil {
+	switch {
+	case rt.trunk != nil:
+		d.closeVLANUplinkLocked(rt)
+	case rt.io != nil:
 		d.dp.RemovePort(rt.idx)
 		rt.io.Close()
 	}

@@ -74,6 +74,9 @@ type UplinkState struct {
 	// IPv6 on the link (uplink add --ip6, --gateway6); absent: none.
 	IP6      netip.Prefix `json:"ip6,omitzero"`
 	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
+	// VLAN (uplink add --vlan): the 802.1Q id of the uplink's frames on
+	// Dev (daemon/vlan_uplink.go); absent: untagged.
+	VLAN int `json:"vlan,omitempty"`
 }
 
 // NetworkState is one network's configuration.
@@ -150,7 +153,7 @@ type StaticFDB struct {
 //	   network says its acl_default (empty meant allow)
 //	3: what a version 2 vswitchd would drop without a word when it saves:
 //	   VLAN trunk ports (trunk, vlans, native), NAT66 on networks, the
-//	   uplink's IPv6 address and gateway. Nothing of version 2 changes
+//	   uplink's IPv6 address and gateway, the uplink's VLAN. Nothing of version 2 changes
 //	   meaning; the bump makes an older vswitchd refuse the file rather
 //	   than lose them.
 const stateVersion = 3

@@ -82,6 +82,9 @@ func (d *Daemon) attachTrunkLocked(req api.PortAttach) (api.Port, error) {
 	if err := d.devInUseLocked(nsPath, req.Dev); err != nil {
 		return api.Port{}, err
 	}
+	if u := d.uplinkOnDevLocked(nsPath, req.Dev); u != "" {
+		return api.Port{}, conflict("interface %s is uplink %s's: a trunk port cannot share an uplink's interface, use another interface", req.Dev, u)
+	}
 	base := req.Dev
 	if req.Netns != "" {
 		base = netns.ShortName(req.Netns)
