@@ -65,6 +65,9 @@ func (d *Daemon) parsePublishLocked(req api.PublishAdd) (PublishState, error) {
 	if err != nil {
 		return PublishState{}, err
 	}
+	if hostIP.Is6() && !n.cfg.Subnet6.IsValid() {
+		return PublishState{}, badRequest("bad --port %s: network %s has no IPv6 (--ipv6) to publish an IPv6 host address into: give an IPv4 host address or none", req.Port, n.cfg.Name)
+	}
 	if hostIP.IsValid() {
 		if own := d.ownAddrsLocked(); !slices.ContainsFunc(own, func(o ownAddr) bool { return o.ip == hostIP }) {
 			return PublishState{}, badRequest("%s is not an address of vswitchd: give one of %s, or no address for all of them", hostIP, describeOwn(own))
@@ -83,16 +86,25 @@ func (d *Daemon) parsePublishLocked(req api.PublishAdd) (PublishState, error) {
 	return PublishState{Network: n.cfg.Name, Proto: req.Proto, HostIP: hostIP, HostPort: hostPort, To: to}, nil
 }
 
-// parseHostPort reads --port: "HPORT" or "HOSTIP:HPORT". 0.0.0.0 is the
-// same as no address, as with Docker's -p.
+// parseHostPort reads --port: "HPORT", "HOSTIP:HPORT" or, for an IPv6
+// host address, "[HOSTIP6]:HPORT" (Docker's -p [::1]:8080:80). 0.0.0.0 and
+// [::] are the same as no address: every address, both families.
 func parseHostPort(s string) (netip.Addr, uint16, error) {
-	bad := badRequest("bad --port %q: want HPORT or HOSTIP:HPORT with HPORT 1 to 65535, like 8000 or 10.0.12.15:8000", s)
+	bad := badRequest("bad --port %q: want HPORT, HOSTIP:HPORT or [HOSTIP6]:HPORT with HPORT 1 to 65535, like 8000, 10.0.12.15:8000 or [2001:db8:12::15]:8000", s)
 	var ip netip.Addr
 	ps := s
 	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		host := s[:i]
+		v6 := strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")
+		if v6 {
+			host = host[1 : len(host)-1]
+		}
 		var err error
-		if ip, err = netip.ParseAddr(s[:i]); err != nil || !ip.Is4() {
-			return ip, 0, bad
+		if ip, err = netip.ParseAddr(host); err != nil || ip.Zone() != "" || ip.Is4In6() || ip.Is6() != v6 {
+			if err == nil && ip.Is6() && !v6 {
+				return netip.Addr{}, 0, badRequest("bad --port %q: an IPv6 host address goes in brackets, like [%s]:HPORT", s, ip)
+			}
+			return netip.Addr{}, 0, bad
 		}
 		if ip.IsUnspecified() {
 			ip = netip.Addr{}
@@ -113,16 +125,22 @@ type ownAddr struct {
 }
 
 // ownAddrsLocked lists the addresses a port may be published on: the
-// uplinks' and the gateways' (for hairpin), except those of internal
-// networks, which have no way in.
+// uplinks' and the gateways' (for hairpin), IPv4 and IPv6, except those of
+// internal networks, which have no way in.
 func (d *Daemon) ownAddrsLocked() []ownAddr {
 	var out []ownAddr
 	for _, u := range d.st.Uplinks {
 		out = append(out, ownAddr{u.IP.Addr(), "uplink " + u.Name})
+		if u.IP6.IsValid() {
+			out = append(out, ownAddr{u.IP6.Addr(), "uplink " + u.Name})
+		}
 	}
 	for _, n := range d.st.Networks {
 		if !n.Internal {
 			out = append(out, ownAddr{n.Gateway, "gateway of " + n.Name})
+			if n.Gateway6.IsValid() {
+				out = append(out, ownAddr{n.Gateway6, "gateway of " + n.Name})
+			}
 		}
 	}
 	return out
@@ -201,9 +219,9 @@ func (d *Daemon) syncPublishLocked() {
 // publishes on IPv6 too: the --ip6 of the port whose IPv4 address --to
 // names, on a network with IPv6; none when there is no such port (yet: the
 // rules are handed over again when ports come and go) or the rule is bound
-// to an IPv4 host address.
+// to an IPv4 host address (IPv4 only, as the IPv6-bound ones are IPv6 only).
 func (d *Daemon) target6Locked(p PublishState) netip.Addr {
-	if p.HostIP.IsValid() {
+	if p.HostIP.Is4() {
 		return netip.Addr{}
 	}
 	for i := range d.st.Ports {
@@ -216,11 +234,26 @@ func (d *Daemon) target6Locked(p PublishState) netip.Addr {
 }
 
 // publishUsersLocked lists the rules that go with a network (publishing
-// into it) or with one of vswitchd's addresses (bound to it).
+// into it) or with one of vswitchd's addresses (bound to it). An uplink's or
+// gateway's IPv4 address stands for its IPv6 address too: the rules bound
+// to either go with it.
 func (d *Daemon) publishUsersLocked(network string, addr netip.Addr) []int {
+	var addr6 netip.Addr
+	if addr.IsValid() {
+		for _, u := range d.st.Uplinks {
+			if u.IP.Addr() == addr && u.IP6.IsValid() {
+				addr6 = u.IP6.Addr()
+			}
+		}
+		for _, n := range d.st.Networks {
+			if n.Gateway == addr && n.Gateway6.IsValid() {
+				addr6 = n.Gateway6
+			}
+		}
+	}
 	var ids []int
 	for _, p := range d.st.Publish {
-		if (network != "" && p.Network == network) || (addr.IsValid() && p.HostIP == addr) {
+		if (network != "" && p.Network == network) || (addr.IsValid() && (p.HostIP == addr || (addr6.IsValid() && p.HostIP == addr6))) {
 			ids = append(ids, p.ID)
 		}
 	}

@@ -70,6 +70,9 @@ type pubOrigin struct {
 func buildPublishRev(rules []PublishRule) map[pubKey]pubOrigin {
 	m := make(map[pubKey]pubOrigin, len(rules))
 	for _, r := range rules {
+		if r.HostIP.Is6() {
+			continue // IPv6 only: buildPublish6 keeps its answers (nat6.go)
+		}
 		o := pubOrigin{any: !r.HostIP.IsValid(), port: r.HostPort}
 		if !o.any {
 			o.ip = r.HostIP.As4()
@@ -88,7 +91,9 @@ func buildPublish(rules []PublishRule, s *snapshot) map[pubKey]pubTarget {
 		t := pubTarget{net: r.Network}
 		t.to.Dst, t.to.DPort = r.To.Addr().As4(), r.To.Port()
 		if r.HostIP.IsValid() {
-			m[pubKey{r.HostIP.As4(), r.HostPort, r.Proto}] = t
+			if r.HostIP.Is4() { // an IPv6-bound rule is IPv6 only (nat6.go)
+				m[pubKey{r.HostIP.As4(), r.HostPort, r.Proto}] = t
+			}
 			continue
 		}
 		for a, id := range s.local {

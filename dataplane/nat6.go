@@ -35,16 +35,23 @@ import (
 // only and the frame goes on whole. An ICMPv6 error about a tracked flow is
 // translated with it, its quoted packet too, and its checksum computed
 // afresh. Not translated: packets with extension headers (a flow that needs
-// NAT and has one is dropped as ct-invalid), and the answers of a published
-// flow whose conn was lost (IPv4's publishedAnswer).
+// NAT and has one is dropped as ct-invalid). The answers of a published flow
+// whose conn was lost (a restart, a flush) get the conn back as IPv4's do
+// (publishedAnswer): see answer6.
 
-// pubKey6 is a published (address, port, protocol) a client sends to.
+// pubKey6 is a published (address, port, protocol) a client sends to, or,
+// with rev, a published target's (address, port, protocol) its answers
+// come from: both kinds in one map, so the snapshot needs no second one.
 type pubKey6 struct {
 	ip    [16]byte
 	port  uint16
 	proto uint8
+	rev   bool
 }
 
+// pubTarget6 is where a published port leads; for a rev key, where the
+// target's answers must seem to come from: the host address (zero: the
+// uplink's, the rule being bound to every address) and port.
 type pubTarget6 struct {
 	to   [16]byte
 	port uint16
@@ -63,13 +70,20 @@ func buildPublish6(rules []PublishRule, s *snapshot) map[pubKey6]pubTarget6 {
 			continue
 		}
 		t := pubTarget6{to: r.To6.As16(), port: r.To.Port(), net: r.Network}
+		if !r.HostIP.Is4() {
+			o := pubTarget6{port: r.HostPort, net: r.Network}
+			if r.HostIP.Is6() {
+				o.to = r.HostIP.As16()
+			}
+			m[pubKey6{t.to, t.port, r.Proto, true}] = o
+		}
 		switch {
 		case r.HostIP.Is6():
-			m[pubKey6{r.HostIP.As16(), r.HostPort, r.Proto}] = t
+			m[pubKey6{r.HostIP.As16(), r.HostPort, r.Proto, false}] = t
 		case !r.HostIP.IsValid():
 			for _, n := range s.nets {
 				if n != nil && n.L3.Gateway6.IsValid() && !n.L3.Internal {
-					m[pubKey6{n.L3.Gateway6.As16(), r.HostPort, r.Proto}] = t
+					m[pubKey6{n.L3.Gateway6.As16(), r.HostPort, r.Proto, false}] = t
 				}
 			}
 		}
@@ -173,6 +187,11 @@ type natPlan6 struct {
 	innerTo   nat.Tuple6 // the quoted packet's tuple after translation
 	rw        nat.Rewrite6
 	in        *Port
+	// answerOf: a published target's packet no conn knows (answer6); the
+	// origin its rule gives, used if the packet leaves by the uplink.
+	answerOf  pubTarget6
+	mayAnswer bool
+	answer    nat.Tuple6 // !=zero: the lost published flow's original tuple
 }
 
 // natPre6 finds the flow a routed IPv6 packet belongs to, or the published
@@ -202,8 +221,12 @@ func (w *worker) natPre6(s *snapshot, in *Port, f *flow6, buf []byte, now int64)
 		if f.t.Proto == header.ProtoICMPv6 {
 			return
 		}
-		pub, ok := s.publish6[pubKey6{f.t.Dst, f.t.DPort, f.t.Proto}]
+		pub, ok := s.publish6[pubKey6{f.t.Dst, f.t.DPort, f.t.Proto, false}]
 		if !ok {
+			// A SYN alone is a new connection of the server's own.
+			if f.t.Proto != header.ProtoTCP || f.flags&(header.TCPFlagSYN|header.TCPFlagACK) != header.TCPFlagSYN {
+				p.answerOf, p.mayAnswer = s.publish6[pubKey6{f.t.Src, f.t.SPort, f.t.Proto, true}]
+			}
 			return
 		}
 		p.published = true
@@ -247,6 +270,27 @@ func (w *worker) natPre6(s *snapshot, in *Port, f *flow6, buf []byte, now int64)
 	return
 }
 
+// answer6 is IPv4's publishedAnswer for IPv6: a packet from a published
+// target's address and port that no conn knows, leaving by the uplink, is
+// the answer of a published flow whose conn was lost (a restart, a flush).
+// It plans the conn the flow had (the client to the host address and port,
+// DNAT to the target) so the answer leaves from the published address and
+// port; without it the client would get it from the container's address
+// and reset the connection.
+func (p *natPlan6) answer6(out *Network) bool {
+	host := p.answerOf.to
+	if host == ([16]byte{}) {
+		if !out.L3.Gateway6.IsValid() {
+			return false
+		}
+		host = out.L3.Gateway6.As16()
+	}
+	t := p.target // no conn, no DNAT: the packet's own tuple
+	p.answer = nat.Tuple6{Src: t.Dst, Dst: host, SPort: t.DPort, DPort: p.answerOf.port, Proto: t.Proto}
+	p.rw = nat.Rewrite6{DNAT: true, DstAddr: t.Src, DstPort: t.SPort}
+	return true
+}
+
 // wouldTrack6 is a dry run's Track: false only for a SYN that reopens a
 // finished TCP conn.
 func wouldTrack6(c nat.Conn6, d nat.Dir, flags, proto uint8) bool {
@@ -266,6 +310,9 @@ func (p *natPlan6) masquerade6(from, out *Network) {
 		return
 	}
 	p.track = true
+	if p.mayAnswer && !p.rw.SNAT && p.answer6(out) {
+		return
+	}
 	if from.L3.Masquerade6 && !p.rw.SNAT && out.L3.Gateway6.IsValid() {
 		p.rw.SNAT, p.rw.SrcAddr = true, out.L3.Gateway6.As16()
 	}
@@ -277,6 +324,9 @@ func (w *worker) natCommit6(p *natPlan6, f *flow6, now int64) DropReason {
 	nated := p.rw.SNAT || p.rw.DNAT
 	if p.known || !(nated || p.track) {
 		return DropNone
+	}
+	if p.answer != (nat.Tuple6{}) {
+		return w.commitAnswer6(p, f, now)
 	}
 	if !f.create {
 		if nated {
@@ -323,6 +373,31 @@ func (w *worker) natCommit6(p *natPlan6, f *flow6, now int64) DropReason {
 		return DropCTInvalid
 	}
 	return DropNone // a flow that needs no NAT goes on untracked
+}
+
+// commitAnswer6 puts a lost published flow's conn back (answer6) and the
+// packet on its reply side; a dry run only says it would.
+func (w *worker) commitAnswer6(p *natPlan6, f *flow6, now int64) DropReason {
+	if w.tr.dry() {
+		p.target.Src, p.target.SPort = p.answer.Dst, p.answer.DPort
+		w.tr.add(Step{Stage: StageConntrack, Decision: "would create",
+			Note: "an answer of published IPv6 flow " + p.answer.String() + " whose conn was lost: put back on it"})
+		return DropNone
+	}
+	c, err := w.dp.ct6.Create(p.answer, p.rw, f.flags, now)
+	if err != nil {
+		return DropCTInvalid // never out with the container's address
+	}
+	d, ok := c.DirOf(f.t)
+	if !ok {
+		d = nat.Reply
+	}
+	p.target = c.Target(d)
+	if w.tr != nil {
+		w.tr.add(Step{Stage: StageConntrack, Decision: "created", CtState: c.State(), Found: true,
+			Note: "an answer of published IPv6 flow " + c.Orig().String() + " whose conn was lost: put back on it"})
+	}
+	return DropNone
 }
 
 // rewrite6 translates the IPv6 packet in buf from f.t to p.target (and, for

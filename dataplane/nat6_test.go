@@ -416,3 +416,61 @@ func FuzzNAT66(f *testing.F) {
 		}
 	})
 }
+
+// TestNAT66PublishBoundHost: a rule bound to an IPv6 host address answers
+// there only, never over IPv4; a rule bound to an IPv4 one stays IPv4 only;
+// a rule without one answers on both (TestNAT66PublishedKeepsClient).
+func TestNAT66PublishBoundHost(t *testing.T) {
+	nb := newNAT6Bed(t)
+	nb.dp.SetPublish([]PublishRule{
+		{ID: 1, Network: nb.netA, Proto: header.ProtoTCP, HostIP: uplink6, HostPort: 8080,
+			To: netip.AddrPortFrom(hostA1, 80), To6: host6A1},
+		{ID: 2, Network: nb.netA, Proto: header.ProtoTCP, HostIP: uplinkIP, HostPort: 8081,
+			To: netip.AddrPortFrom(hostA1, 81), To6: host6A1},
+	})
+	client := netip.MustParseAddr("2001:db8:77::5")
+	in := nb.one(t, nb.up, nb.a1, tcp6Pkt(t, pkt6{uplinkMAC, macX, client, uplink6}, 51000, 8080, true, false))
+	check6(t, in, gwMACA, macA1, client, host6A1, 51000, 80)
+	out := nb.one(t, nb.a1, nb.up, tcp6Pkt(t, pkt6{gwMACA, macA1, host6A1, client}, 80, 51000, true, true))
+	check6(t, out, uplinkMAC, macX, uplink6, client, 8080, 51000)
+	// Not on another IPv6 address of vswitchd, not over IPv4.
+	nb.none(t, nb.up, tcp6Pkt(t, pkt6{uplinkMAC, macX, client, gw6B}, 51001, 8080, true, false), DropLocal)
+	nb.none(t, nb.up, tcpPkt(t, fromX(uplinkIP), 51002, 8080, true, false, nil), DropLocal)
+	// The IPv4-bound rule: IPv4 yes, IPv6 no.
+	in4 := nb.one(t, nb.up, nb.a1, tcpPkt(t, fromX(uplinkIP), 51003, 8081, true, false, nil))
+	wantAddrs(t, in4, gwMACA, macA1, hostX, hostA1, 51003, 81)
+	nb.none(t, nb.up, tcp6Pkt(t, pkt6{uplinkMAC, macX, client, uplink6}, 51004, 8081, true, false), DropLocal)
+}
+
+// TestNAT66PublishedAnswerAfterFlush: the conn of a published IPv6 flow
+// lost (a restart, a flush), the server's next segment still leaves from
+// the published address and port, the client's next one comes in again;
+// a connection the server opens from that port is its own.
+func TestNAT66PublishedAnswerAfterFlush(t *testing.T) {
+	for _, bound := range []bool{false, true} {
+		nb := newNAT6Bed(t)
+		r := PublishRule{ID: 1, Network: nb.netB, Proto: header.ProtoTCP, HostPort: 8080,
+			To: netip.AddrPortFrom(hostB1, 80), To6: host6B1}
+		if bound {
+			r.HostIP = uplink6
+		}
+		nb.dp.SetPublish([]PublishRule{r})
+		client := netip.MustParseAddr("2001:db8:77::5")
+		nb.one(t, nb.up, nb.b1, tcp6Pkt(t, pkt6{uplinkMAC, macX, client, uplink6}, 51000, 8080, true, false))
+		nb.one(t, nb.b1, nb.up, tcp6Pkt(t, pkt6{gwMACB, macB1, host6B1, client}, 80, 51000, true, true))
+
+		nb.dp.Conntrack6().Flush()
+		out := nb.one(t, nb.b1, nb.up, tcp6Pkt(t, pkt6{gwMACB, macB1, host6B1, client}, 80, 51000, false, true))
+		check6(t, out, uplinkMAC, macX, uplink6, client, 8080, 51000) // not from fd00:b::10 port 80
+		in := nb.one(t, nb.up, nb.b1, tcp6Pkt(t, pkt6{uplinkMAC, macX, client, uplink6}, 51000, 8080, false, true))
+		check6(t, in, gwMACB, macB1, client, host6B1, 51000, 80)
+		es := nb.dp.Conntrack6().Entries(nb.clock.Now().UnixNano())
+		if len(es) != 1 || es[0].Orig.Src != client.As16() || es[0].Orig.Dst != uplink6.As16() || es[0].Orig.DPort != 8080 {
+			t.Errorf("bound %v: the conn put back is %+v, want the client's to [%s]:8080", bound, es, uplink6)
+		}
+		// The server's own connection from port 80 (a SYN alone) is not
+		// an answer: B is routed, it leaves with its own address.
+		out = nb.one(t, nb.b1, nb.up, tcp6Pkt(t, pkt6{gwMACB, macB1, host6B1, server6}, 80, 443, true, false))
+		check6(t, out, uplinkMAC, macX, host6B1, server6, 80, 443)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -27,8 +28,10 @@ func newPublishAddCmd(a *app) *cobra.Command {
 		Long: `Forward a port of vswitchd's addresses to a container (DNAT), as 'docker run -p'.
 
 Traffic to HPORT on HOSTIP, or on every address of vswitchd when HOSTIP is left
-out (each uplink's and each gateway's, for hairpin), goes to IP:PORT on
-NETWORK. The container sees the client's real source address; a container
+out (each uplink's and each gateway's, for hairpin, IPv4 and IPv6), goes to
+IP:PORT on NETWORK. An IPv4 HOSTIP publishes on IPv4 only; an IPv6 one, in
+brackets ([2001:db8:12::15]:8000), on IPv6 only, to the IPv6 address of the
+port IP names. The container sees the client's real source address; a container
 reaching a published port through vswitchd (hairpin) gets its answers back the
 same way. Internal networks have no way in and refuse published ports.`,
 		Args: positional(1, "NETWORK"),
@@ -44,13 +47,17 @@ same way. Internal networks have no way in and refuse published ports.`,
 			if a.json() {
 				return printJSON(a.stdout, p)
 			}
-			a.printf("published %s %s:%d -> %s on network %s (rule %d)\n", p.Proto, p.HostIP, p.HostPort, p.To, p.Network, p.ID)
+			host := p.HostIP
+			if strings.Contains(host, ":") {
+				host = "[" + host + "]" // an IPv6 host address, as --port takes it
+			}
+			a.printf("published %s %s:%d -> %s on network %s (rule %d)\n", p.Proto, host, p.HostPort, p.To, p.Network, p.ID)
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.Proto, "proto", "", "tcp or udp")
-	f.StringVar(&req.Port, "port", "", "the host port, optionally behind one of vswitchd's addresses: 8000 or 10.0.12.15:8000")
+	f.StringVar(&req.Port, "port", "", "the host port, optionally behind one of vswitchd's addresses: 8000, 10.0.12.15:8000 or [2001:db8:12::15]:8000 (IPv6 only)")
 	f.StringVar(&req.To, "to", "", "the container's address and port on NETWORK, e.g. 172.17.0.101:8080")
 	for _, name := range []string{"proto", "port", "to"} {
 		_ = cmd.MarkFlagRequired(name)

@@ -216,3 +216,43 @@ func TestNAT66PublishedKeepsClient(t *testing.T) {
 		t.Errorf("after a restart, the published port over IPv6: want %q, got %q\n%v", "c1 "+extIP6, body, r)
 	}
 }
+
+// TestNAT66PublishBoundIPv6: `publish add --port [ADDR]:HPORT` (Docker's
+// -p [::1]:8080:80) answers on that IPv6 address only, not over IPv4; a
+// rule bound to the uplink's IPv4 address stays IPv4 only.
+func TestNAT66PublishBoundIPv6(t *testing.T) {
+	e := newEnv(t)
+	d := e.startDaemon("")
+	ext := e.outside6(d)
+	d.mustCtl("network", "create", "n66", "--subnet", "10.66.1.0/24", "--ipv6", "--subnet6", prefNAT66, "--nat66")
+	c1 := e.newNS("c1")
+	d.addPort("n66", c1, "--name", "c1", "--ip", "10.66.1.2", "--ip6", "fd00:66:a::2")
+	e.http6Server(c1, "c1", 80)
+	out := d.mustCtl("publish", "add", "n66", "--proto", "tcp", "--port", "["+upIP6+"]:8082", "--to", "10.66.1.2:80")
+	if !strings.Contains(out, "published tcp ["+upIP6+"]:8082 -> 10.66.1.2:80") {
+		t.Errorf("publish add said %q", out)
+	}
+	d.mustCtl("publish", "add", "n66", "--proto", "tcp", "--port", upIP+":8083", "--to", "10.66.1.2:80")
+	if ls := d.mustCtl("publish", "ls"); !strings.Contains(ls, upIP6) {
+		t.Errorf("publish ls does not show the IPv6 host address:\n%s", ls)
+	}
+	fails := func(url string) {
+		t.Helper()
+		if r := e.inNS(ext, 5*time.Second, "curl", "-sS", "-g", "--max-time", "1", url); r.code == 0 {
+			t.Errorf("GET %s from host2 answered %q: the rule is bound to the other family", url, r.stdout)
+		}
+	}
+	if body, r := e.get6(ext, upIP6, 8082); r.code != 0 || body != "c1 "+extIP6 {
+		t.Errorf("GET http://[%s]:8082/ from host2: want %q, got %q\n%v", upIP6, "c1 "+extIP6, body, r)
+	}
+	fails(fmt.Sprintf("http://%s:8082/", upIP))
+	if body, r := e.httpGet(ext, upIP, 8083); r.code != 0 || body != "c1 ::ffff:"+extIP {
+		t.Errorf("GET http://%s:8083/ from host2: want %q, got %q\n%v", upIP, "c1 ::ffff:"+extIP, body, r)
+	}
+	fails(fmt.Sprintf("http://[%s]:8083/", upIP6))
+	// Without brackets an IPv6 host address is refused in one line.
+	r := d.ctl("publish", "add", "n66", "--proto", "tcp", "--port", upIP6+":8084", "--to", "10.66.1.2:80")
+	if r.code != 1 || !strings.Contains(r.stderr, "goes in brackets") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("publish add --port %s:8084: exit %d, stderr %q; want 1 and one line about brackets", upIP6, r.code, r.stderr)
+	}
+}
