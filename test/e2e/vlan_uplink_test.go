@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// VLAN uplinks (issue 15: "the uplink can be a trunk"): two uplinks on one
+// device, VLANs 100 and 200, against the same private Open vSwitch netdev
+// bridge as TestVLANTrunkOVS (this kernel has no 8021q).
+//
+//	c1 ─ n1 (masquerade) ─ vswitchd ─ up0 ═ otr ┬ o100 tag=100 ─ r100 10.100.0.1, lo 198.51.100.80 "r100"
+//	                        u100 10.100.0.15    └ o200 tag=200 ─ r200 10.200.0.1, lo 198.51.100.80 "r200"
+//	                        u200 10.200.0.15
+//
+// The default route is via r100 (u100 --gateway). Both upstream routers
+// hold the server address 198.51.100.80: the answer names the one reached,
+// and r100 must see the container masqueraded to u100's address. r200's
+// eth0 is watched by tcpdump: nothing of u100's (its MAC, its address)
+// must show there, while its own uplink u200 answers it.
+func TestVLANUplinkOVS(t *testing.T) {
+	for _, c := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "tcpdump"} {
+		if !haveCmd(c) {
+			t.Skipf("needs %s (apt-get install openvswitch-switch tcpdump)", c)
+		}
+	}
+	e := newEnv(t)
+	d := e.startDaemon("")
+	tk, ovsNS := e.newNS("tk"), e.newNS("ovs")
+	o := e.startOVS(ovsNS)
+	e.mustNS(tk, "ip", "link", "add", "up0", "type", "veth", "peer", "name", "otr", "netns", ovsNS)
+	e.mustNS(ovsNS, "ip", "link", "set", "otr", "up")
+	o.vsctl("add-port", "br0", "otr")
+	routers := map[string]string{}
+	for _, r := range []struct{ role, tag, addr string }{{"r100", "100", "10.100.0.1/24"}, {"r200", "200", "10.200.0.1/24"}} {
+		ns := e.newNS(r.role)
+		routers[r.role] = ns
+		veth := "o" + strings.TrimPrefix(r.role, "r")
+		e.mustNS(ovsNS, "ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+		e.mustNS(ovsNS, "ip", "link", "set", veth, "up")
+		e.mustNS(ns, "ip", "addr", "add", r.addr, "dev", "eth0")
+		e.mustNS(ns, "ip", "link", "set", "eth0", "up")
+		e.mustNS(ns, "ip", "link", "set", "lo", "up")
+		e.mustNS(ns, "ip", "addr", "add", "198.51.100.80/32", "dev", "lo")
+		o.vsctl("add-port", "br0", veth, "tag="+r.tag)
+	}
+	r100, r200 := routers["r100"], routers["r200"]
+	web100 := e.httpServer(r100, "r100", "198.51.100.80", 8080)
+	web200 := e.httpServer(r200, "r200", "198.51.100.80", 8080)
+
+	out := d.mustCtl("uplink", "add", "--name", "u100", "--dev", "up0", "--netns", tk, "--ip", "10.100.0.15/24",
+		"--gateway", "10.100.0.1", "--vlan", "100")
+	if !strings.Contains(out, "vlan 100") {
+		t.Errorf("uplink add --vlan 100 says %q, want it to name vlan 100", out)
+	}
+	d.mustCtl("uplink", "add", "--name", "u200", "--dev", "up0", "--netns", tk, "--ip", "10.200.0.15/24", "--vlan", "200")
+	if r := d.ctl("uplink", "add", "--name", "u3", "--dev", "up0", "--netns", tk, "--ip", "10.3.0.15/24", "--vlan", "200"); r.code != 1 ||
+		!strings.Contains(r.stderr, "VLAN 200 on up0 is uplink u200's already") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("a second uplink on VLAN 200: %v; want exit 1 and one line", r)
+	}
+	checkVLANUplinks(t, d)
+	var u100MAC string
+	var ups []struct {
+		Name, MAC string
+	}
+	d.ctlJSON(&ups, "uplink", "ls")
+	for _, u := range ups {
+		if u.Name == "u100" {
+			u100MAC = u.MAC
+		}
+	}
+
+	d.mustCtl("network", "create", "n1", "--subnet", "10.77.0.0/24")
+	c1 := e.newNS("c1")
+	d.addPort("n1", c1, "--name", "c1", "--ip", "10.77.0.2")
+
+	dump := filepath.Join(e.dir, "r200.txt")
+	dumpOut, err := os.Create(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dumpOut.Close()
+	td := e.startInNSOut(r200, dumpOut, "tcpdump", "-e", "-n", "-l", "-i", "eth0")
+	time.Sleep(500 * time.Millisecond) // until tcpdump has its socket
+
+	e.mustGet(c1, "198.51.100.80", 8080, "r100 10.100.0.15", "c1 -> the server behind VLAN 100, masqueraded to u100")
+	e.mustPing(c1, "198.51.100.80")
+	e.mustPing(r100, "10.100.0.15")
+	e.mustPing(r200, "10.200.0.15") // u200 answers on its VLAN: tcpdump works
+	time.Sleep(300 * time.Millisecond)
+	_ = td.Process.Kill()
+	_ = td.Wait()
+	if !web100.sawClient("10.100.0.15", 0) {
+		t.Errorf("r100's server did not see u100's address 10.100.0.15; it saw %v", web100.clients())
+	}
+	if c := web200.clients(); len(c) != 0 {
+		t.Errorf("r200's server (VLAN 200) was reached: %v", c)
+	}
+	b, _ := os.ReadFile(dump)
+	s := string(b)
+	if !strings.Contains(s, "10.200.0.15") {
+		t.Errorf("tcpdump on r200 saw nothing of u200 (its own uplink):\n%s", tail(s, 10))
+	}
+	for _, bad := range []string{u100MAC, "10.100.0.15", "10.77.0.2", "198.51.100.80"} {
+		if l := vlanLines(s, bad); len(l) > 0 {
+			t.Errorf("tcpdump on r200 (VLAN 200) saw %s of VLAN 100's traffic: %s", bad, l[0])
+		}
+	}
+
+	// A restart keeps both uplinks, their VLANs and the way out.
+	if code := d.stop(); code != 0 {
+		t.Fatalf("vswitchd exited %d on SIGTERM", code)
+	}
+	d = e.startDaemon(d.stateDir)
+	checkVLANUplinks(t, d)
+	e.mustGet(c1, "198.51.100.80", 8080, "r100 10.100.0.15", "after a restart, c1 -> the server behind VLAN 100")
+	e.mustPing(r200, "10.200.0.15")
+}
+
+// checkVLANUplinks: uplink ls shows u100 and u200 up with their VLANs.
+func checkVLANUplinks(t *testing.T, d *daemon) {
+	t.Helper()
+	var ups []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+		VLAN  int    `json:"vlan"`
+	}
+	d.ctlJSON(&ups, "uplink", "ls")
+	want := map[string]int{"u100": 100, "u200": 200}
+	for _, u := range ups {
+		if want[u.Name] == u.VLAN && u.State == "up" {
+			delete(want, u.Name)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("uplink ls -o json: %+v; want u100 (vlan 100) and u200 (vlan 200), up", ups)
+	}
+	if out := d.mustCtl("uplink", "ls"); !strings.Contains(out, "VLAN") || !strings.Contains(out, "200") {
+		t.Errorf("uplink ls shows no VLAN column:\n%s", out)
+	}
+}
