@@ -34,12 +34,15 @@ var (
 	mFDBEntries = prometheus.NewDesc("vswitch_fdb_entries", "MAC addresses in the network's forwarding database (learned and static).", []string{"network"}, nil)
 	mARPEntries = prometheus.NewDesc("vswitch_arp_entries", "Neighbours in the router's ARP table (every state).", nil, nil)
 
-	mCTEntries    = prometheus.NewDesc("vswitch_conntrack_entries", "Connections in the table (expired ones not yet swept included).", nil, nil)
-	mCTMax        = prometheus.NewDesc("vswitch_conntrack_max", "Most connections the table holds (--conntrack-max).", nil, nil)
-	mCTCreated    = prometheus.NewDesc("vswitch_conntrack_created_total", "Connections tracked.", nil, nil)
-	mCTExpired    = prometheus.NewDesc("vswitch_conntrack_expired_total", "Connections that timed out.", nil, nil)
-	mCTEarlyDrops = prometheus.NewDesc("vswitch_conntrack_early_drops_total", "Unanswered connections evicted to make room for new ones, as Linux's early_drop.", nil, nil)
-	mCTRefused    = prometheus.NewDesc("vswitch_conntrack_refused_total", "New connections the table refused, by reason: full, nat-ports (no free NAT port), clash, invalid (TCP flags that open nothing).", []string{"reason"}, nil)
+	// The IPv4 and the IPv6 connection tables (nat.Table, nat.Table6) are
+	// two tables, each with its own --conntrack-max: one series each,
+	// told apart by family.
+	mCTEntries    = prometheus.NewDesc("vswitch_conntrack_entries", "Connections in the table of the family (expired ones not yet swept included).", ctLabels, nil)
+	mCTMax        = prometheus.NewDesc("vswitch_conntrack_max", "Most connections the table of the family holds (--conntrack-max, each).", ctLabels, nil)
+	mCTCreated    = prometheus.NewDesc("vswitch_conntrack_created_total", "Connections tracked.", ctLabels, nil)
+	mCTExpired    = prometheus.NewDesc("vswitch_conntrack_expired_total", "Connections that timed out.", ctLabels, nil)
+	mCTEarlyDrops = prometheus.NewDesc("vswitch_conntrack_early_drops_total", "Unanswered connections evicted to make room for new ones, as Linux's early_drop.", ctLabels, nil)
+	mCTRefused    = prometheus.NewDesc("vswitch_conntrack_refused_total", "New connections the table refused, by reason: full, nat-ports (no free NAT port), clash, invalid (TCP flags that open nothing).", []string{"family", "reason"}, nil)
 
 	mNATPortsUsed  = prometheus.NewDesc("vswitch_nat_ports_in_use", "Masquerade ports (ICMP: echo ids) held by live connections, by protocol and external address.", []string{"proto", "address"}, nil)
 	mNATPortsRange = prometheus.NewDesc("vswitch_nat_port_range_ports", "Ports in the range masquerade takes a port from when a flow's own is taken (--nat-ports).", nil, nil)
@@ -112,16 +115,9 @@ func (m metrics) collectTables(ch chan<- prometheus.Metric) {
 // collectNAT adds the connection table's figures, masquerade's port use
 // and the ACL rules' hits.
 func (m metrics) collectNAT(ch chan<- prometheus.Metric) {
-	ct := m.d.dp.Conntrack()
-	st := ct.Stats()
-	ch <- prometheus.MustNewConstMetric(mCTEntries, prometheus.GaugeValue, float64(st.Conns))
-	ch <- prometheus.MustNewConstMetric(mCTMax, prometheus.GaugeValue, float64(ct.Max()))
-	ch <- prometheus.MustNewConstMetric(mCTCreated, prometheus.CounterValue, float64(st.Created))
-	ch <- prometheus.MustNewConstMetric(mCTExpired, prometheus.CounterValue, float64(st.Expired))
-	ch <- prometheus.MustNewConstMetric(mCTEarlyDrops, prometheus.CounterValue, float64(st.EarlyDrops))
-	for reason, v := range map[string]uint64{"full": st.Full, "nat-ports": st.PortsExhausted, "clash": st.Clashes, "invalid": st.Invalid} {
-		ch <- prometheus.MustNewConstMetric(mCTRefused, prometheus.CounterValue, float64(v), reason)
-	}
+	ct, ct6 := m.d.dp.Conntrack(), m.d.dp.Conntrack6()
+	ctStats(ch, "ipv4", ct.Stats(), ct.Max())
+	ctStats(ch, "ipv6", ct6.Stats(), ct6.Max())
 
 	// A masqueraded conn holds the port its reply comes back to: the
 	// reply tuple's destination. Counted at scrape time over a copy of the
@@ -140,6 +136,26 @@ func (m metrics) collectNAT(ch chan<- prometheus.Metric) {
 			used[k] = map[uint16]struct{}{}
 		}
 		used[k][e.Reply.DPort] = struct{}{}
+	}
+	// IPv6 masquerade (NAT66) holds ports of the uplink's IPv6 address.
+	type ext6 struct {
+		proto uint8
+		addr  [16]byte
+	}
+	used6 := map[ext6]map[uint16]struct{}{}
+	for _, e := range ct6.Entries(m.d.opts.Now().UnixNano()) {
+		if e.NAT&nat.SNAT == 0 {
+			continue
+		}
+		k := ext6{e.Reply.Proto, e.Reply.Dst}
+		if used6[k] == nil {
+			used6[k] = map[uint16]struct{}{}
+		}
+		used6[k][e.Reply.DPort] = struct{}{}
+	}
+	for k, ports := range used6 {
+		ch <- prometheus.MustNewConstMetric(mNATPortsUsed, prometheus.GaugeValue, float64(len(ports)),
+			nat.ProtoName(k.proto), netip.AddrFrom16(k.addr).String())
 	}
 	keys := make([]ext, 0, len(used))
 	for k := range used {
@@ -181,4 +197,19 @@ func (d *Daemon) Registry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
 	r.MustRegister(metrics{d})
 	return r
+}
+
+// ctLabels tell the two connection tables apart.
+var ctLabels = []string{"family"}
+
+// ctStats sends one connection table's figures.
+func ctStats(ch chan<- prometheus.Metric, family string, st nat.Stats, max int) {
+	ch <- prometheus.MustNewConstMetric(mCTEntries, prometheus.GaugeValue, float64(st.Conns), family)
+	ch <- prometheus.MustNewConstMetric(mCTMax, prometheus.GaugeValue, float64(max), family)
+	ch <- prometheus.MustNewConstMetric(mCTCreated, prometheus.CounterValue, float64(st.Created), family)
+	ch <- prometheus.MustNewConstMetric(mCTExpired, prometheus.CounterValue, float64(st.Expired), family)
+	ch <- prometheus.MustNewConstMetric(mCTEarlyDrops, prometheus.CounterValue, float64(st.EarlyDrops), family)
+	for reason, v := range map[string]uint64{"full": st.Full, "nat-ports": st.PortsExhausted, "clash": st.Clashes, "invalid": st.Invalid} {
+		ch <- prometheus.MustNewConstMetric(mCTRefused, prometheus.CounterValue, float64(v), family, reason)
+	}
 }
