@@ -204,7 +204,11 @@ func (w *worker) icmp6Error(in *Port, net *Network, buf []byte, typ, code uint8,
 
 // mayAnswerWithError6 is RFC 4443 2.4 (e): no error about an ICMPv6
 // error, nor about a packet to a multicast group (link or address) or
-// from an address that names no single host.
+// from an address that names no single host. The ICMPv6 header is looked
+// for past the extension headers (upper6, guard6.go), so an error behind a
+// destination options or fragment header is an error all the same; a chain
+// that cannot be read, or a later fragment of ICMPv6 (its type is in the
+// first one), gets no error either: when in doubt, stay silent.
 func mayAnswerWithError6(buf []byte) bool {
 	frame := buf[header.VirtioNetHdrLen:]
 	ip := header.IPv6(frame[header.EthernetLen:])
@@ -213,10 +217,18 @@ func mayAnswerWithError6(buf []byte) bool {
 		src.IsUnspecified() || src.IsMulticast() || src.IsLoopback() {
 		return false
 	}
-	if ip.NextHeader() == header.ProtoICMPv6 {
-		if m := header.ICMPv6(ip.Payload()); !m.Valid() || m.Type() < 128 {
-			return false // an error (types 0-127), or too short to tell
-		}
+	pkt := ip[:ip6End(ip)]
+	proto, off, later, bad := upper6(pkt)
+	switch {
+	case bad:
+		return false
+	case proto != header.ProtoICMPv6:
+		return true
+	case later:
+		return false
+	}
+	if m := header.ICMPv6(pkt[off:]); !m.Valid() || m.Type() < 128 {
+		return false // an error (types 0-127), or too short to tell
 	}
 	return true
 }

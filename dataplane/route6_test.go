@@ -409,3 +409,52 @@ func waitNoRA(t *testing.T, p *tport, n int, timeout time.Duration) [][]byte {
 	}
 	return got
 }
+
+// TestMayAnswerWithError6: RFC 4443 2.4 (e) looks for the ICMPv6 header
+// past the extension headers: an error behind a destination options or a
+// fragment header is still an error and gets none; a later fragment of
+// ICMPv6 or a chain cut short gets none either; anything else does.
+func TestMayAnswerWithError6(t *testing.T) {
+	src, dst := netip.MustParseAddr("fd00:a::10"), netip.MustParseAddr("fd00:b::10")
+	// frame builds virtio_net_hdr, Ethernet and IPv6 (next header first)
+	// around the chain of headers rest.
+	frame := func(first uint8, rest ...byte) []byte {
+		b := make([]byte, ip6Off+header.IPv6MinLen, ip6Off+header.IPv6MinLen+len(rest))
+		eth := header.Ethernet(b[header.VirtioNetHdrLen:])
+		eth.SetDst(gwMACA)
+		eth.SetSrc(macA1)
+		eth.SetType(header.EtherTypeIPv6)
+		ip := header.IPv6(b[ip6Off:])
+		ip.Init(uint16(len(rest)), first, 64)
+		ip.SetSrc(src)
+		ip.SetDst(dst)
+		return append(b, rest...)
+	}
+	icmp := func(typ uint8) []byte { return []byte{typ, 0, 0, 0, 0, 0, 0, 0} }
+	dstOpts := func(next uint8) []byte { return []byte{next, 0, 1, 4, 0, 0, 0, 0} } // 8 bytes, PadN
+	frag := func(next uint8, offset uint16) []byte {
+		return []byte{next, 0, byte(offset >> 5), byte(offset << 3), 0, 0, 0, 1}
+	}
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	const unreach, echoReq = 1, header.ICMPv6EchoRequest
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		want  bool
+	}{
+		{"echo request", frame(header.ProtoICMPv6, icmp(echoReq)...), true},
+		{"an error", frame(header.ProtoICMPv6, icmp(unreach)...), false},
+		{"an error behind destination options", frame(ip6DstOpts, cat(dstOpts(header.ProtoICMPv6), icmp(unreach))...), false},
+		{"an error behind hop-by-hop and a first fragment", frame(ip6HopByHop, cat(dstOpts(ip6Fragment), frag(header.ProtoICMPv6, 0), icmp(unreach))...), false},
+		{"echo behind destination options", frame(ip6DstOpts, cat(dstOpts(header.ProtoICMPv6), icmp(echoReq))...), true},
+		{"UDP behind a first fragment", frame(ip6Fragment, cat(frag(header.ProtoUDP, 0), make([]byte, 8))...), true},
+		{"a later fragment of ICMPv6", frame(ip6Fragment, cat(frag(header.ProtoICMPv6, 100), make([]byte, 8))...), false},
+		{"a later fragment of UDP", frame(ip6Fragment, cat(frag(header.ProtoUDP, 100), make([]byte, 8))...), true},
+		{"a chain cut short", frame(ip6DstOpts, dstOpts(ip6DstOpts)[:8]...), false},
+		{"ICMPv6 cut short behind options", frame(ip6DstOpts, cat(dstOpts(header.ProtoICMPv6), []byte{unreach})...), false},
+	} {
+		if got := mayAnswerWithError6(c.frame); got != c.want {
+			t.Errorf("%s: may answer %v, want %v", c.name, got, c.want)
+		}
+	}
+}
