@@ -35,7 +35,12 @@ import (
 // only and the frame goes on whole. An ICMPv6 error about a tracked flow is
 // translated with it, its quoted packet too, and its checksum computed
 // afresh. Not translated: packets with extension headers (a flow that needs
-// NAT and has one is dropped as ct-invalid). The answers of a published flow
+// NAT and has one is dropped as ct-invalid), fragments among them: there
+// is no IPv6 fragment table as fragnat.go's for IPv4, since IPv6 hosts do
+// path MTU discovery and only their sender fragments; a fragment that
+// needs NAT66 is dropped as ct-invalid, never leaves with a container's
+// address, one that needs none (a network without --nat66) is routed as
+// it is. The answers of a published flow
 // whose conn was lost (a restart, a flush) get the conn back as IPv4's do
 // (publishedAnswer): see answer6.
 

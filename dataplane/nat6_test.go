@@ -474,3 +474,54 @@ func TestNAT66PublishedAnswerAfterFlush(t *testing.T) {
 		check6(t, out, uplinkMAC, macX, host6B1, server6, 80, 443)
 	}
 }
+
+// TestNAT66FragmentsDropped: IPv6 fragments are not translated (no
+// reassembly, no fragment table for IPv6): a fragment from a --nat66
+// network that would leave by the uplink is dropped as ct-invalid, never
+// sent with the container's address, first fragment or later one; a
+// fragment from a network without NAT66 leaves as it is (it needs no
+// translation).
+func TestNAT66FragmentsDropped(t *testing.T) {
+	nb := newNAT6Bed(t)
+	for _, offset := range []uint16{0, 185} {
+		for _, from := range []struct {
+			port    *tport
+			mac, gw header.MAC
+			src     netip.Addr
+			dropped bool
+		}{
+			{nb.a1, macA1, gwMACA, host6A1, true},
+			{nb.b1, macB1, gwMACB, host6B1, false},
+		} {
+			eth, ip := pkt6{from.gw, from.mac, from.src, server6}.layers(layers.IPProtocolIPv6Fragment)
+			more := byte(0)
+			if offset == 0 {
+				more = 1
+			}
+			// The fragment header (RFC 8200 4.5): UDP next, id 7.
+			fr := []byte{header.ProtoUDP, 0, byte(offset >> 5), byte(offset<<3) | more, 0, 0, 0, 7}
+			frame := withVirtioHdr(t, nil, eth, ip, gopacket.Payload(append(fr, bytes.Repeat([]byte{1}, 64)...)))
+			if from.dropped {
+				nb.none(t, from.port, frame, DropCTInvalid)
+				continue
+			}
+			out := nb.one(t, from.port, nb.up, frame)
+			if got := header.IPv6(out[ip6Off:]).Src(); got != from.src {
+				t.Errorf("offset %d: a fragment from the routed network left from %v, want %v", offset, got, from.src)
+			}
+		}
+	}
+	// From the outside, a fragment to the uplink's address is no flow's
+	// (local-unhandled), one to a routed container is not let in.
+	for _, c := range []struct {
+		dst netip.Addr
+		why DropReason
+	}{{uplink6, DropLocal}, {host6B1, DropIsolation}} {
+		eth, ip := pkt6{uplinkMAC, macX, server6, c.dst}.layers(layers.IPProtocolIPv6Fragment)
+		fr := []byte{header.ProtoUDP, 0, 0, 1, 0, 0, 0, 8}
+		nb.none(t, nb.up, withVirtioHdr(t, nil, eth, ip, gopacket.Payload(append(fr, make([]byte, 64)...))), c.why)
+	}
+	if n := nb.dp.Conntrack6().Len(); n != 0 {
+		t.Errorf("%d IPv6 conns made by fragments", n)
+	}
+}
