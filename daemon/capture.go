@@ -226,6 +226,7 @@ func (d *Daemon) serveCapture(w http.ResponseWriter, r *http.Request) {
 	flush()
 	d.log.Info("capture started", "port", name, "count", count)
 	scratch := make([]byte, port.BufSize)
+	var tagged []byte // a tagged copy of a frame (TagFrame), reused
 	var written, reported uint64
 	stopping := serverShutdown(r)
 	tick := time.NewTicker(time.Second)
@@ -253,6 +254,10 @@ func (d *Daemon) serveCapture(w http.ResponseWriter, r *http.Request) {
 				dataplane.CaptureFrames(c.Frame(i), scratch, func(frame []byte, note string) {
 					if werr != nil || (count > 0 && written >= uint64(count)) {
 						return
+					}
+					if rec.VID != 0 { // a trunk's tag, out of line on the device: back in, as on the wire
+						tagged = dataplane.TagFrame(tagged[:0], frame, rec.VID)
+						frame = tagged
 					}
 					drops := tap.Dropped() - reported
 					reported += drops

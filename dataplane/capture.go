@@ -28,6 +28,13 @@ import (
 // the capture shows what came in, as tcpdump on the device would, including
 // frames then dropped. Sent frames are copied as they are written. Frames
 // the control plane writes to a port directly (its ARP probes) are not seen.
+//
+// On a trunk (and a VLAN uplink) the 802.1Q tag is not in the frame: an
+// AF_PACKET socket reports it out of line on receive, and a member's tag
+// is pushed by the device's write (port.Tagged). Each record keeps the
+// tag (VID), and the reader writes it back into its copy (TagFrame), so
+// the capture shows "vlan N" as tcpdump on the device would; the frame
+// the pipeline forwards is never touched.
 
 // CaptureDir says which way a captured frame went, seen from the port's
 // device: In is what the port received (the container sent), Out what
@@ -45,6 +52,7 @@ type CaptureRecord struct {
 	Time int64 // Unix ns: when the worker copied the batch
 	Off  int32 // in Data; the copy starts with the virtio_net_hdr
 	Len  int32
+	VID  uint16 // the 802.1Q tag the frame had on the device, out of line; 0: none (or in the frame)
 }
 
 // CaptureChunk holds frames of one or a few batches.
@@ -131,8 +139,10 @@ func (t *Tap) Dropped() uint64 { return t.dropped.Load() }
 func (t *Tap) Copied() uint64  { return t.copied.Load() }
 
 // put copies a batch's frames: bufs[i][:sizes[i]], or bufs[i] whole when
-// sizes is nil. Called by a worker; never blocks.
-func (t *Tap) put(dir CaptureDir, bufs [][]byte, sizes []int) {
+// sizes is nil, each with its tag: tags[i] (the device's out-of-line tags
+// of a received batch, nil: none), else vid (a trunk member's, sent).
+// Called by a worker; never blocks.
+func (t *Tap) put(dir CaptureDir, bufs [][]byte, sizes []int, tags []uint16, vid uint16) {
 	now := time.Now().UnixNano()
 	var c *CaptureChunk
 	copied := 0
@@ -159,7 +169,14 @@ func (t *Tap) put(dir CaptureDir, bufs [][]byte, sizes []int) {
 		}
 		off := len(c.Data)
 		c.Data = append(c.Data, b...)
-		c.Recs = append(c.Recs, CaptureRecord{Dir: dir, Time: now, Off: int32(off), Len: int32(len(b))})
+		tag := vid
+		if i < len(tags) {
+			tag = tags[i]
+		}
+		if tag > header.VLANMax { // a tag of another TPID (port.TagOther): not one to write back as 802.1Q
+			tag = 0
+		}
+		c.Recs = append(c.Recs, CaptureRecord{Dir: dir, Time: now, Off: int32(off), Len: int32(len(b)), VID: tag})
 		copied++
 	}
 	if c != nil {
@@ -199,6 +216,28 @@ func CaptureFrames(buf, scratch []byte, emit func(frame []byte, note string)) {
 		}
 	}
 	emit(buf[header.VirtioNetHdrLen:], note)
+}
+
+// captureTags is the out-of-line tags of the batch port in just read
+// (nil when its device reports none), for its tap.
+func captureTags(in *Port) []uint16 {
+	if in.tagger == nil {
+		return nil
+	}
+	return in.tagger.Tags()
+}
+
+// TagFrame appends to dst the Ethernet frame with an 802.1Q tag of vid
+// (priority 0) after its MAC addresses, as the wire carried it, and
+// returns it; a frame too short for MACs is appended as it is. Runs in a
+// capture's reader on its copy.
+func TagFrame(dst, frame []byte, vid uint16) []byte {
+	if len(frame) < header.MACsLen {
+		return append(dst, frame...)
+	}
+	dst = append(dst, frame[:header.MACsLen]...)
+	dst = append(dst, byte(header.EtherTypeVLAN>>8), byte(header.EtherTypeVLAN&0xff), byte(vid>>8&0x0f), byte(vid))
+	return append(dst, frame[header.MACsLen:]...)
 }
 
 // finishCaptureChecksum completes a partial L4 checksum of an IPv4 frame,

@@ -25,7 +25,7 @@ func TestTapBoundedDropsCounted(t *testing.T) {
 	// over: the first fills one chunk and half the other, the pool is then
 	// empty.
 	for range 3 { // 18 frames offered
-		tap.put(CaptureIn, batch, nil)
+		tap.put(CaptureIn, batch, nil, nil, 0)
 	}
 	if got, want := tap.Copied(), uint64(6); got != want {
 		t.Errorf("copied %d frames, want %d (the first batch)", got, want)
@@ -55,7 +55,7 @@ func TestTapBoundedDropsCounted(t *testing.T) {
 	if n != 6 {
 		t.Errorf("%d records in the chunks, want 6", n)
 	}
-	tap.put(CaptureOut, batch[:1], nil)
+	tap.put(CaptureOut, batch[:1], nil, nil, 0)
 	if c := <-tap.Chunks(); len(c.Recs) != 1 || c.Recs[0].Dir != CaptureOut {
 		t.Errorf("after Release: %d records, want 1 outbound", len(c.Recs))
 	}
@@ -207,4 +207,70 @@ func BenchmarkForwardBatchCapture(b *testing.B) {
 		dropped += tp.Dropped()
 	}
 	b.ReportMetric(float64(dropped)/float64(copied+dropped), "dropped/frame")
+}
+
+// A capture of a trunk keeps each frame's 802.1Q tag, which the device
+// reports out of line on receive and pushes itself on send: the record
+// says the VID (received: the device's tag; sent: the member's), a tag of
+// another TPID says none, and TagFrame puts the tag back into the copy
+// as the wire had it. The frames forwarded are the pipeline's as before.
+func TestCaptureTrunkTags(t *testing.T) {
+	vb := newVLANBench(t)
+	s := vb.dp.cfg.Load()
+	tap, err := vb.dp.StartCapture(vb.trunk.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range vb.tc.tags {
+		vb.tc.tags[i] = 10
+	}
+	vb.tc.tags[1] = port.TagOther
+	in := udpFrame(t, stationMAC(2), stationMAC(1), 64, 0)
+	bufs, sizes := vb.fill(in)
+	vb.w.forwardBatch(s, vb.trunk, bufs, sizes)
+	if got := vb.c10.Written.Load(); got != benchBatch-1 {
+		t.Fatalf("VLAN 10's access port got %d frames, want %d", got, benchBatch-1)
+	}
+	// VLAN 20's access port to h1, learned on the trunk's VLAN 20 member.
+	out := udpFrame(t, stationMAC(1), stationMAC(5), 64, 0)
+	bufs, sizes = vb.fill(out)
+	vb.w.forwardBatch(s, vb.a20, bufs[:1], sizes[:1])
+	if got := vb.ct.Written.Load(); got != 1 {
+		t.Fatalf("the trunk sent %d frames, want 1", got)
+	}
+	vb.dp.StopCapture(vb.trunk.Index, tap)
+	var recs []CaptureRecord
+	var frames [][]byte
+	for len(tap.Chunks()) > 0 {
+		c := <-tap.Chunks()
+		for i, r := range c.Recs {
+			recs = append(recs, r)
+			frames = append(frames, bytes.Clone(c.Frame(i)))
+		}
+		tap.Release(c)
+	}
+	if len(recs) != benchBatch+1 {
+		t.Fatalf("%d records, want %d in and 1 out", len(recs), benchBatch)
+	}
+	for i, r := range recs[:benchBatch] {
+		want := uint16(10)
+		if i == 1 {
+			want = 0
+		}
+		if r.Dir != CaptureIn || r.VID != want || !bytes.Equal(frames[i], in) {
+			t.Errorf("received record %d: dir %d VID %d; want in, VID %d, the frame as read", i, r.Dir, r.VID, want)
+		}
+	}
+	last := recs[benchBatch]
+	if last.Dir != CaptureOut || last.VID != 20 || !bytes.Equal(frames[benchBatch], out) {
+		t.Fatalf("sent record: dir %d VID %d; want out, VID 20, the frame as queued", last.Dir, last.VID)
+	}
+	got := TagFrame(nil, frames[benchBatch][header.VirtioNetHdrLen:], last.VID)
+	if want := tagged(out, header.EtherTypeVLAN, 20)[header.VirtioNetHdrLen:]; !bytes.Equal(got, want) {
+		t.Errorf("TagFrame:\n got %x\nwant %x", got, want)
+	}
+	pkt := gopacket.NewPacket(got, layers.LayerTypeEthernet, gopacket.Default)
+	if d, ok := pkt.Layer(layers.LayerTypeDot1Q).(*layers.Dot1Q); !ok || d.VLANIdentifier != 20 || pkt.Layer(layers.LayerTypeUDP) == nil {
+		t.Errorf("the tagged copy does not decode as 802.1Q VLAN 20 over UDP: %v", pkt)
+	}
 }

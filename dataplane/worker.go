@@ -280,7 +280,7 @@ func (w *worker) forwardBatch(s *snapshot, in *Port, bufs [][]byte, sizes []int)
 	w.cur = s
 	live := w.dp.trace.live.Load() // nil unless `trace --live` runs: the batch's one cost of tracing
 	if t := in.tap.Load(); t != nil {
-		t.put(CaptureIn, bufs, sizes) // before the pipeline rewrites them
+		t.put(CaptureIn, bufs, sizes, captureTags(in), 0) // before the pipeline rewrites them
 	}
 	var rxBytes, rxGSO uint64
 	var pol policeRun // the port's policer, this batch (police.go)
@@ -406,7 +406,7 @@ func (o *outQueues) flush(s *snapshot) {
 		q := &o.q[slot]
 		if p := s.port(uint16(int(slot) / o.nq)); p != nil {
 			if t := p.tap.Load(); t != nil {
-				t.put(CaptureOut, q.frames, nil)
+				t.put(CaptureOut, q.frames, nil, nil, p.vid) // p.vid: a trunk member's tag
 			}
 			sent, _ := p.queueFor(int(slot) % o.nq).WriteBatch(q.frames)
 			o.count(p, q, sent)
@@ -429,7 +429,7 @@ func (o *outQueues) flushRing(s *snapshot) {
 			continue
 		}
 		if t := p.tap.Load(); t != nil {
-			t.put(CaptureOut, q.frames, nil)
+			t.put(CaptureOut, q.frames, nil, nil, p.vid)
 		}
 		pq := p.queueFor(int(slot) % o.nq)
 		if _, ok := pq.(port.RingPort); !ok {

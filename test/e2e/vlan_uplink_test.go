@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,26 @@ func TestVLANUplinkOVS(t *testing.T) {
 		if l := vlanLines(s, bad); len(l) > 0 {
 			t.Errorf("tcpdump on r200 (VLAN 200) saw %s of VLAN 100's traffic: %s", bad, l[0])
 		}
+	}
+
+	// capture of a VLAN uplink shows its frames tagged, as tcpdump on the
+	// device would (the socket reports the tag out of line).
+	capFile := filepath.Join(e.dir, "u100.pcapng")
+	cb := &capbed{e: e, d: d, dir: e.dir}
+	cmd, _, capErr := cb.startCapture("u100", "-w", capFile, "--count", "4")
+	cb.waitFile(capFile)
+	e.mustPing(c1, "198.51.100.80")
+	waitCmd(t, cmd, 10*time.Second, "capture u100 --count 4: "+capErr.String())
+	lines := tcpdumpRead(t, capFile, "-e")
+	req := vlanLines(strings.Join(lines, "\n"), "vlan 100,", "10.100.0.15 > 198.51.100.80", "echo request")
+	rep := vlanLines(strings.Join(lines, "\n"), "vlan 100,", "198.51.100.80 > 10.100.0.15", "echo reply")
+	// Every frame of the uplink is tagged 100 (an ARP refresh may take a
+	// place of the four).
+	untagged := slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return strings.Contains(l, "vlan 100,") })
+	if len(lines) != 4 || len(untagged) != 0 || len(req) == 0 || len(rep) == 0 {
+		t.Errorf("capture u100 read by tcpdump -e: want 4 frames, each vlan 100, echo requests and replies among them; got\n%s", strings.Join(lines, "\n"))
+	} else {
+		t.Logf("capture u100 | tcpdump -e: %s", req[0])
 	}
 
 	// A restart keeps both uplinks, their VLANs and the way out.
