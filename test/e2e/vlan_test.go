@@ -29,11 +29,7 @@ import (
 // run, through a TPACKET_V2 receive ring (tags from the ring's frame
 // headers).
 func TestVLANTrunkOVS(t *testing.T) {
-	for _, c := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "tcpdump"} {
-		if !haveCmd(c) {
-			t.Skipf("needs %s (apt-get install openvswitch-switch tcpdump)", c)
-		}
-	}
+	needOVS(t) // vlan_uplink_test.go
 	t.Run("recvmmsg", func(t *testing.T) { testVLANTrunkOVS(t) })
 	t.Run("ring-v2", func(t *testing.T) { testVLANTrunkOVS(t, "--afpacket-ring", "v2") })
 }
@@ -45,26 +41,13 @@ func testVLANTrunkOVS(t *testing.T, flags ...string) {
 	o := e.startOVS(ovsNS)
 
 	// The trunk: tr0 in tk, otr in ovs.
-	e.mustNS(tk, "ip", "link", "add", "tr0", "type", "veth", "peer", "name", "otr", "netns", ovsNS)
-	e.mustNS(ovsNS, "ip", "link", "set", "otr", "up")
-	o.vsctl("add-port", "br0", "otr")
+	o.trunkVeth(tk, "tr0")
 	hosts := map[string]string{} // role -> namespace
 	for _, h := range []struct{ role, tag, addr string }{
 		{"h10", "10", "10.10.0.100/24"}, {"h20", "20", "10.20.0.100/24"},
 		{"h30", "30", "10.10.0.130/24"}, {"h0", "", "10.10.0.140/24"},
 	} {
-		ns := e.newNS(h.role)
-		hosts[h.role] = ns
-		veth := "o" + strings.TrimPrefix(h.role, "h")
-		e.mustNS(ovsNS, "ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
-		e.mustNS(ovsNS, "ip", "link", "set", veth, "up")
-		e.mustNS(ns, "ip", "addr", "add", h.addr, "dev", "eth0")
-		e.mustNS(ns, "ip", "link", "set", "eth0", "up")
-		args := []string{"add-port", "br0", veth}
-		if h.tag != "" {
-			args = append(args, "tag="+h.tag)
-		}
-		o.vsctl(args...)
+		hosts[h.role] = o.accessHost(h.role, "o"+strings.TrimPrefix(h.role, "h"), h.tag, h.addr)
 	}
 
 	d.mustCtl("network", "create", "v10", "--subnet", "10.10.0.0/24", "--vlan", "10")
@@ -80,21 +63,11 @@ func testVLANTrunkOVS(t *testing.T, flags ...string) {
 
 	// tcpdump on the trunk veth while c10 pings h10: the frames there are
 	// tagged 10.
-	dump := filepath.Join(e.dir, "tr0.txt")
-	dumpOut, err := os.Create(dump)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dumpOut.Close()
-	td := e.startInNSOut(tk, dumpOut, "tcpdump", "-e", "-n", "-l", "-i", "tr0")
-	time.Sleep(500 * time.Millisecond) // until tcpdump has its socket
+	stopDump := e.tcpdumpE(tk, "tr0") // vlan_uplink_test.go
 	e.mustPing(c10, "10.10.0.100")
 	e.mustPing(hosts["h10"], "10.10.0.2")
 	e.mustPing(c20, "10.20.0.100")
-	time.Sleep(300 * time.Millisecond)
-	_ = td.Process.Kill()
-	_ = td.Wait()
-	b, _ := os.ReadFile(dump)
+	b := stopDump()
 	// Both ways: c10's own frames, which vswitchd tagged, and h10's, which
 	// OVS tagged; and c20's, tagged 20.
 	sent := vlanLines(string(b), "02:42:0a:0a:00:02 >", "vlan 10,", "ICMP")

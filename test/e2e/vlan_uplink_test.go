@@ -23,32 +23,18 @@ import (
 // eth0 is watched by tcpdump: nothing of u100's (its MAC, its address)
 // must show there, while its own uplink u200 answers it.
 func TestVLANUplinkOVS(t *testing.T) {
-	for _, c := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "tcpdump"} {
-		if !haveCmd(c) {
-			t.Skipf("needs %s (apt-get install openvswitch-switch tcpdump)", c)
-		}
-	}
+	needOVS(t)
 	e := newEnv(t)
 	d := e.startDaemon("")
 	tk, ovsNS := e.newNS("tk"), e.newNS("ovs")
 	o := e.startOVS(ovsNS)
-	e.mustNS(tk, "ip", "link", "add", "up0", "type", "veth", "peer", "name", "otr", "netns", ovsNS)
-	e.mustNS(ovsNS, "ip", "link", "set", "otr", "up")
-	o.vsctl("add-port", "br0", "otr")
-	routers := map[string]string{}
-	for _, r := range []struct{ role, tag, addr string }{{"r100", "100", "10.100.0.1/24"}, {"r200", "200", "10.200.0.1/24"}} {
-		ns := e.newNS(r.role)
-		routers[r.role] = ns
-		veth := "o" + strings.TrimPrefix(r.role, "r")
-		e.mustNS(ovsNS, "ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
-		e.mustNS(ovsNS, "ip", "link", "set", veth, "up")
-		e.mustNS(ns, "ip", "addr", "add", r.addr, "dev", "eth0")
-		e.mustNS(ns, "ip", "link", "set", "eth0", "up")
+	o.trunkVeth(tk, "up0")
+	r100 := o.accessHost("r100", "o100", "100", "10.100.0.1/24")
+	r200 := o.accessHost("r200", "o200", "200", "10.200.0.1/24")
+	for _, ns := range []string{r100, r200} {
 		e.mustNS(ns, "ip", "link", "set", "lo", "up")
 		e.mustNS(ns, "ip", "addr", "add", "198.51.100.80/32", "dev", "lo")
-		o.vsctl("add-port", "br0", veth, "tag="+r.tag)
 	}
-	r100, r200 := routers["r100"], routers["r200"]
 	web100 := e.httpServer(r100, "r100", "198.51.100.80", 8080)
 	web200 := e.httpServer(r200, "r200", "198.51.100.80", 8080)
 
@@ -78,30 +64,19 @@ func TestVLANUplinkOVS(t *testing.T) {
 	c1 := e.newNS("c1")
 	d.addPort("n1", c1, "--name", "c1", "--ip", "10.77.0.2")
 
-	dump := filepath.Join(e.dir, "r200.txt")
-	dumpOut, err := os.Create(dump)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dumpOut.Close()
-	td := e.startInNSOut(r200, dumpOut, "tcpdump", "-e", "-n", "-l", "-i", "eth0")
-	time.Sleep(500 * time.Millisecond) // until tcpdump has its socket
+	stopDump := e.tcpdumpE(r200, "eth0")
 
 	e.mustGet(c1, "198.51.100.80", 8080, "r100 10.100.0.15", "c1 -> the server behind VLAN 100, masqueraded to u100")
 	e.mustPing(c1, "198.51.100.80")
 	e.mustPing(r100, "10.100.0.15")
 	e.mustPing(r200, "10.200.0.15") // u200 answers on its VLAN: tcpdump works
-	time.Sleep(300 * time.Millisecond)
-	_ = td.Process.Kill()
-	_ = td.Wait()
+	s := stopDump()
 	if !web100.sawClient("10.100.0.15", 0) {
 		t.Errorf("r100's server did not see u100's address 10.100.0.15; it saw %v", web100.clients())
 	}
 	if c := web200.clients(); len(c) != 0 {
 		t.Errorf("r200's server (VLAN 200) was reached: %v", c)
 	}
-	b, _ := os.ReadFile(dump)
-	s := string(b)
 	if !strings.Contains(s, "10.200.0.15") {
 		t.Errorf("tcpdump on r200 saw nothing of u200 (its own uplink):\n%s", tail(s, 10))
 	}
@@ -162,4 +137,61 @@ func checkVLANUplinks(t *testing.T, d *daemon) {
 	if out := d.mustCtl("uplink", "ls"); !strings.Contains(out, "VLAN") || !strings.Contains(out, "200") {
 		t.Errorf("uplink ls shows no VLAN column:\n%s", out)
 	}
+}
+
+// tcpdumpE starts tcpdump -e -n on dev in ns, writing to a file of the
+// test; the function it returns stops it and gives what it printed.
+func (e *env) tcpdumpE(ns, dev string) func() string {
+	e.t.Helper()
+	path := filepath.Join(e.dir, ns+"-"+dev+".txt")
+	f, err := os.Create(path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	td := e.startInNSOut(ns, f, "tcpdump", "-e", "-n", "-l", "-i", dev)
+	time.Sleep(500 * time.Millisecond) // until tcpdump has its socket
+	return func() string {
+		time.Sleep(300 * time.Millisecond) // the last frames printed
+		_ = td.Process.Kill()
+		_ = td.Wait()
+		f.Close()
+		b, _ := os.ReadFile(path)
+		return string(b)
+	}
+}
+
+// needOVS skips a test without Open vSwitch (for startOVS) and tcpdump.
+func needOVS(t *testing.T) {
+	t.Helper()
+	for _, c := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "tcpdump"} {
+		if !haveCmd(c) {
+			t.Skipf("needs %s (apt-get install openvswitch-switch tcpdump)", c)
+		}
+	}
+}
+
+// trunkVeth makes dev in namespace ns with its peer otr on br0, untagged
+// there: a trunk of every VLAN.
+func (o *ovs) trunkVeth(ns, dev string) {
+	o.e.t.Helper()
+	o.e.mustNS(ns, "ip", "link", "add", dev, "type", "veth", "peer", "name", "otr", "netns", o.ns)
+	o.e.mustNS(o.ns, "ip", "link", "set", "otr", "up")
+	o.vsctl("add-port", "br0", "otr")
+}
+
+// accessHost makes a namespace for role with eth0 at addr, whose peer
+// veth is br0's access port of VLAN tag ("": untagged), and returns it.
+func (o *ovs) accessHost(role, veth, tag, addr string) string {
+	o.e.t.Helper()
+	ns := o.e.newNS(role)
+	o.e.mustNS(o.ns, "ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	o.e.mustNS(o.ns, "ip", "link", "set", veth, "up")
+	o.e.mustNS(ns, "ip", "addr", "add", addr, "dev", "eth0")
+	o.e.mustNS(ns, "ip", "link", "set", "eth0", "up")
+	args := []string{"add-port", "br0", veth}
+	if tag != "" {
+		args = append(args, "tag="+tag)
+	}
+	o.vsctl(args...)
+	return ns
 }
