@@ -270,6 +270,23 @@ func traceTuple(t nat.Tuple) api.ConntrackTuple {
 
 func tupleText(t nat.Tuple) string { return t.String() }
 
+// conn6Stage fills a conntrack stage of an IPv6 flow as the IPv4 ones are:
+// the conn's tuples as fields (api.TraceConn, the same keys) and the text.
+func conn6Stage(s *api.TraceStage, st dataplane.Step) string {
+	s.Conntrack = &api.TraceConn{New: st.Decision == "would-create" || st.Decision == "created",
+		Proto: nat.ProtoName(st.Conn6.Proto), Orig: tupleView6(st.Conn6)}
+	reply := tupleView6(st.Reply6)
+	s.Conntrack.Reply = &reply
+	if st.Decision != "would-create" {
+		s.Conntrack.State = st.CtState.String()
+	}
+	text := fmt.Sprintf("%s, reply %s", st.Conn6, st.Reply6)
+	if s.Conntrack.State != "" {
+		text += ", " + s.Conntrack.State
+	}
+	return text
+}
+
 func frameView(fi dataplane.FrameInfo) api.TraceFrame {
 	f := api.TraceFrame{SrcMAC: fi.SrcMAC.String(), DstMAC: fi.DstMAC.String(), Len: fi.Len}
 	switch fi.EtherType {
@@ -382,7 +399,11 @@ func (d *Daemon) renderTraceLocked(pt *dataplane.PacketTrace) api.Trace {
 		case dataplane.StageARP:
 			text = fmt.Sprintf("from %s (%s)", st.IP, st.MAC)
 		case dataplane.StageConntrack:
-			if st.Found || st.Decision == "would-create" {
+			if st.Conn6.Proto != 0 {
+				text = conn6Stage(&s, st) // IPv6 (NAT66's conntrack)
+			} else if st.Conn.Proto == 0 {
+				// A step that names no IPv4 conn: its note says it all.
+			} else if st.Found || st.Decision == "would-create" {
 				s.Conntrack = &api.TraceConn{New: st.Decision == "would-create" || st.Decision == "created",
 					Proto: nat.ProtoName(st.Conn.Proto), Orig: traceTuple(st.Conn)}
 				reply := traceTuple(st.Reply)

@@ -219,7 +219,7 @@ func (w *worker) natPre6(s *snapshot, in *Port, f *flow6, buf []byte, now int64)
 			p.target = c.Target(d)
 			if w.tr != nil {
 				w.tr.add(Step{Stage: StageConntrack, Decision: "hit", CtState: c.State(), Found: true,
-					Note: "IPv6 flow " + c.Orig().String() + ", answered on " + c.Reply().String()})
+					Conn6: c.Orig(), Reply6: c.Reply()})
 			}
 			return
 		}
@@ -354,7 +354,7 @@ func (w *worker) natCommit6(p *natPlan6, f *flow6, now int64) DropReason {
 		if p.rw.SNAT {
 			p.target.Src = p.rw.SrcAddr
 		}
-		w.tr.add(Step{Stage: StageConntrack, Decision: "would create", Note: "IPv6 flow " + f.t.String() + " as " + p.target.String()})
+		w.tr.add(Step{Stage: StageConntrack, Decision: "would-create", Conn6: f.t, Reply6: p.target.Reverse()})
 		return DropNone
 	}
 	c, err := w.dp.ct6.Create(f.t, p.rw, f.flags, now)
@@ -367,7 +367,7 @@ func (w *worker) natCommit6(p *natPlan6, f *flow6, now int64) DropReason {
 		p.target = c.Target(d)
 		if w.tr != nil {
 			w.tr.add(Step{Stage: StageConntrack, Decision: "created", CtState: c.State(), Found: true,
-				Note: "IPv6 flow " + c.Orig().String() + ", answered on " + c.Reply().String()})
+				Conn6: c.Orig(), Reply6: c.Reply()})
 		}
 		return DropNone
 	case errors.Is(err, nat.ErrFull):
@@ -385,8 +385,8 @@ func (w *worker) natCommit6(p *natPlan6, f *flow6, now int64) DropReason {
 func (w *worker) commitAnswer6(p *natPlan6, f *flow6, now int64) DropReason {
 	if w.tr.dry() {
 		p.target.Src, p.target.SPort = p.answer.Dst, p.answer.DPort
-		w.tr.add(Step{Stage: StageConntrack, Decision: "would create",
-			Note: "an answer of published IPv6 flow " + p.answer.String() + " whose conn was lost: put back on it"})
+		w.tr.add(Step{Stage: StageConntrack, Decision: "would-create", Conn6: p.answer, Reply6: f.t,
+			Note: "an answer of a published flow whose conn was lost: put back on it"})
 		return DropNone
 	}
 	c, err := w.dp.ct6.Create(p.answer, p.rw, f.flags, now)
@@ -400,7 +400,7 @@ func (w *worker) commitAnswer6(p *natPlan6, f *flow6, now int64) DropReason {
 	p.target = c.Target(d)
 	if w.tr != nil {
 		w.tr.add(Step{Stage: StageConntrack, Decision: "created", CtState: c.State(), Found: true,
-			Note: "an answer of published IPv6 flow " + c.Orig().String() + " whose conn was lost: put back on it"})
+			Conn6: c.Orig(), Reply6: c.Reply(), Note: "an answer of a published flow whose conn was lost: put back on it"})
 	}
 	return DropNone
 }

@@ -12,6 +12,7 @@ import (
 
 	"vswitch/dataplane/port"
 	"vswitch/header"
+	"vswitch/nat"
 	"vswitch/routing"
 )
 
@@ -523,5 +524,40 @@ func TestNAT66FragmentsDropped(t *testing.T) {
 	}
 	if n := nb.dp.Conntrack6().Len(); n != 0 {
 		t.Errorf("%d IPv6 conns made by fragments", n)
+	}
+}
+
+// TestNAT66TraceConnFields: a trace of an IPv6 flow carries its conn as
+// tuples (Step.Conn6, Reply6), not only as a note: the dry run of a new
+// masqueraded flow shows the conn it would create, answered on the
+// uplink's address; once the flow exists, the hit shows the same conn.
+func TestNAT66TraceConnFields(t *testing.T) {
+	nb := newNAT6Bed(t)
+	syn := tcp6Pkt(t, pkt6{gwMACA, macA1, host6A1, server6}, 40000, 80, true, false)
+	orig := nat.Tuple6{Src: host6A1.As16(), Dst: server6.As16(), SPort: 40000, DPort: 80, Proto: header.ProtoTCP}
+	reply := nat.Tuple6{Src: server6.As16(), Dst: uplink6.As16(), SPort: 80, DPort: 40000, Proto: header.ProtoTCP}
+	ctStep := func() Step {
+		t.Helper()
+		pt, err := nb.dp.Trace(nb.a1.idx, bytes.Clone(syn[header.VirtioNetHdrLen:]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range pt.StepList() {
+			if st.Stage == StageConntrack {
+				return st
+			}
+		}
+		t.Fatalf("no conntrack step in %v", pt.StepList())
+		return Step{}
+	}
+	if st := ctStep(); st.Decision != "would-create" || st.Conn6 != orig || st.Reply6 != reply || st.Conn != (nat.Tuple{}) {
+		t.Errorf("dry run: %s %v reply %v (IPv4 %v); want would-create %v reply %v", st.Decision, st.Conn6, st.Reply6, st.Conn, orig, reply)
+	}
+	if nb.dp.Conntrack6().Len() != 0 {
+		t.Fatal("a dry run made a conn")
+	}
+	nb.one(t, nb.a1, nb.up, syn)
+	if st := ctStep(); st.Decision != "hit" || !st.Found || st.Conn6 != orig || st.Reply6 != reply {
+		t.Errorf("tracked: %s %v reply %v; want hit %v reply %v", st.Decision, st.Conn6, st.Reply6, orig, reply)
 	}
 }

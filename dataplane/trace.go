@@ -101,6 +101,10 @@ type Step struct {
 	CtState     nat.State
 	From, To    nat.Tuple // nat: the rewrite
 
+	// Conn6, Reply6 are Conn and Reply of an IPv6 flow (nat6.go), set
+	// instead of them: Conn6.Proto != 0 says which.
+	Conn6, Reply6 nat.Tuple6
+
 	Rule   int // acl: the rule that decided; 0: the default
 	Action policy.Action
 

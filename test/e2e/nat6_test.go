@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"vswitch/api"
 )
 
 // NAT66 and published ports over IPv6 (issue 14), as a user checks them:
@@ -250,6 +253,23 @@ func TestNAT66PublishBoundIPv6(t *testing.T) {
 		t.Errorf("GET http://%s:8083/ from host2: want %q, got %q\n%v", upIP, "c1 ::ffff:"+extIP, body, r)
 	}
 	fails(fmt.Sprintf("http://[%s]:8083/", upIP6))
+	// A trace of an IPv6 flow shows its conn as fields, as an IPv4 one's
+	// (trace takes IPv6 echo requests): c1's ping to host2, masqueraded,
+	// would be answered on the uplink's IPv6 address.
+	var tr api.Trace
+	if err := json.Unmarshal([]byte(d.mustCtl("-o", "json", "trace", "--in", "c1", "--dst", extIP6)), &tr); err != nil {
+		t.Fatal(err)
+	}
+	var ct *api.TraceConn
+	for _, s := range tr.Stages {
+		if s.Conntrack != nil {
+			ct = s.Conntrack
+		}
+	}
+	if ct == nil || ct.Proto != "icmpv6" || !ct.New || ct.Orig.Src != "fd00:66:a::2" || ct.Orig.Dst != extIP6 ||
+		ct.Reply == nil || ct.Reply.Src != extIP6 || ct.Reply.Dst != upIP6 {
+		t.Errorf("trace -o json c1 -> %s: conntrack %+v, want the IPv6 conn's tuples (reply to %s)\n%+v", extIP6, ct, upIP6, tr.Stages)
+	}
 	// Without brackets an IPv6 host address is refused in one line.
 	r := d.ctl("publish", "add", "n66", "--proto", "tcp", "--port", upIP6+":8084", "--to", "10.66.1.2:80")
 	if r.code != 1 || !strings.Contains(r.stderr, "goes in brackets") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
