@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"vswitch/api"
+	"vswitch/internal/netns"
 )
 
 // vethNS makes a namespace with a veth up0 (its peer far0) for uplinks.
@@ -105,5 +106,28 @@ func TestVLANUplinks(t *testing.T) {
 	}
 	if _, err := d2.AddUplink(api.UplinkAdd{Name: "plain", Dev: "up0", Netns: ns, IP: "10.3.0.15/24"}); err != nil {
 		t.Errorf("an untagged uplink on the freed device: %v", err)
+	}
+}
+
+// A VLAN a trunk port on the interface carries is refused for an uplink
+// there, by name; another VLAN is refused too (one socket, one owner).
+func TestVLANUplinkOnTrunkPortDevice(t *testing.T) {
+	ns := vethNS(t, "vt")
+	d := newTestDaemon(t, t.TempDir())
+	if _, err := d.CreateNetwork(api.NetworkCreate{Name: "v10", Subnet: "10.10.0.0/24", VLAN: 10}); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	nsPath, _ := netns.Path(ns)
+	d.st.Ports = append(d.st.Ports, PortState{Name: "tr", Kind: "afpacket", Netns: ns, NetnsPath: nsPath, Ifname: "t0", Trunk: true, VLANs: "10"})
+	d.mu.Unlock()
+	for _, tc := range []struct {
+		vlan int
+		want string
+	}{{10, "VLAN 10 on t0 is carried by trunk port tr already"}, {20, "is trunk port tr: a VLAN uplink cannot share"}} {
+		_, err := d.AddUplink(api.UplinkAdd{Name: "x", Dev: "t0", Netns: ns, IP: "10.3.0.15/24", VLAN: tc.vlan})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("uplink add --vlan %d on the trunk port's interface: %v; want one line with %q", tc.vlan, err, tc.want)
+		}
 	}
 }
