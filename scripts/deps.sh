@@ -15,6 +15,7 @@ command -v systemd-analyze >/dev/null || need+=(systemd)   # the unit's verify (
 [ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
 command -v groff >/dev/null || need+=(groff-base)   # the man pages' render test (internal/manpage)
 command -v man >/dev/null || need+=(man-db)         # the packaged man pages, read with man -l
+command -v ovs-vswitchd >/dev/null || need+=(openvswitch-switch) # the VLAN-aware peer of the trunk tests (userspace datapath, in their namespaces)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps: missing ${need[*]}; install them as root (apt-get install ${need[*]})" >&2
@@ -23,4 +24,15 @@ fi
 echo "deps: installing ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Install, start nothing: openvswitch-switch's postinst would start OVS's
+# daemons in this (root) namespace. The tests start their own, in their
+# namespaces. policy-rc.d answering 101 is Debian's way to say so; one
+# already there is left alone.
+norc=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 0755 /usr/sbin/policy-rc.d
+  norc=1
+fi
 apt-get install -y -qq "${need[@]}" >/dev/null
+[ -n "$norc" ] && rm -f /usr/sbin/policy-rc.d

@@ -168,7 +168,7 @@ func needOVS(t *testing.T) {
 	t.Helper()
 	for _, c := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "tcpdump"} {
 		if !haveCmd(c) {
-			t.Skipf("needs %s (apt-get install openvswitch-switch tcpdump)", c)
+			t.Fatalf("needs %s: make deps (scripts/deps.sh) installs openvswitch-switch and tcpdump", c)
 		}
 	}
 }
