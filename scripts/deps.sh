@@ -35,4 +35,6 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   norc=1
 fi
 apt-get install -y -qq "${need[@]}" >/dev/null
-[ -n "$norc" ] && rm -f /usr/sbin/policy-rc.d
+# an if, not `[ ] &&`: with a policy-rc.d already there, a false test as
+# the last command would make the script fail after a good install
+if [ -n "$norc" ]; then rm -f /usr/sbin/policy-rc.d; fi
