@@ -152,13 +152,14 @@ type Dataplane struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 
-	arp   *arp.Table
-	ct    *nat.Table
-	ct6   *nat.Table6                   // IPv6 flows (nat6.go)
-	frags fragTable                     // NAT of fragments (fragnat.go)
-	hints queueHints                    // the queue each flow uses on multi-queue TAPs (steer.go)
-	drops [NumDropReasons]atomic.Uint64 // drops not tied to an ingress port (ARP gave up)
-	trace traceState                    // dry runs and the live trace (trace.go)
+	arp     *arp.Table
+	ct      *nat.Table
+	ct6     *nat.Table6                   // IPv6 flows (nat6.go)
+	frags   fragTable                     // NAT of fragments (fragnat.go)
+	hints   queueHints                    // the queue each flow uses on multi-queue TAPs (steer.go)
+	drops   [NumDropReasons]atomic.Uint64 // drops not tied to an ingress port (ARP gave up)
+	trace   traceState                    // dry runs and the live trace (trace.go)
+	spinner atomic.Int32                  // id+1 of the worker polling instead of sleeping, 0: none (worker.claimSpin)
 }
 
 // New builds a dataplane; Start runs it.

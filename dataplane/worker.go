@@ -189,13 +189,15 @@ func (w *worker) run() {
 	}
 	spin := w.dp.opts.Spin.Nanoseconds()
 	var idleSince int64 // when the worker last found work, while it spins
+	defer w.releaseSpin()
 	for !w.stopping.Load() {
 		timeout := -1
 		if spin > 0 && idleSince != 0 {
-			if nanotime()-idleSince < spin {
+			if nanotime()-idleSince < spin && w.claimSpin() {
 				timeout = 0 // poll: the next frame of a request/response is due within microseconds
 			} else {
 				idleSince = 0
+				w.releaseSpin()
 			}
 		}
 		n, err := unix.EpollWait(w.epfd, w.events, timeout)
@@ -221,6 +223,21 @@ func (w *worker) run() {
 		w.epoch.Add(1)
 	}
 }
+
+// claimSpin says whether this worker may poll instead of sleeping: one
+// worker at a time does. A polling worker keeps a CPU busy; with every
+// worker polling, a machine with as many CPUs as workers has none left for
+// the namespaces whose frames they wait for, and the first measurement of
+// --worker-spin (docs/performance.md) lost latency on the uplink path, where
+// two workers serve each flow. The worker that polls is the one that last
+// found work while no other was polling.
+func (w *worker) claimSpin() bool {
+	me := int32(w.id + 1)
+	return w.dp.spinner.Load() == me || w.dp.spinner.CompareAndSwap(0, me)
+}
+
+// releaseSpin lets another worker poll: this one is going to sleep.
+func (w *worker) releaseSpin() { w.dp.spinner.CompareAndSwap(int32(w.id+1), 0) }
 
 // serve reads and forwards up to maxRounds batches from one port.
 func (w *worker) serve(s *snapshot, in *Port) {
