@@ -113,6 +113,11 @@ func (s *snapshot) clone() *snapshot {
 	return &c
 }
 
+// DefaultSpin is vswitchd's --worker-spin: long enough to cover the gap
+// between a request and its answer crossing the switch (about 50 µs here),
+// short enough that an idle switch sleeps at once.
+const DefaultSpin = 50 * time.Microsecond
+
 // Options tune a Dataplane.
 type Options struct {
 	Workers int // epoll workers; default: one per CPU
@@ -122,8 +127,10 @@ type Options struct {
 	// namespaces' own processes.
 	Nice int
 	// Spin is how long a worker keeps polling its ports (epoll_wait with
-	// no timeout) after it last found work, before it sleeps; 0 sleeps at
-	// once. See docs/performance.md for what it buys and costs.
+	// no timeout, yielding the CPU between empty polls) after it last found
+	// work, before it sleeps; 0 sleeps at once. vswitchd's default is
+	// DefaultSpin. See worker.run and docs/performance.md for what it buys
+	// and costs.
 	Spin time.Duration
 	// RTPriority > 0 runs the workers SCHED_FIFO at that priority (1-99)
 	// instead of at Nice.
@@ -152,14 +159,13 @@ type Dataplane struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 
-	arp     *arp.Table
-	ct      *nat.Table
-	ct6     *nat.Table6                   // IPv6 flows (nat6.go)
-	frags   fragTable                     // NAT of fragments (fragnat.go)
-	hints   queueHints                    // the queue each flow uses on multi-queue TAPs (steer.go)
-	drops   [NumDropReasons]atomic.Uint64 // drops not tied to an ingress port (ARP gave up)
-	trace   traceState                    // dry runs and the live trace (trace.go)
-	spinner atomic.Int32                  // id+1 of the worker polling instead of sleeping, 0: none (worker.claimSpin)
+	arp   *arp.Table
+	ct    *nat.Table
+	ct6   *nat.Table6                   // IPv6 flows (nat6.go)
+	frags fragTable                     // NAT of fragments (fragnat.go)
+	hints queueHints                    // the queue each flow uses on multi-queue TAPs (steer.go)
+	drops [NumDropReasons]atomic.Uint64 // drops not tied to an ingress port (ARP gave up)
+	trace traceState                    // dry runs and the live trace (trace.go)
 }
 
 // New builds a dataplane; Start runs it.

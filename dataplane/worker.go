@@ -187,21 +187,34 @@ func (w *worker) run() {
 			w.dp.log.Warn("cannot raise the workers' priority (needs CAP_SYS_NICE); forwarding competes with the namespaces for the CPU", "nice", n, "err", err)
 		}
 	}
+	// Polling before sleeping (Options.Spin): a worker that sleeps in
+	// epoll_wait is woken by an interrupt to its CPU, and on this VM an
+	// idle virtual CPU takes 5-35 µs to wake, more than forwarding a frame
+	// costs. While the next frame of a request/response exchange is due,
+	// the worker polls instead; between empty polls it yields the CPU, so
+	// any thread that has work there (the namespaces' own senders and
+	// receivers, on a machine with as few CPUs as workers) runs first and
+	// the poll takes only time nobody else wanted. docs/performance.md has
+	// the measurements: polling without yielding, or letting one worker
+	// poll at a time, lost on some paths what it won on others.
 	spin := w.dp.opts.Spin.Nanoseconds()
-	var idleSince int64 // when the worker last found work, while it spins
-	defer w.releaseSpin()
+	var idleSince int64 // when the worker last found work, while it polls
+	found := true       // the last epoll_wait returned something
 	for !w.stopping.Load() {
 		timeout := -1
 		if spin > 0 && idleSince != 0 {
-			if nanotime()-idleSince < spin && w.claimSpin() {
-				timeout = 0 // poll: the next frame of a request/response is due within microseconds
+			if nanotime()-idleSince < spin {
+				timeout = 0
+				if !found {
+					unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+				}
 			} else {
 				idleSince = 0
-				w.releaseSpin()
 			}
 		}
 		n, err := unix.EpollWait(w.epfd, w.events, timeout)
-		if spin > 0 && n > 0 {
+		found = n > 0
+		if spin > 0 && found {
 			idleSince = nanotime()
 		}
 		if err != nil && err != unix.EINTR {
@@ -223,21 +236,6 @@ func (w *worker) run() {
 		w.epoch.Add(1)
 	}
 }
-
-// claimSpin says whether this worker may poll instead of sleeping: one
-// worker at a time does. A polling worker keeps a CPU busy; with every
-// worker polling, a machine with as many CPUs as workers has none left for
-// the namespaces whose frames they wait for, and the first measurement of
-// --worker-spin (docs/performance.md) lost latency on the uplink path, where
-// two workers serve each flow. The worker that polls is the one that last
-// found work while no other was polling.
-func (w *worker) claimSpin() bool {
-	me := int32(w.id + 1)
-	return w.dp.spinner.Load() == me || w.dp.spinner.CompareAndSwap(0, me)
-}
-
-// releaseSpin lets another worker poll: this one is going to sleep.
-func (w *worker) releaseSpin() { w.dp.spinner.CompareAndSwap(int32(w.id+1), 0) }
 
 // serve reads and forwards up to maxRounds batches from one port.
 func (w *worker) serve(s *snapshot, in *Port) {

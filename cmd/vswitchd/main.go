@@ -25,6 +25,7 @@ import (
 
 	"vswitch/api"
 	"vswitch/daemon"
+	"vswitch/dataplane"
 	"vswitch/internal/sdnotify"
 )
 
@@ -47,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	nice := fs.Int("worker-nice", -5, "scheduling priority of the worker threads, -20 to 19 (0: leave as is); below 0 they forward ahead of the namespaces' processes, as the kernel's softirq does")
 	uring := fs.Bool("io-uring", false, "move TAP reads and writes through one io_uring per worker, many frames per system call (falls back to read/write when the kernel refuses); see docs/performance.md")
 	afRing := fs.String("afpacket-ring", "off", "off|v2|v3: AF_PACKET ports (port attach, uplinks) read through a TPACKET_V2 (per-frame wake-ups) or V3 (1 ms block timer) receive ring, or with recvmmsg (off); falls back to recvmmsg with a warning; see docs/performance.md")
-	spin := fs.Duration("worker-spin", 0, "how long an idle worker keeps polling its ports before it sleeps, e.g. 50us (0: sleep at once); trades CPU for latency, see docs/performance.md")
+	spin := fs.Duration("worker-spin", dataplane.DefaultSpin, "how long a worker keeps polling its ports after its last frame before it sleeps, yielding the CPU to any other thread meanwhile (0: sleep at once); see docs/performance.md")
 	rt := fs.Int("worker-rt", 0, "run the worker threads SCHED_FIFO at this priority, 1 to 99 (0: off, --worker-nice applies); an experiment, see docs/performance.md")
 	ctMax := fs.Int("conntrack-max", 0, "most connections tracked at once (default 262144, package nat's); new flows beyond it are dropped (reason conntrack-full), established ones keep going")
 	natPorts := fs.String("nat-ports", "", "LOW-HIGH: source ports masquerade picks from when a flow's own is taken (default 1024-65535, package nat's)")
