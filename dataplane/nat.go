@@ -159,6 +159,24 @@ type flow struct {
 	end    int   // offset of the end of the IP packet in the buffer
 }
 
+// l4Ports reads the ports of the TCP or UDP header at the start of l4, and
+// the flags if TCP; ok is false if the header is cut short. parseFlow and
+// parseFlow6 share it; it is small enough to inline on the per-packet path.
+func l4Ports(proto uint8, l4 []byte) (sport, dport uint16, flags uint8, ok bool) {
+	min := header.UDPLen
+	if proto == header.ProtoTCP {
+		min = header.TCPMinLen
+	}
+	if len(l4) < min {
+		return 0, 0, 0, false
+	}
+	sport, dport = binary.BigEndian.Uint16(l4[0:2]), binary.BigEndian.Uint16(l4[2:4])
+	if proto == header.ProtoTCP {
+		flags = l4[13]
+	}
+	return sport, dport, flags, true
+}
+
 func parseFlow(buf []byte, ip header.IPv4) (f flow) {
 	f.t.Src, f.t.Dst, f.t.Proto = ip.SrcBytes(), ip.DstBytes(), ip.Protocol()
 	f.l4 = ethIPOff + ip.HeaderLen()
@@ -169,19 +187,11 @@ func parseFlow(buf []byte, ip header.IPv4) (f flow) {
 	}
 	l4 := buf[f.l4:f.end]
 	switch f.t.Proto {
-	case header.ProtoTCP:
-		if len(l4) < header.TCPMinLen {
-			return
+	case header.ProtoTCP, header.ProtoUDP:
+		var ok bool
+		if f.t.SPort, f.t.DPort, f.flags, ok = l4Ports(f.t.Proto, l4); ok {
+			f.kind, f.create = flowL4, true
 		}
-		f.t.SPort, f.t.DPort = binary.BigEndian.Uint16(l4[0:2]), binary.BigEndian.Uint16(l4[2:4])
-		f.flags = l4[13]
-		f.kind, f.create = flowL4, true
-	case header.ProtoUDP:
-		if len(l4) < header.UDPLen {
-			return
-		}
-		f.t.SPort, f.t.DPort = binary.BigEndian.Uint16(l4[0:2]), binary.BigEndian.Uint16(l4[2:4])
-		f.kind, f.create = flowL4, true
 	case header.ProtoICMP:
 		if len(l4) < header.ICMPv4MinLen {
 			return

@@ -119,19 +119,11 @@ func parseFlow6(buf []byte, ip header.IPv6) (f flow6) {
 	}
 	l4 := buf[f.l4:f.end]
 	switch f.t.Proto {
-	case header.ProtoTCP:
-		if len(l4) < header.TCPMinLen {
-			return
+	case header.ProtoTCP, header.ProtoUDP:
+		var ok bool
+		if f.t.SPort, f.t.DPort, f.flags, ok = l4Ports(f.t.Proto, l4); ok {
+			f.kind, f.create = flowL4, true
 		}
-		f.t.SPort, f.t.DPort = binary.BigEndian.Uint16(l4[0:2]), binary.BigEndian.Uint16(l4[2:4])
-		f.flags = l4[13]
-		f.kind, f.create = flowL4, true
-	case header.ProtoUDP:
-		if len(l4) < header.UDPLen {
-			return
-		}
-		f.t.SPort, f.t.DPort = binary.BigEndian.Uint16(l4[0:2]), binary.BigEndian.Uint16(l4[2:4])
-		f.kind, f.create = flowL4, true
 	case header.ProtoICMPv6:
 		if len(l4) < header.ICMPv6MinLen {
 			return
