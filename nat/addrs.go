@@ -26,9 +26,8 @@ type addrIDs struct {
 	seed uint64
 	dir  atomic.Pointer[[]*addrChunk]
 
-	next     uint32 // next fresh id; 0 is never used
-	free     []freeSlot
-	freeHead int
+	next uint32 // next fresh id; 0 is never used
+	free freeList
 }
 
 type addrChunk struct {
@@ -109,15 +108,7 @@ func (a *addrIDs) acquireLocked(ad [16]byte, now int64) (uint32, bool) {
 }
 
 func (a *addrIDs) allocLocked(now int64) (uint32, bool) {
-	if a.freeHead < len(a.free) && now-a.free[a.freeHead].at >= int64(SlotQuarantine) {
-		id := a.free[a.freeHead].idx
-		a.freeHead++
-		if a.freeHead == len(a.free) {
-			a.free, a.freeHead = a.free[:0], 0
-		} else if a.freeHead >= 1024 && a.freeHead*2 >= len(a.free) {
-			n := copy(a.free, a.free[a.freeHead:])
-			a.free, a.freeHead = a.free[:n], 0
-		}
+	if id, ok := a.free.pop(now); ok {
 		return id, true
 	}
 	id := a.next
@@ -150,7 +141,7 @@ func (a *addrIDs) releaseLocked(id uint32, now int64) {
 	}
 	k := a.key(&ch.a[i])
 	a.x.delLocked(k, k.hash(a.seed), id, a.seed)
-	a.free = append(a.free, freeSlot{id, now})
+	a.free.push(id, now)
 }
 
 // live is the number of ids in use (tests).

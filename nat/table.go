@@ -118,6 +118,34 @@ type freeSlot struct {
 	at  int64
 }
 
+// freeList holds released slots (conn slots, address ids) until their
+// quarantine is over. It is a FIFO: release order is time order, so only
+// the head can be ready. Used under its owner's writers' lock.
+type freeList struct {
+	s    []freeSlot
+	head int
+}
+
+func (l *freeList) push(idx uint32, now int64) { l.s = append(l.s, freeSlot{idx, now}) }
+
+// pop returns the oldest released slot if its quarantine is over. The
+// backing array is reused: emptied, it restarts at 0; else once half or
+// more of it (and at least 1024 entries) is consumed, the rest is moved down.
+func (l *freeList) pop(now int64) (uint32, bool) {
+	if l.head >= len(l.s) || now-l.s[l.head].at < int64(SlotQuarantine) {
+		return 0, false
+	}
+	idx := l.s[l.head].idx
+	l.head++
+	if l.head == len(l.s) {
+		l.s, l.head = l.s[:0], 0
+	} else if l.head >= 1024 && l.head*2 >= len(l.s) {
+		n := copy(l.s, l.s[l.head:])
+		l.s, l.head = l.s[:n], 0
+	}
+	return idx, true
+}
+
 // Table is the connection-tracking table. Lookup and Track are safe from any
 // number of goroutines and never take the writers' lock; Create, Delete,
 // Sweep, Flush and Entries serialise on it.
@@ -138,8 +166,7 @@ type Table struct {
 	// Writers' state, under mu (OVS's ct_lock). Readers never take it.
 	mu       sync.Mutex
 	nextSlot uint32
-	free     []freeSlot // FIFO: release order is time order
-	freeHead int
+	free     freeList
 	cursor   uint32     // next slot Sweep scans
 	rng      *rand.Rand // port search offsets
 
@@ -469,7 +496,7 @@ func (t *Table) removeLocked(c *Conn, now int64) {
 		t.onRemove(c, now)
 	}
 	t.n.Add(-1)
-	t.free = append(t.free, freeSlot{c.idx, now})
+	t.free.push(c.idx, now)
 }
 
 // allocLocked returns a slot for a new conn: the oldest released one if its
@@ -477,15 +504,7 @@ func (t *Table) removeLocked(c *Conn, now int64) {
 // fails only if the slab would outgrow the index's 29-bit slot numbers
 // (released slots piling up faster than their quarantine ends).
 func (t *Table) allocLocked(now int64) (uint32, bool) {
-	if t.freeHead < len(t.free) && now-t.free[t.freeHead].at >= int64(SlotQuarantine) {
-		idx := t.free[t.freeHead].idx
-		t.freeHead++
-		if t.freeHead == len(t.free) {
-			t.free, t.freeHead = t.free[:0], 0
-		} else if t.freeHead >= 1024 && t.freeHead*2 >= len(t.free) {
-			n := copy(t.free, t.free[t.freeHead:])
-			t.free, t.freeHead = t.free[:n], 0
-		}
+	if idx, ok := t.free.pop(now); ok {
 		return idx, true
 	}
 	idx := t.nextSlot
@@ -575,7 +594,7 @@ func (t *Table) Flush() {
 				if t.onRemove != nil {
 					t.onRemove(c, now)
 				}
-				t.free = append(t.free, freeSlot{c.idx, now})
+				t.free.push(c.idx, now)
 				t.n.Add(-1)
 				break
 			}
