@@ -442,11 +442,9 @@ func (d *Daemon) AddUplink(req api.UplinkAdd) (api.Uplink, error) {
 	if err != nil {
 		return api.Uplink{}, err
 	}
-	nsPath := ""
-	if req.Netns != "" {
-		if nsPath, err = netns.Path(req.Netns); err != nil {
-			return api.Uplink{}, badRequest("%v", err)
-		}
+	nsPath, err := nsPathOf(req.Netns)
+	if err != nil {
+		return api.Uplink{}, err
 	}
 	if err := d.uplinkVLANOptionLocked(nsPath, req.Dev, req.VLAN); err != nil {
 		return api.Uplink{}, err

@@ -220,26 +220,42 @@ func (d *Daemon) AttachPort(req api.PortAttach) (api.Port, error) {
 	default:
 		return api.Port{}, badRequest("bad --kind %q: afpacket or xdp", req.Kind)
 	}
-	nsPath := ""
-	if req.Netns != "" {
-		var err error
-		if nsPath, err = netns.Path(req.Netns); err != nil {
-			return api.Port{}, badRequest("%v", err)
-		}
+	nsPath, err := nsPathOf(req.Netns)
+	if err != nil {
+		return api.Port{}, err
 	}
 	if err := d.devInUseLocked(nsPath, req.Dev); err != nil {
 		return api.Port{}, err
 	}
-	base := req.Dev
-	if req.Netns != "" {
-		base = netns.ShortName(req.Netns)
-	}
-	name, err := d.portNameLocked(req.Name, base, req.Dev)
+	name, err := d.attachNameLocked(req.Name, req.Netns, req.Dev)
 	if err != nil {
 		return api.Port{}, err
 	}
 	return d.plugPortLocked(PortState{Name: name, Network: n.cfg.Name, Kind: kind, Netns: req.Netns,
 		NetnsPath: nsPath, Ifname: req.Dev, MTU: n.cfg.MTU})
+}
+
+// nsPathOf resolves an optional --netns name to its path; "" is the
+// daemon's own namespace.
+func nsPathOf(name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	p, err := netns.Path(name)
+	if err != nil {
+		return "", badRequest("%v", err)
+	}
+	return p, nil
+}
+
+// attachNameLocked names a port made of an existing interface dev: asked,
+// else after the namespace ns (else after dev itself), as portNameLocked.
+func (d *Daemon) attachNameLocked(asked, ns, dev string) (string, error) {
+	base := dev
+	if ns != "" {
+		base = netns.ShortName(ns)
+	}
+	return d.portNameLocked(asked, base, dev)
 }
 
 // portNameLocked picks the port's name: the one asked for, else base, else

@@ -72,12 +72,9 @@ func (d *Daemon) attachTrunkLocked(req api.PortAttach) (api.Port, error) {
 			return api.Port{}, badRequest("native VLAN %d is not in --vlans %s: add it to the list", req.Native, req.VLANs)
 		}
 	}
-	nsPath := ""
-	if req.Netns != "" {
-		var err error
-		if nsPath, err = netns.Path(req.Netns); err != nil {
-			return api.Port{}, badRequest("%v", err)
-		}
+	nsPath, err := nsPathOf(req.Netns)
+	if err != nil {
+		return api.Port{}, err
 	}
 	if err := d.devInUseLocked(nsPath, req.Dev); err != nil {
 		return api.Port{}, err
@@ -85,11 +82,7 @@ func (d *Daemon) attachTrunkLocked(req api.PortAttach) (api.Port, error) {
 	if u := d.uplinkOnDevLocked(nsPath, req.Dev); u != "" {
 		return api.Port{}, conflict("interface %s is uplink %s's: a trunk port cannot share an uplink's interface, use another interface", req.Dev, u)
 	}
-	base := req.Dev
-	if req.Netns != "" {
-		base = netns.ShortName(req.Netns)
-	}
-	name, err := d.portNameLocked(req.Name, base, req.Dev)
+	name, err := d.attachNameLocked(req.Name, req.Netns, req.Dev)
 	if err != nil {
 		return api.Port{}, err
 	}
