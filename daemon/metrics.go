@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -120,51 +119,34 @@ func (m metrics) collectNAT(ch chan<- prometheus.Metric) {
 	ctStats(ch, "ipv6", ct6.Stats(), ct6.Max())
 
 	// A masqueraded conn holds the port its reply comes back to: the
-	// reply tuple's destination. Counted at scrape time over a copy of the
-	// table (one lock of the writers' mutex per scrape, as conntrack show).
+	// reply tuple's destination (for IPv6 masquerade, NAT66, a port of the
+	// uplink's IPv6 address). Counted at scrape time over a copy of each
+	// table (one lock of its writers' mutex per scrape, as conntrack show).
 	type ext struct {
 		proto uint8
-		addr  [4]byte
+		addr  netip.Addr
 	}
 	used := map[ext]map[uint16]struct{}{}
-	for _, e := range ct.Entries(m.d.opts.Now().UnixNano()) {
-		if e.NAT&nat.SNAT == 0 {
-			continue
-		}
-		k := ext{e.Reply.Proto, e.Reply.Dst}
+	hold := func(k ext, port uint16) {
 		if used[k] == nil {
 			used[k] = map[uint16]struct{}{}
 		}
-		used[k][e.Reply.DPort] = struct{}{}
+		used[k][port] = struct{}{}
 	}
-	// IPv6 masquerade (NAT66) holds ports of the uplink's IPv6 address.
-	type ext6 struct {
-		proto uint8
-		addr  [16]byte
-	}
-	used6 := map[ext6]map[uint16]struct{}{}
-	for _, e := range ct6.Entries(m.d.opts.Now().UnixNano()) {
-		if e.NAT&nat.SNAT == 0 {
-			continue
+	now := m.d.opts.Now().UnixNano()
+	for _, e := range ct.Entries(now) {
+		if e.NAT&nat.SNAT != 0 {
+			hold(ext{e.Reply.Proto, netip.AddrFrom4(e.Reply.Dst)}, e.Reply.DPort)
 		}
-		k := ext6{e.Reply.Proto, e.Reply.Dst}
-		if used6[k] == nil {
-			used6[k] = map[uint16]struct{}{}
-		}
-		used6[k][e.Reply.DPort] = struct{}{}
 	}
-	for k, ports := range used6 {
+	for _, e := range ct6.Entries(now) {
+		if e.NAT&nat.SNAT != 0 {
+			hold(ext{e.Reply.Proto, netip.AddrFrom16(e.Reply.Dst)}, e.Reply.DPort)
+		}
+	}
+	for k, ports := range used {
 		ch <- prometheus.MustNewConstMetric(mNATPortsUsed, prometheus.GaugeValue, float64(len(ports)),
-			nat.ProtoName(k.proto), netip.AddrFrom16(k.addr).String())
-	}
-	keys := make([]ext, 0, len(used))
-	for k := range used {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].proto < keys[j].proto })
-	for _, k := range keys {
-		ch <- prometheus.MustNewConstMetric(mNATPortsUsed, prometheus.GaugeValue, float64(len(used[k])),
-			nat.ProtoName(k.proto), netip.AddrFrom4(k.addr).String())
+			nat.ProtoName(k.proto), k.addr.String())
 	}
 	lo, hi := m.d.opts.NATPortMin, m.d.opts.NATPortMax
 	if lo == 0 && hi == 0 {
